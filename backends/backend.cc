@@ -1,0 +1,38 @@
+#include "backends/backend.h"
+
+namespace hsmfs::backends {
+
+std::string JoinObjectPath(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string out(dir);
+  out += '/';
+  out += name;
+  return out;
+}
+
+std::string ParentObjectPath(std::string_view path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string_view::npos ? std::string() : std::string(path.substr(0, slash));
+}
+
+Status ValidateObjectPath(std::string_view path) {
+  if (path.empty()) return Status::Ok();
+  if (path.front() == '/' || path.back() == '/') {
+    return InvalidArgumentError("object path \"" + std::string(path) +
+                                "\" must not start or end with '/'");
+  }
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    const std::string_view part = path.substr(pos, slash - pos);
+    if (part.empty() || part == "." || part == "..") {
+      return InvalidArgumentError("object path \"" + std::string(path) +
+                                  "\" has an empty, '.' or '..' component");
+    }
+    pos = slash + 1;
+  }
+  return Status::Ok();
+}
+
+}  // namespace hsmfs::backends

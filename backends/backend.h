@@ -1,0 +1,117 @@
+#pragma once
+
+// Backend: a storage system that holds file data behind the mount (a posix
+// archive tier, a tape library, HPSS through hsi/htar, an iRODS zone).
+//
+// Paths are ObjectPaths: relative to the backend's root, '/'-separated, no "."
+// or ".." parts, "" for the root itself.
+//
+// Contract (backend_contract_test.cc checks it for every implementation):
+//  - Implementations are thread-safe; the engine calls them from worker pools.
+//  - A Backend never touches the catalog or the cache; the engine moves data
+//    between them. Random access is served from the cache, never from a Backend.
+//  - Errors: kNotFound (no such object), kAlreadyExists, kNotDirectory,
+//    kNotEmpty, kUnavailable (transient: the system is down or busy; retry with
+//    backoff), kDeadlineExceeded, kCancelled (the CancelToken fired),
+//    kDataLoss (data read back does not match its checksum), kUnimplemented
+//    (the backend cannot do this, e.g. rename on tape: the catalog alone renames),
+//    kFailedPrecondition (permanent: do not retry).
+//  - Read and Put write their destination completely or report failure; a
+//    failed Read may leave a partial `dest`, which the caller discards.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/cancel.h"
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace hsmfs::backends {
+
+using ObjectPath = std::string;
+
+enum class ObjectType { kFile, kDir };
+
+// Where an object's data sits, as far as the backend knows.
+enum class Residency {
+  kUnknown,  // the backend does not say
+  kDisk,     // on the backend's disk tier: a recall is quick
+  kTape,     // only on tape (or another slow tier): a recall mounts media
+};
+
+struct ObjectInfo {
+  std::string name;  // last path component
+  ObjectType type = ObjectType::kFile;
+  uint32_t mode = 0644;  // permission bits
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::string checksum;  // "algo:hex" if the backend keeps one
+  // For people (user.hsm.location): e.g. "tape A00012 file 7 block 1024".
+  std::string location;
+  // For the scheduler: recalls are grouped by volume and sorted by position.
+  std::string volume;
+  int64_t position = 0;
+  Residency residency = Residency::kUnknown;
+};
+
+// Receives a listing in batches as the backend produces it, so that a huge
+// directory shows up in the catalog before the listing ends. Returning an error
+// stops the listing with that error.
+using ListSink = std::function<Status(std::vector<ObjectInfo>&& batch)>;
+
+// Called with the bytes done so far, for progress displays.
+using ProgressFn = std::function<void(uint64_t bytes_done)>;
+
+struct ReadOptions {
+  const CancelToken* cancel = &CancelToken::None();
+  ProgressFn progress;
+  // When set, the data read must have this checksum ("algo:hex"), else kDataLoss.
+  std::string expect_checksum;
+};
+
+struct PutOptions {
+  const CancelToken* cancel = &CancelToken::None();
+  ProgressFn progress;
+  // The checksum of `src` computed by the caller ("algo:hex"), which backends
+  // that store checksums record with the object.
+  std::string checksum;
+  int64_t mtime_ns = 0;  // set on the object where the backend can
+  uint32_t mode = 0644;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+
+  virtual Result<ObjectInfo> Stat(const ObjectPath& path) = 0;
+  // Lists the direct children of `dir` into `sink`, in batches.
+  virtual Status List(const ObjectPath& dir, const ListSink& sink, const CancelToken& cancel) = 0;
+  // Asks that `path` be brought to the backend's fast tier; may return before it
+  // is (backends without tiers return OK at once).
+  virtual Status Stage(const ObjectPath& path, Deadline deadline) = 0;
+  // Copies the whole object to the local file `dest` (created or truncated).
+  virtual Status Read(const ObjectPath& path, const std::filesystem::path& dest,
+                      const ReadOptions& options) = 0;
+  // Stores the local file `src` as `path`, creating missing parent directories.
+  // Returns what the backend now holds.
+  virtual Result<ObjectInfo> Put(const std::filesystem::path& src, const ObjectPath& path,
+                                 const PutOptions& options) = 0;
+  // Removes a file or an empty directory.
+  virtual Status Remove(const ObjectPath& path) = 0;
+  // Renames within the backend; kUnimplemented where the backend cannot.
+  virtual Status Rename(const ObjectPath& from, const ObjectPath& to) = 0;
+  virtual Status MakeDir(const ObjectPath& path) = 0;
+};
+
+// Joins a directory path and a name ("" + "a" = "a", "a" + "b" = "a/b").
+std::string JoinObjectPath(std::string_view dir, std::string_view name);
+// The parent of "a/b/c" is "a/b"; of "a" is "".
+std::string ParentObjectPath(std::string_view path);
+// kInvalidArgument unless `path` is a well-formed ObjectPath.
+Status ValidateObjectPath(std::string_view path);
+
+}  // namespace hsmfs::backends

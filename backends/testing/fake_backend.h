@@ -1,0 +1,60 @@
+#pragma once
+
+// FakeBackend: an in-memory Backend for tests. Objects live in a map from path
+// to data; tests seed it with AddFile/AddDir, may set scheduling hints and
+// residency, and read per-operation call counts. Thread-safe.
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "backends/backend.h"
+#include "backends/testing/op.h"
+
+namespace hsmfs::backends {
+
+class FakeBackend final : public Backend {
+ public:
+  FakeBackend() = default;
+  FakeBackend(const FakeBackend&) = delete;
+  FakeBackend& operator=(const FakeBackend&) = delete;
+
+  // Adds (or replaces) a file; missing parent directories are created.
+  void AddFile(const ObjectPath& path, std::string data,
+               int64_t mtime_ns = 1'700'000'000'000'000'000);
+  void AddDir(const ObjectPath& path);
+  // Sets the scheduler hints and location a later Stat/List reports.
+  void SetPlacement(const ObjectPath& path, std::string volume, int64_t position,
+                    Residency residency = Residency::kTape);
+  // The stored data of a file, or "" if absent.
+  std::string Data(const ObjectPath& path) const;
+  bool Exists(const ObjectPath& path) const;
+  int calls(Op op) const { return calls_[static_cast<int>(op)].load(); }
+
+  Result<ObjectInfo> Stat(const ObjectPath& path) override;
+  Status List(const ObjectPath& dir, const ListSink& sink, const CancelToken& cancel) override;
+  Status Stage(const ObjectPath& path, Deadline deadline) override;
+  Status Read(const ObjectPath& path, const std::filesystem::path& dest,
+              const ReadOptions& options) override;
+  Result<ObjectInfo> Put(const std::filesystem::path& src, const ObjectPath& path,
+                         const PutOptions& options) override;
+  Status Remove(const ObjectPath& path) override;
+  Status Rename(const ObjectPath& from, const ObjectPath& to) override;
+  Status MakeDir(const ObjectPath& path) override;
+
+ private:
+  struct Node {
+    ObjectInfo info;
+    std::string data;
+  };
+  void Count(Op op) { calls_[static_cast<int>(op)].fetch_add(1); }
+  void AddParentsLocked(const ObjectPath& path);
+  Result<ObjectInfo> StatLocked(const ObjectPath& path) const;
+
+  mutable std::mutex mu_;
+  std::map<ObjectPath, Node> nodes_;  // GUARDED_BY(mu_); "" is the root
+  std::atomic<int> calls_[kOpCount] = {};
+};
+
+}  // namespace hsmfs::backends

@@ -1,0 +1,438 @@
+#include "catalog/catalog.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+#include "catalog/migrations.h"
+
+namespace hsmfs::catalog {
+namespace {
+
+constexpr std::string_view kStateNames[] = {"offline",   "staging", "online", "queued",
+                                            "archiving", "dual",    "failed"};
+
+constexpr char kColumns[] =
+    "id, parent, name, type, mode, size, mtime_ns, backend, backend_path, state, cached, "
+    "checksum, location, volume, position, error, seen_gen";
+
+// Catalogs this thread holds a Session of (to catch nested Acquire).
+thread_local std::vector<const Catalog*> t_held;
+
+Entry ReadEntry(const Stmt& s) {
+  Entry e;
+  e.id = s.Int(0);
+  e.parent = s.Int(1);
+  e.name = s.Text(2);
+  e.type = static_cast<EntryType>(s.Int(3));
+  e.mode = static_cast<uint32_t>(s.Int(4));
+  e.size = static_cast<uint64_t>(s.Int(5));
+  e.mtime_ns = s.Int(6);
+  e.backend = s.Text(7);
+  e.backend_path = s.Text(8);
+  e.state = ParseState(s.Text(9)).value_or(FileState::kFailed);
+  e.cached = s.Int(10) != 0;
+  e.checksum = s.Text(11);
+  e.location = s.Text(12);
+  e.volume = s.Text(13);
+  e.position = s.Int(14);
+  e.error = s.Text(15);
+  e.seen_gen = s.Int(16);
+  return e;
+}
+
+std::string JoinPath(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string out(dir);
+  out += '/';
+  out += name;
+  return out;
+}
+
+}  // namespace
+
+std::string_view StateName(FileState state) { return kStateNames[static_cast<int>(state)]; }
+
+Result<FileState> ParseState(std::string_view name) {
+  for (size_t i = 0; i < std::size(kStateNames); ++i) {
+    if (kStateNames[i] == name) return static_cast<FileState>(i);
+  }
+  return InvalidArgumentError("unknown file state \"" + std::string(name) + "\"");
+}
+
+std::string_view DmfCode(FileState state) {
+  switch (state) {
+    case FileState::kOffline:
+      return "OFL";
+    case FileState::kStaging:
+      return "UNM";
+    case FileState::kOnline:
+      return "REG";
+    case FileState::kQueued:
+    case FileState::kArchiving:
+      return "MIG";
+    case FileState::kDual:
+      return "DUL";
+    case FileState::kFailed:
+      return "ERR";
+  }
+  return "INV";
+}
+
+bool Entry::holds_unarchived_data() const {
+  switch (state) {
+    case FileState::kOnline:
+    case FileState::kQueued:
+    case FileState::kArchiving:
+      return true;
+    case FileState::kFailed:
+      return cached;
+    case FileState::kOffline:
+    case FileState::kStaging:
+    case FileState::kDual:
+      return false;
+  }
+  return true;
+}
+
+Session::Session(Catalog* catalog, std::unique_ptr<SqliteDb> db)
+    : catalog_(catalog), db_(std::move(db)) {
+  t_held.push_back(catalog_);
+}
+
+Session::Session(Session&& other) noexcept : catalog_(other.catalog_), db_(std::move(other.db_)) {
+  other.catalog_ = nullptr;
+}
+
+Session::~Session() {
+  if (!catalog_) return;
+  auto it = std::find(t_held.begin(), t_held.end(), catalog_);
+  if (it != t_held.end()) t_held.erase(it);
+  catalog_->Release(std::move(db_));
+}
+
+Session::Transaction::~Transaction() {
+  if (db_) db_->Exec("ROLLBACK").IgnoreError();
+}
+
+Status Session::Transaction::Commit() {
+  SqliteDb* db = db_;
+  db_ = nullptr;
+  return db->Exec("COMMIT");
+}
+
+Result<Session::Transaction> Session::Begin() {
+  HSMFS_RETURN_IF_ERROR(db_->Exec("BEGIN IMMEDIATE"));
+  return Transaction(db_.get());
+}
+
+Result<Entry> Session::Get(EntryId id) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare(std::string("SELECT ") + kColumns + " FROM entries WHERE id = ?"));
+  s.Bind(1, id);
+  HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return NotFoundError("no catalog entry " + std::to_string(id));
+  return ReadEntry(s);
+}
+
+Result<Entry> Session::Lookup(EntryId parent, std::string_view name) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare(std::string("SELECT ") + kColumns +
+                                              " FROM entries WHERE parent = ? AND name = ?"));
+  s.Bind(1, parent).Bind(2, name);
+  HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return NotFoundError(std::string(name) + ": no such entry");
+  return ReadEntry(s);
+}
+
+Status Session::Children(EntryId dir, EntryId after, int limit, std::vector<Entry>* out) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare(std::string("SELECT ") + kColumns +
+                           " FROM entries WHERE parent = ? AND id > ? ORDER BY id LIMIT ?"));
+  s.Bind(1, dir).Bind(2, after).Bind(3, limit);
+  for (;;) {
+    HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return Status::Ok();
+    out->push_back(ReadEntry(s));
+  }
+}
+
+Result<Entry> Session::Resolve(std::string_view path) {
+  HSMFS_ASSIGN_OR_RETURN(Entry e, Get(kRootId));
+  size_t pos = 0;
+  while (pos <= path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    const std::string_view part = path.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (part.empty() || part == ".") continue;
+    if (!e.is_dir()) return Status(Code::kNotDirectory, e.name + ": not a directory");
+    auto child = Lookup(e.id, part);
+    if (!child.ok()) return NotFoundError(std::string(path) + ": not in the catalog");
+    e = std::move(child).value();
+  }
+  return e;
+}
+
+Result<Entry> Session::InsertEntry(const Entry& e) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare("INSERT INTO entries (parent, name, type, mode, size, mtime_ns, backend, "
+                   "backend_path, state, cached, checksum, location, volume, position, "
+                   "error, seen_gen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+  s.Bind(1, e.parent)
+      .Bind(2, e.name)
+      .Bind(3, static_cast<int64_t>(e.type))
+      .Bind(4, static_cast<int64_t>(e.mode))
+      .Bind(5, static_cast<int64_t>(e.size))
+      .Bind(6, e.mtime_ns)
+      .Bind(7, e.backend)
+      .Bind(8, e.backend_path)
+      .Bind(9, StateName(e.state))
+      .Bind(10, int64_t{e.cached})
+      .BindText(11, e.checksum)
+      .BindText(12, e.location)
+      .BindText(13, e.volume)
+      .Bind(14, e.position)
+      .BindText(15, e.error)
+      .Bind(16, e.seen_gen);
+  HSMFS_RETURN_IF_ERROR(s.Run());
+  Entry out = e;
+  out.id = db_->LastInsertId();
+  return out;
+}
+
+Status Session::UpdateListedAttrs(const Entry& e) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare("UPDATE entries SET mode = ?, size = ?, mtime_ns = ?, state = ?, "
+                           "cached = ?, checksum = ?, location = ?, volume = ?, position = ?, "
+                           "seen_gen = ? WHERE id = ?"));
+  s.Bind(1, static_cast<int64_t>(e.mode))
+      .Bind(2, static_cast<int64_t>(e.size))
+      .Bind(3, e.mtime_ns)
+      .Bind(4, StateName(e.state))
+      .Bind(5, int64_t{e.cached})
+      .BindText(6, e.checksum)
+      .BindText(7, e.location)
+      .BindText(8, e.volume)
+      .Bind(9, e.position)
+      .Bind(10, e.seen_gen)
+      .Bind(11, e.id);
+  return s.Run();
+}
+
+Status Session::DeleteEntry(EntryId id) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("DELETE FROM entries WHERE id = ?"));
+  s.Bind(1, id);
+  return s.Run();
+}
+
+Result<Entry> Session::EnsureBackendRoot(std::string_view backend, int64_t now_ns) {
+  auto existing = Lookup(kRootId, backend);
+  if (existing.ok() || existing.status().code() != Code::kNotFound) return existing;
+  Entry e;
+  e.parent = kRootId;
+  e.name = std::string(backend);
+  e.type = EntryType::kDir;
+  e.mode = 0755;
+  e.mtime_ns = now_ns;
+  e.backend = std::string(backend);
+  return InsertEntry(e);
+}
+
+Result<std::optional<DirSync>> Session::GetSync(EntryId dir) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare("SELECT listed_ns, listed_by, gen, entries FROM dir_sync WHERE dir_id = ?"));
+  s.Bind(1, dir);
+  HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<DirSync>();
+  return std::optional<DirSync>(DirSync{s.Int(0), s.Text(1), s.Int(2), s.Int(3)});
+}
+
+Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
+                             ListingDelta* delta) {
+  auto old = Lookup(dir.id, listed.name);
+  if (!old.ok() && old.status().code() != Code::kNotFound) return old.status();
+  if (old.ok() && old->type != listed.type) {
+    if (old->holds_unarchived_data()) {
+      spdlog::warn("{}/{}: backend now has a {} where the cache holds unarchived data; keeping it",
+                   dir.backend, listed.backend_path, listed.is_dir() ? "directory" : "file");
+      return Status::Ok();
+    }
+    HSMFS_RETURN_IF_ERROR(DeleteEntry(old->id));
+    if (delta) delta->removed.emplace_back(dir.id, listed.name);
+    old = NotFoundError("replaced");
+  }
+  if (!old.ok()) {
+    Entry e = listed;
+    e.parent = dir.id;
+    e.backend = dir.backend;
+    e.backend_path = JoinPath(dir.backend_path, listed.name);
+    e.state = FileState::kOffline;
+    e.cached = false;
+    e.seen_gen = gen;
+    HSMFS_RETURN_IF_ERROR(InsertEntry(e).status());
+    if (delta) delta->added.emplace_back(dir.id, listed.name);
+    return Status::Ok();
+  }
+  Entry e = std::move(old).value();
+  const Entry before = e;
+  e.seen_gen = gen;
+  if (e.is_dir()) {
+    e.mode = listed.mode;
+    e.mtime_ns = listed.mtime_ns;
+  } else if (!e.holds_unarchived_data()) {
+    const bool changed_on_backend = e.size != listed.size || e.mtime_ns != listed.mtime_ns;
+    if (changed_on_backend && e.cached) {
+      // Someone replaced the file on the backend behind our back: the cached
+      // copy is stale, so the next read recalls the new version.
+      e.cached = false;
+      e.state = FileState::kOffline;
+    }
+    e.mode = listed.mode;
+    e.size = listed.size;
+    e.mtime_ns = listed.mtime_ns;
+    if (!listed.checksum.empty() || changed_on_backend) e.checksum = listed.checksum;
+    e.location = listed.location;
+    e.volume = listed.volume;
+    e.position = listed.position;
+  }
+  HSMFS_RETURN_IF_ERROR(UpdateListedAttrs(e));
+  if (delta && (e.mode != before.mode || e.size != before.size || e.mtime_ns != before.mtime_ns ||
+                e.state != before.state)) {
+    delta->changed.push_back(e.id);
+  }
+  return Status::Ok();
+}
+
+Status Session::FinishListing(const Entry& dir, int64_t gen, std::string_view listed_by,
+                              int64_t count, int64_t now_ns, ListingDelta* delta) {
+  std::vector<Entry> unseen;
+  {
+    HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare(std::string("SELECT ") + kColumns +
+                                                " FROM entries WHERE parent = ? AND seen_gen < ?"));
+    s.Bind(1, dir.id).Bind(2, gen);
+    for (;;) {
+      HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      unseen.push_back(ReadEntry(s));
+    }
+  }
+  for (const Entry& e : unseen) {
+    if (e.holds_unarchived_data()) continue;
+    if (e.is_dir()) {
+      HSMFS_ASSIGN_OR_RETURN(
+          Stmt s, db_->Prepare("WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL "
+                               "SELECT e.id FROM entries e JOIN sub ON e.parent = sub.id) "
+                               "SELECT EXISTS (SELECT 1 FROM entries WHERE id IN sub AND "
+                               "(state IN ('online', 'queued', 'archiving') OR "
+                               "(state = 'failed' AND cached = 1)))"));
+      s.Bind(1, e.id);
+      HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row && s.Int(0) != 0) continue;
+    }
+    HSMFS_RETURN_IF_ERROR(DeleteEntry(e.id));
+    if (delta) delta->removed.emplace_back(dir.id, e.name);
+  }
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare("INSERT INTO dir_sync (dir_id, listed_ns, listed_by, gen, entries) "
+                           "VALUES (?, ?, ?, ?, ?) ON CONFLICT (dir_id) DO UPDATE SET "
+                           "listed_ns = excluded.listed_ns, listed_by = excluded.listed_by, "
+                           "gen = excluded.gen, entries = excluded.entries"));
+  s.Bind(1, dir.id).Bind(2, now_ns).Bind(3, listed_by).Bind(4, gen).Bind(5, count);
+  return s.Run();
+}
+
+Result<CatalogStats> Session::Stats() {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare("SELECT COALESCE(SUM(type = 1), 0), COALESCE(SUM(type = 2), 0), "
+                           "COALESCE(SUM(CASE WHEN type = 1 THEN size END), 0), "
+                           "COALESCE(SUM(CASE WHEN type = 1 AND cached THEN size END), 0) "
+                           "FROM entries"));
+  HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+  CatalogStats stats;
+  if (row) {
+    stats.files = s.Int(0);
+    stats.dirs = s.Int(1);
+    stats.bytes = static_cast<uint64_t>(s.Int(2));
+    stats.cached_bytes = static_cast<uint64_t>(s.Int(3));
+  }
+  return stats;
+}
+
+Result<std::optional<std::string>> Session::GetMeta(std::string_view key) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT value FROM meta WHERE key = ?"));
+  s.Bind(1, key);
+  HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(s.Text(0));
+}
+
+Status Session::SetMeta(std::string_view key, std::string_view value) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s,
+                         db_->Prepare("INSERT INTO meta (key, value) VALUES (?, ?) "
+                                      "ON CONFLICT (key) DO UPDATE SET value = excluded.value"));
+  s.Bind(1, key).Bind(2, value);
+  return s.Run();
+}
+
+Catalog::Catalog(std::filesystem::path path, Options options)
+    : path_(std::move(path)), options_(options) {}
+
+Catalog::~Catalog() = default;
+
+Result<std::unique_ptr<Catalog>> Catalog::Open(const std::filesystem::path& path, Options options) {
+  if (path == ":memory:") options.max_connections = 1;
+  std::unique_ptr<Catalog> catalog(new Catalog(path, options));
+  const std::string label = "catalog " + path.string();
+  HSMFS_ASSIGN_OR_RETURN(auto db, SqliteDb::Open(path, options.create, options.busy_timeout_ms));
+  HSMFS_RETURN_IF_ERROR(Migrate(*db, label));
+  HSMFS_RETURN_IF_ERROR(
+      db->Exec("INSERT OR IGNORE INTO entries (id, parent, name, type, mode, mtime_ns, backend, "
+               "backend_path) VALUES (1, NULL, '', 2, 493, unixepoch() * 1000000000, '', '')"));
+  catalog->open_ = 1;
+  catalog->free_.push_back(std::move(db));
+  return catalog;
+}
+
+Result<Session> Catalog::Acquire() {
+  if (std::find(t_held.begin(), t_held.end(), this) != t_held.end()) {
+    // A programming error that would deadlock once the pool is exhausted.
+    std::fputs("hsmfs: catalog: a thread acquired a second session of one catalog\n", stderr);
+    std::abort();
+  }
+  std::unique_ptr<SqliteDb> db;
+  {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return !free_.empty() || open_ < options_.max_connections; });
+    if (!free_.empty()) {
+      db = std::move(free_.back());
+      free_.pop_back();
+    } else {
+      ++open_;
+    }
+  }
+  if (!db) {
+    auto opened = SqliteDb::Open(path_, false, options_.busy_timeout_ms);
+    if (!opened.ok()) {
+      std::lock_guard<std::mutex> l(mu_);
+      --open_;
+      cv_.notify_one();
+      return opened.status();
+    }
+    db = std::move(opened).value();
+  }
+  return Session(this, std::move(db));
+}
+
+void Catalog::Release(std::unique_ptr<SqliteDb> db) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    free_.push_back(std::move(db));
+  }
+  cv_.notify_one();
+}
+
+}  // namespace hsmfs::catalog

@@ -1,0 +1,193 @@
+#pragma once
+
+// Catalog: the SQLite database that is the single source of truth for what the
+// mount shows (the namespace, file states, checksums, locations) and for all
+// durable work (jobs). Several processes may open one catalog at once (the
+// mount, hsmctl, hsmtape); SQLite's WAL mode lets readers proceed while one
+// writer commits.
+//
+// Threading: a Catalog is thread-safe. Work is done through a Session, which
+// borrows one connection (with its prepared statements) from a pool for as long
+// as it lives. A Session is used by one thread at a time; a thread must not hold
+// two Sessions of one Catalog at once (checked: it would deadlock a full pool).
+//
+// Errors: kNotFound for missing entries; kUnavailable when the database stays
+// locked past the busy timeout (retry); kFailedPrecondition when the file was
+// written by a newer schema; kInternal/kDataLoss for SQLite failures.
+
+#include <condition_variable>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "catalog/sqlite_db.h"
+#include "common/result.h"
+
+namespace hsmfs::catalog {
+
+using EntryId = int64_t;
+inline constexpr EntryId kRootId = 1;
+
+enum class EntryType { kFile = 1, kDir = 2 };
+
+// The states of DESIGN.md section 1. Stored by name.
+enum class FileState { kOffline, kStaging, kOnline, kQueued, kArchiving, kDual, kFailed };
+
+std::string_view StateName(FileState state);
+Result<FileState> ParseState(std::string_view name);
+// The DMF code users know from dm_ilist: REG, MIG, DUL, OFL, UNM ("ERR" for failed).
+std::string_view DmfCode(FileState state);
+
+struct Entry {
+  EntryId id = 0;
+  EntryId parent = 0;
+  std::string name;
+  EntryType type = EntryType::kFile;
+  uint32_t mode = 0644;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  std::string backend;       // "" only for the root
+  std::string backend_path;  // relative to the backend root; "" for a backend's top directory
+  FileState state = FileState::kOffline;
+  bool cached = false;
+  std::string checksum;
+  std::string location;
+  std::string volume;
+  int64_t position = 0;
+  std::string error;
+  int64_t seen_gen = 0;
+
+  bool is_dir() const { return type == EntryType::kDir; }
+  // Data that exists only in the cache must never be dropped by a listing.
+  bool holds_unarchived_data() const;
+};
+
+struct DirSync {
+  int64_t listed_ns = 0;  // wall clock of the listing's end
+  std::string listed_by;  // "hsmfs", "hsmctl sync", ...
+  int64_t gen = 0;        // generation stamped on every entry the listing saw
+  int64_t entries = 0;    // how many entries it saw
+};
+
+// What a listing changed, so that the mount can invalidate kernel caches.
+struct ListingDelta {
+  std::vector<EntryId> changed;                          // attributes changed
+  std::vector<std::pair<EntryId, std::string>> added;    // (parent, name)
+  std::vector<std::pair<EntryId, std::string>> removed;  // (parent, name)
+};
+
+struct CatalogStats {
+  int64_t files = 0;
+  int64_t dirs = 0;
+  uint64_t bytes = 0;         // sum of file sizes
+  uint64_t cached_bytes = 0;  // sum of sizes of files with a cached copy
+};
+
+class Catalog;
+
+class Session {
+ public:
+  ~Session();
+  Session(Session&& other) noexcept;
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+  Session& operator=(Session&&) = delete;
+
+  // A write transaction (BEGIN IMMEDIATE); rolled back unless committed.
+  class Transaction {
+   public:
+    explicit Transaction(SqliteDb* db) : db_(db) {}
+    Transaction(Transaction&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    ~Transaction();
+    Status Commit();
+
+   private:
+    SqliteDb* db_;
+  };
+  Result<Transaction> Begin();
+
+  Result<Entry> Get(EntryId id);
+  // kNotFound if `parent` has no child `name`.
+  Result<Entry> Lookup(EntryId parent, std::string_view name);
+  // Appends up to `limit` children of `dir` with id > `after`, in id order
+  // (stable under concurrent inserts, so it can back readdir offsets).
+  Status Children(EntryId dir, EntryId after, int limit, std::vector<Entry>* out);
+  // Resolves "backend/dir/file" (no leading slash; "" is the root).
+  Result<Entry> Resolve(std::string_view path);
+  // Ensures the top directory for `backend` exists under the root (created
+  // with mtime `now_ns`).
+  Result<Entry> EnsureBackendRoot(std::string_view backend, int64_t now_ns);
+
+  Result<std::optional<DirSync>> GetSync(EntryId dir);
+  // Records one object a backend listing of `dir` reported. Files with data
+  // only in the cache keep their local attributes; a cached copy whose backend
+  // version changed (size or mtime) is marked offline again.
+  Status UpsertListed(const Entry& dir, const Entry& listed, int64_t gen, ListingDelta* delta);
+  // Ends a complete listing: drops children not seen by generation `gen`
+  // (never entries holding unarchived data) and records the sync.
+  Status FinishListing(const Entry& dir, int64_t gen, std::string_view listed_by, int64_t count,
+                       int64_t now_ns, ListingDelta* delta);
+
+  Result<CatalogStats> Stats();
+
+  Result<std::optional<std::string>> GetMeta(std::string_view key);
+  Status SetMeta(std::string_view key, std::string_view value);
+
+  // The connection, for the other tables of this module (job queue).
+  SqliteDb& db() { return *db_; }
+
+ private:
+  friend class Catalog;
+  Session(Catalog* catalog, std::unique_ptr<SqliteDb> db);
+  Result<Entry> InsertEntry(const Entry& e);
+  Status UpdateListedAttrs(const Entry& e);
+  Status DeleteEntry(EntryId id);
+
+  Catalog* catalog_;
+  std::unique_ptr<SqliteDb> db_;
+};
+
+class Catalog {
+ public:
+  struct Options {
+    bool create = true;            // create the file if missing
+    int busy_timeout_ms = 10'000;  // wait this long for another writer
+    int max_connections = 64;
+  };
+
+  // Opens (and migrates) the catalog at `path`. ":memory:" gives a private
+  // in-memory catalog served by a single connection.
+  static Result<std::unique_ptr<Catalog>> Open(const std::filesystem::path& path, Options options);
+  static Result<std::unique_ptr<Catalog>> Open(const std::filesystem::path& path) {
+    return Open(path, Options());
+  }
+  ~Catalog();
+  Catalog(const Catalog&) = delete;
+  Catalog& operator=(const Catalog&) = delete;
+
+  // Borrows a connection; blocks while all max_connections are in use.
+  Result<Session> Acquire();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  friend class Session;
+  Catalog(std::filesystem::path path, Options options);
+  void Release(std::unique_ptr<SqliteDb> db);
+
+  const std::filesystem::path path_;
+  const Options options_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::unique_ptr<SqliteDb>> free_;  // GUARDED_BY(mu_)
+  int open_ = 0;                                 // GUARDED_BY(mu_)
+};
+
+}  // namespace hsmfs::catalog

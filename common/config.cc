@@ -1,0 +1,341 @@
+#include "common/config.h"
+
+#include <toml++/toml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "common/logging.h"
+#include "common/units.h"
+
+namespace hsmfs {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::set<std::string, std::less<>> kBackendTypes = {"posix", "tape", "hpss", "irods"};
+
+// Reads typed keys from one TOML table and remembers which keys were read, so
+// that whatever is left over can be reported as unknown.
+class TableReader {
+ public:
+  TableReader(const toml::table& table, std::string label, const fs::path& file)
+      : table_(table), label_(std::move(label)), file_(file) {}
+
+  Status String(std::string_view key, std::string* out) {
+    const toml::node* node = Take(key);
+    if (!node) return Status::Ok();
+    if (!node->is_string()) return Error(node, key, "expected a string");
+    *out = node->as_string()->get();
+    return Status::Ok();
+  }
+
+  Status Path(std::string_view key, fs::path* out) {
+    std::string text;
+    const toml::node* node = table_.get(key);
+    HSMFS_RETURN_IF_ERROR(String(key, &text));
+    if (!node) return Status::Ok();
+    if (text.empty()) return Error(node, key, "must not be empty");
+    fs::path p(text);
+    if (p.is_relative()) p = file_.parent_path() / p;
+    *out = p.lexically_normal();
+    return Status::Ok();
+  }
+
+  Status Bool(std::string_view key, bool* out) {
+    const toml::node* node = Take(key);
+    if (!node) return Status::Ok();
+    if (!node->is_boolean()) return Error(node, key, "expected true or false");
+    *out = node->as_boolean()->get();
+    return Status::Ok();
+  }
+
+  Status Int(std::string_view key, int* out, int min, int max) {
+    const toml::node* node = Take(key);
+    if (!node) return Status::Ok();
+    if (!node->is_integer()) return Error(node, key, "expected an integer");
+    const int64_t v = node->as_integer()->get();
+    if (v < min || v > max) {
+      return Error(node, key,
+                   "must be between " + std::to_string(min) + " and " + std::to_string(max));
+    }
+    *out = static_cast<int>(v);
+    return Status::Ok();
+  }
+
+  // A size: "50GiB" or an integer number of bytes.
+  Status Size(std::string_view key, uint64_t* out) {
+    const toml::node* node = Take(key);
+    if (!node) return Status::Ok();
+    if (node->is_integer() && node->as_integer()->get() >= 0) {
+      *out = static_cast<uint64_t>(node->as_integer()->get());
+      return Status::Ok();
+    }
+    if (!node->is_string()) return Error(node, key, "expected a size such as \"50GiB\"");
+    auto parsed = ParseSize(node->as_string()->get());
+    if (!parsed.ok()) return Error(node, key, parsed.status().message());
+    *out = *parsed;
+    return Status::Ok();
+  }
+
+  // A duration: "1h30m", "200ms" or an integer number of seconds.
+  Status Dur(std::string_view key, Duration* out) {
+    const toml::node* node = Take(key);
+    if (!node) return Status::Ok();
+    if (node->is_integer() && node->as_integer()->get() >= 0) {
+      *out = std::chrono::seconds(node->as_integer()->get());
+      return Status::Ok();
+    }
+    if (!node->is_string()) return Error(node, key, "expected a duration such as \"30s\"");
+    auto parsed = ParseDuration(node->as_string()->get());
+    if (!parsed.ok()) return Error(node, key, parsed.status().message());
+    *out = *parsed;
+    return Status::Ok();
+  }
+
+  Status StringList(std::string_view key, std::vector<std::string>* out) {
+    const toml::node* node = Take(key);
+    if (!node) return Status::Ok();
+    const toml::array* arr = node->as_array();
+    if (!arr) return Error(node, key, "expected an array of strings");
+    out->clear();
+    for (const toml::node& item : *arr) {
+      if (!item.is_string()) return Error(&item, key, "expected an array of strings");
+      out->push_back(item.as_string()->get());
+    }
+    return Status::Ok();
+  }
+
+  void MarkKnown(std::string_view key) { used_.emplace(key); }
+
+  // Fails on the first key present in the table but never read.
+  Status CheckNoUnknownKeys() const {
+    for (const auto& [key, node] : table_) {
+      if (!used_.count(std::string(key.str()))) {
+        return Error(&node, key.str(), "unknown key");
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Error(const toml::node* node, std::string_view key, std::string_view problem) const {
+    std::string where = file_.string();
+    if (node && node->source().begin.line > 0) {
+      where += ":" + std::to_string(node->source().begin.line);
+    }
+    return InvalidArgumentError(where + ": " + label_ + (label_.empty() ? "" : " ") +
+                                std::string(key) + ": " + std::string(problem));
+  }
+
+ private:
+  const toml::node* Take(std::string_view key) {
+    used_.emplace(key);
+    return table_.get(key);
+  }
+
+  const toml::table& table_;
+  std::string label_;
+  const fs::path& file_;
+  std::set<std::string, std::less<>> used_;
+};
+
+// Normalises a writable entry: relative, no "..", no trailing slash.
+Result<std::string> NormaliseRelative(std::string_view text) {
+  fs::path p = fs::path(text).lexically_normal();
+  std::string s = p.generic_string();
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  if (s == ".") s.clear();
+  if (!s.empty() && s.front() == '/') {
+    return InvalidArgumentError("\"" + std::string(text) + "\" must be relative to the backend");
+  }
+  for (const auto& part : fs::path(s)) {
+    if (part == "..") {
+      return InvalidArgumentError("\"" + std::string(text) + "\" must not contain \"..\"");
+    }
+  }
+  return s;
+}
+
+Status ReadBackend(const toml::table& table, int index, const fs::path& file, BackendConfig* out) {
+  std::string label = "[[backend]] #" + std::to_string(index + 1);
+  if (const toml::node* name = table.get("name"); name && name->is_string()) {
+    label = "[[backend]] \"" + name->as_string()->get() + "\"";
+  }
+  TableReader r(table, label, file);
+  HSMFS_RETURN_IF_ERROR(r.String("name", &out->name));
+  if (out->name.empty()) return r.Error(&table, "name", "missing required key");
+  if (out->name.find('/') != std::string::npos || out->name == "." || out->name == "..") {
+    return r.Error(table.get("name"), "name", "must be a plain directory name");
+  }
+  HSMFS_RETURN_IF_ERROR(r.String("type", &out->type));
+  if (out->type.empty()) return r.Error(&table, "type", "missing required key");
+  if (!kBackendTypes.count(out->type)) {
+    return r.Error(table.get("type"), "type",
+                   "unknown backend type \"" + out->type + "\" (use posix, tape, hpss or irods)");
+  }
+  std::vector<std::string> writable;
+  HSMFS_RETURN_IF_ERROR(r.StringList("writable", &writable));
+  for (const std::string& w : writable) {
+    auto norm = NormaliseRelative(w);
+    if (!norm.ok()) return r.Error(table.get("writable"), "writable", norm.status().message());
+    out->writable.push_back(*norm);
+  }
+  HSMFS_RETURN_IF_ERROR(r.Bool("allow_delete", &out->allow_delete));
+  HSMFS_RETURN_IF_ERROR(r.Dur("list_ttl", &out->list_ttl));
+  if (out->type == "posix") {
+    HSMFS_RETURN_IF_ERROR(r.Path("root", &out->root));
+    if (out->root.empty()) return r.Error(&table, "root", "missing required key for type posix");
+    HSMFS_RETURN_IF_ERROR(r.Dur("stage_delay", &out->stage_delay));
+  } else {
+    return r.Error(table.get("type"), "type",
+                   "backend type \"" + out->type + "\" is not available in this build yet");
+  }
+  return r.CheckNoUnknownKeys();
+}
+
+Status ReadConfig(const toml::table& root, const fs::path& file, Config* c) {
+  const fs::path dir = file.parent_path();
+  c->file = file;
+  c->catalog.path = dir / "catalog.db";
+  c->cache.dir = dir / "cache";
+  c->log.file = dir / "hsmfs.log";
+
+  TableReader top(root, "", file);
+  const auto section = [&](std::string_view name, auto&& read) -> Status {
+    const toml::node* node = root.get(name);
+    top.MarkKnown(name);
+    if (!node) return Status::Ok();
+    if (!node->is_table())
+      return top.Error(node, name, "expected a [" + std::string(name) + "] table");
+    TableReader r(*node->as_table(), "[" + std::string(name) + "]", file);
+    HSMFS_RETURN_IF_ERROR(read(r));
+    return r.CheckNoUnknownKeys();
+  };
+  HSMFS_RETURN_IF_ERROR(
+      section("catalog", [&](TableReader& r) { return r.Path("path", &c->catalog.path); }));
+  HSMFS_RETURN_IF_ERROR(section("cache", [&](TableReader& r) -> Status {
+    HSMFS_RETURN_IF_ERROR(r.Path("dir", &c->cache.dir));
+    HSMFS_RETURN_IF_ERROR(r.Size("size", &c->cache.size));
+    return r.Dur("stage_timeout", &c->cache.stage_timeout);
+  }));
+  HSMFS_RETURN_IF_ERROR(section("mount", [&](TableReader& r) -> Status {
+    HSMFS_RETURN_IF_ERROR(r.Dur("entry_timeout", &c->mount.entry_timeout));
+    HSMFS_RETURN_IF_ERROR(r.Dur("attr_timeout", &c->mount.attr_timeout));
+    HSMFS_RETURN_IF_ERROR(r.Dur("list_timeout", &c->mount.list_timeout));
+    HSMFS_RETURN_IF_ERROR(r.Dur("list_ttl", &c->mount.list_ttl));
+    return r.Int("sync_workers", &c->mount.sync_workers, 1, 256);
+  }));
+  HSMFS_RETURN_IF_ERROR(section("log", [&](TableReader& r) -> Status {
+    HSMFS_RETURN_IF_ERROR(r.String("level", &c->log.level));
+    if (Status s = ValidateLogLevel(c->log.level); !s.ok()) {
+      return r.Error(nullptr, "level", s.message());
+    }
+    return r.Path("file", &c->log.file);
+  }));
+
+  const toml::node* backends = root.get("backend");
+  top.MarkKnown("backend");
+  if (!backends) return top.Error(nullptr, "backend", "no [[backend]] is configured");
+  const toml::array* arr = backends->as_array();
+  if (!arr || !arr->is_array_of_tables()) {
+    return top.Error(backends, "backend", "expected [[backend]] tables");
+  }
+  std::set<std::string> names;
+  for (size_t i = 0; i < arr->size(); ++i) {
+    BackendConfig b;
+    HSMFS_RETURN_IF_ERROR(ReadBackend(*arr->get(i)->as_table(), static_cast<int>(i), file, &b));
+    if (!names.insert(b.name).second) {
+      return top.Error(arr->get(i), "backend", "name \"" + b.name + "\" is used twice");
+    }
+    c->backends.push_back(std::move(b));
+  }
+  return top.CheckNoUnknownKeys();
+}
+
+}  // namespace
+
+const BackendConfig* Config::FindBackend(std::string_view name) const {
+  for (const BackendConfig& b : backends) {
+    if (b.name == name) return &b;
+  }
+  return nullptr;
+}
+
+Result<Config> ParseConfig(std::string_view text, const fs::path& file) {
+  toml::table root;
+  try {
+    root = toml::parse(text, file.string());
+  } catch (const toml::parse_error& e) {
+    return InvalidArgumentError(file.string() + ":" + std::to_string(e.source().begin.line) + ": " +
+                                std::string(e.description()));
+  }
+  Config config;
+  HSMFS_RETURN_IF_ERROR(ReadConfig(root, fs::absolute(file), &config));
+  return config;
+}
+
+Result<Config> LoadConfig(const fs::path& file) {
+  std::error_code ec;
+  if (fs::is_directory(file, ec)) {
+    return InvalidArgumentError(file.string() + ": is a directory, not a config file");
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return ErrnoToStatus(errno, file.string() + ": cannot read config");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  if (in.bad()) return ErrnoToStatus(errno, file.string() + ": cannot read config");
+  return ParseConfig(ss.str(), file);
+}
+
+std::string RenderConfig(const Config& c) {
+  toml::table root;
+  root.insert("catalog", toml::table{{"path", c.catalog.path.string()}});
+  root.insert("cache", toml::table{{"dir", c.cache.dir.string()},
+                                   {"size", FormatSizeExact(c.cache.size)},
+                                   {"stage_timeout", FormatDurationExact(c.cache.stage_timeout)}});
+  root.insert("mount", toml::table{{"entry_timeout", FormatDurationExact(c.mount.entry_timeout)},
+                                   {"attr_timeout", FormatDurationExact(c.mount.attr_timeout)},
+                                   {"list_timeout", FormatDurationExact(c.mount.list_timeout)},
+                                   {"list_ttl", FormatDurationExact(c.mount.list_ttl)},
+                                   {"sync_workers", c.mount.sync_workers}});
+  root.insert("log", toml::table{{"level", c.log.level}, {"file", c.log.file.string()}});
+  toml::array backends;
+  for (const BackendConfig& b : c.backends) {
+    toml::table t{{"name", b.name}, {"type", b.type}};
+    toml::array writable;
+    for (const std::string& w : b.writable) writable.push_back(w);
+    t.insert("writable", writable);
+    t.insert("allow_delete", b.allow_delete);
+    t.insert("list_ttl",
+             FormatDurationExact(b.list_ttl.count() >= 0 ? b.list_ttl : c.mount.list_ttl));
+    if (b.type == "posix") {
+      t.insert("root", b.root.string());
+      t.insert("stage_delay", FormatDurationExact(b.stage_delay));
+    }
+    backends.push_back(std::move(t));
+  }
+  root.insert("backend", std::move(backends));
+  std::ostringstream out;
+  out << "# effective configuration";
+  if (!c.file.empty()) out << " of " << c.file.string();
+  // Double-quoted strings, as people write them in hsmfs.toml.
+  out << "\n"
+      << toml::toml_formatter(
+             root, toml::toml_formatter::default_flags & ~toml::format_flags::allow_literal_strings)
+      << "\n";
+  return out.str();
+}
+
+bool IsWritablePath(const BackendConfig& backend, std::string_view rel) {
+  for (const std::string& w : backend.writable) {
+    if (w.empty()) return true;
+    if (rel.size() >= w.size() && rel.compare(0, w.size(), w) == 0 &&
+        (rel.size() == w.size() || rel[w.size()] == '/')) {
+      return true;
+    }
+  }
+  return false;
+}
+
+}  // namespace hsmfs

@@ -1,0 +1,77 @@
+#pragma once
+
+// The hsmfs configuration (TOML, see shared DESIGN.md section 3 and
+// docs/CONFIG.md). Loading is strict: an unknown key, a wrong type or a bad
+// value is an error whose message names the file, the line and the key, so that
+// programs can print it as one line and exit 2. Relative paths are resolved
+// against the directory of the config file. Plain data; no thread-safety needed.
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+
+namespace hsmfs {
+
+struct CatalogConfig {
+  std::filesystem::path path;  // SQLite file
+};
+
+struct CacheConfig {
+  std::filesystem::path dir;
+  uint64_t size = uint64_t{50} << 30;
+  Duration stage_timeout = std::chrono::hours(1);
+};
+
+// How the mount presents the catalog to the kernel and keeps it fresh.
+struct MountConfig {
+  Duration entry_timeout = std::chrono::seconds(30);  // kernel dentry cache
+  Duration attr_timeout = std::chrono::seconds(30);   // kernel attribute cache
+  Duration list_timeout = std::chrono::seconds(10);   // first listing waits at most this
+  Duration list_ttl = std::chrono::minutes(10);       // older listings refresh in background
+  int sync_workers = 4;                               // threads that list backends
+};
+
+struct LogConfig {
+  std::string level = "info";
+  std::filesystem::path file;  // log of the daemonised mount
+};
+
+struct BackendConfig {
+  std::string name;                   // directory name under the mount root
+  std::string type;                   // posix | tape | hpss | irods
+  std::filesystem::path root;         // posix: the archive tier directory
+  std::vector<std::string> writable;  // backend-relative directories that accept writes
+  Duration stage_delay{0};            // posix: simulated recall latency per file
+  bool allow_delete = false;          // unlink of archived files
+  Duration list_ttl{-1};              // overrides [mount] list_ttl when >= 0
+};
+
+struct Config {
+  std::filesystem::path file;  // the file it came from; empty for built-in configs
+  CatalogConfig catalog;
+  CacheConfig cache;
+  MountConfig mount;
+  LogConfig log;
+  std::vector<BackendConfig> backends;
+
+  const BackendConfig* FindBackend(std::string_view name) const;
+};
+
+// Reads and validates `file`. Errors are kInvalidArgument (bad content) or
+// kNotFound/kPermissionDenied (cannot read), with a one-line message naming the file.
+Result<Config> LoadConfig(const std::filesystem::path& file);
+// Parses TOML text; `file` is used for messages and to resolve relative paths.
+Result<Config> ParseConfig(std::string_view text, const std::filesystem::path& file);
+// The effective config as TOML, every default filled in (hsmfs --print-config).
+std::string RenderConfig(const Config& config);
+
+// True if `rel` (a backend-relative path, "" for the backend root) lies in one of
+// `backend.writable`'s directories (or is one of them).
+bool IsWritablePath(const BackendConfig& backend, std::string_view rel);
+
+}  // namespace hsmfs

@@ -1,0 +1,355 @@
+#include "fs/fuse_ops.h"
+
+#include <fuse_lowlevel.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/thread.h"
+#include "fs/errno_map.h"
+
+namespace hsmfs::fs {
+namespace {
+
+FsCore& Core(fuse_req_t req) { return *static_cast<FsCore*>(fuse_req_userdata(req)); }
+
+double Seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+
+// Logs a failed request once, at a level chosen by how unusual it is, and replies.
+void ReplyError(fuse_req_t req, const Status& s, const char* op, uint64_t ino) {
+  const int err = ToErrno(s);
+  spdlog::level::level_enum level = spdlog::level::warn;
+  switch (s.code()) {
+    case Code::kNotFound:
+    case Code::kNotResident:
+    case Code::kCancelled:
+      level = spdlog::level::debug;
+      break;
+    case Code::kReadOnly:
+    case Code::kNotPermitted:
+    case Code::kPermissionDenied:
+    case Code::kAlreadyExists:
+    case Code::kNotEmpty:
+    case Code::kIsDirectory:
+    case Code::kNotDirectory:
+    case Code::kInvalidArgument:
+      level = spdlog::level::info;
+      break;
+    default:
+      break;
+  }
+  spdlog::log(level, "{} (inode {}): {} -> {}", op, ino, s.message(), std::strerror(err));
+  fuse_reply_err(req, err);
+}
+
+void FillStat(const Attr& a, struct stat* st) {
+  std::memset(st, 0, sizeof *st);
+  st->st_ino = a.ino;
+  st->st_mode = a.mode;
+  st->st_nlink = a.nlink;
+  st->st_uid = a.uid;
+  st->st_gid = a.gid;
+  st->st_size = static_cast<off_t>(a.size);
+  st->st_blocks = static_cast<blkcnt_t>(a.blocks);
+  st->st_blksize = 1 << 20;
+  st->st_mtim.tv_sec = a.mtime_ns / 1'000'000'000;
+  st->st_mtim.tv_nsec = a.mtime_ns % 1'000'000'000;
+  st->st_atim = st->st_mtim;
+  st->st_ctim = st->st_mtim;
+}
+
+fuse_entry_param ToEntryParam(const FsCore& core, const Attr& a) {
+  fuse_entry_param e;
+  std::memset(&e, 0, sizeof e);
+  e.ino = a.ino;
+  e.generation = 1;  // ids are never reused (AUTOINCREMENT), so one generation suffices
+  FillStat(a, &e.attr);
+  e.entry_timeout = Seconds(core.entry_timeout());
+  e.attr_timeout = Seconds(core.attr_timeout());
+  return e;
+}
+
+class FuseDirSink final : public DirSink {
+ public:
+  FuseDirSink(fuse_req_t req, fuse_ino_t ino, size_t size, bool plus)
+      : req_(req), ino_(ino), plus_(plus), buf_(size) {}
+
+  bool Add(std::string_view name, const Attr& attr, uint64_t next_offset) override {
+    const std::string cname(name);
+    const size_t room = buf_.size() - used_;
+    size_t need;
+    if (plus_) {
+      const fuse_entry_param e = ToEntryParam(Core(req_), attr);
+      need = fuse_add_direntry_plus(req_, buf_.data() + used_, room, cname.c_str(), &e,
+                                    static_cast<off_t>(next_offset));
+    } else {
+      struct stat st;
+      FillStat(attr, &st);
+      need = fuse_add_direntry(req_, buf_.data() + used_, room, cname.c_str(), &st,
+                               static_cast<off_t>(next_offset));
+    }
+    if (need > room) return false;
+    used_ += need;
+    return true;
+  }
+
+  void Finish(Status status) override {
+    if (!status.ok() && used_ == 0) return ReplyError(req_, status, "readdir", ino_);
+    fuse_reply_buf(req_, buf_.data(), used_);
+  }
+
+ private:
+  fuse_req_t req_;
+  fuse_ino_t ino_;
+  bool plus_;
+  std::vector<char> buf_;
+  size_t used_ = 0;
+};
+
+void OpInit(void* /*userdata*/, fuse_conn_info* conn) noexcept {
+  if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
+  if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+  conn->time_gran = 1;
+}
+
+void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  try {
+    Core(req).Lookup(parent, name, [req, parent](Result<Attr> r) {
+      if (!r.ok()) return ReplyError(req, r.status(), "lookup", parent);
+      const fuse_entry_param e = ToEntryParam(Core(req), *r);
+      fuse_reply_entry(req, &e);
+    });
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpForget(fuse_req_t req, fuse_ino_t /*ino*/, uint64_t /*nlookup*/) noexcept {
+  // Inodes are catalog rows that outlive kernel references: nothing to free.
+  fuse_reply_none(req);
+}
+
+void OpForgetMulti(fuse_req_t req, size_t /*count*/, fuse_forget_data* /*forgets*/) noexcept {
+  fuse_reply_none(req);
+}
+
+void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) noexcept {
+  try {
+    auto r = Core(req).GetAttr(ino);
+    if (!r.ok()) return ReplyError(req, r.status(), "getattr", ino);
+    struct stat st;
+    FillStat(*r, &st);
+    fuse_reply_attr(req, &st, Seconds(Core(req).attr_timeout()));
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+  try {
+    Core(req).ReadDir(ino, static_cast<uint64_t>(off),
+                      std::make_shared<FuseDirSink>(req, ino, size, plus));
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+               fuse_file_info* /*fi*/) noexcept {
+  ReadDirCommon(req, ino, size, off, false);
+}
+
+void OpReaddirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+                   fuse_file_info* /*fi*/) noexcept {
+  ReadDirCommon(req, ino, size, off, true);
+}
+
+void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) noexcept {
+  try {
+    auto r = Core(req).GetXattr(ino, name);
+    if (!r.ok()) return ReplyError(req, r.status(), "getxattr", ino);
+    if (!r->has_value()) return (void)fuse_reply_err(req, ENODATA);
+    const std::string& value = **r;
+    if (size == 0) return (void)fuse_reply_xattr(req, value.size());
+    if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, value.data(), value.size());
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
+  try {
+    auto r = Core(req).ListXattr(ino);
+    if (!r.ok()) return ReplyError(req, r.status(), "listxattr", ino);
+    std::string names;
+    for (const std::string& n : *r) names.append(n).push_back('\0');
+    if (size == 0) return (void)fuse_reply_xattr(req, names.size());
+    if (size < names.size()) return (void)fuse_reply_err(req, ERANGE);
+    fuse_reply_buf(req, names.data(), names.size());
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpStatfs(fuse_req_t req, fuse_ino_t ino) noexcept {
+  try {
+    auto r = Core(req).StatFs();
+    if (!r.ok()) return ReplyError(req, r.status(), "statfs", ino);
+    struct statvfs st;
+    std::memset(&st, 0, sizeof st);
+    st.f_bsize = r->block_size;
+    st.f_frsize = r->block_size;
+    st.f_blocks = r->blocks;
+    st.f_bfree = r->blocks_free;
+    st.f_bavail = r->blocks_free;
+    st.f_files = r->files;
+    st.f_ffree = r->files_free;
+    st.f_favail = r->files_free;
+    st.f_namemax = r->name_max;
+    fuse_reply_statfs(req, &st);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+fuse_lowlevel_ops MakeOps() {
+  fuse_lowlevel_ops ops;
+  std::memset(&ops, 0, sizeof ops);
+  ops.init = OpInit;
+  ops.lookup = OpLookup;
+  ops.forget = OpForget;
+  ops.forget_multi = OpForgetMulti;
+  ops.getattr = OpGetattr;
+  ops.readdir = OpReaddir;
+  ops.readdirplus = OpReaddirplus;
+  ops.getxattr = OpGetxattr;
+  ops.listxattr = OpListxattr;
+  ops.statfs = OpStatfs;
+  return ops;
+}
+
+}  // namespace
+
+FuseNotifier::FuseNotifier() : thread_(StartThread("hsmfs-notify", [this] { Run(); })) {}
+
+FuseNotifier::~FuseNotifier() {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    stopping_ = true;
+    se_ = nullptr;
+  }
+  cv_.notify_all();
+  thread_.join();
+}
+
+void FuseNotifier::Attach(fuse_session* se) {
+  std::lock_guard<std::mutex> l(mu_);
+  se_ = se;
+}
+
+void FuseNotifier::Detach() {
+  std::unique_lock<std::mutex> l(mu_);
+  se_ = nullptr;
+  queue_.clear();
+  cv_.wait(l, [&] { return !in_flight_; });
+}
+
+void FuseNotifier::InvalidateInode(uint64_t ino) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!se_) return;
+    queue_.push_back(Item{ino, {}});
+  }
+  cv_.notify_one();
+}
+
+void FuseNotifier::InvalidateEntry(uint64_t parent, std::string name) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!se_) return;
+    queue_.push_back(Item{parent, std::move(name)});
+  }
+  cv_.notify_one();
+}
+
+void FuseNotifier::Run() {
+  std::unique_lock<std::mutex> l(mu_);
+  for (;;) {
+    cv_.wait(l, [&] { return stopping_ || !queue_.empty(); });
+    if (stopping_) return;
+    Item item = std::move(queue_.front());
+    queue_.pop_front();
+    fuse_session* se = se_;
+    if (!se) continue;
+    // Not under mu_: the kernel may block an invalidation on a directory lock
+    // while producers keep queueing. Detach waits for in_flight_ instead.
+    in_flight_ = true;
+    l.unlock();
+    const int rc = item.name.empty() ? fuse_lowlevel_notify_inval_inode(se, item.ino, 0, 0)
+                                     : fuse_lowlevel_notify_inval_entry(
+                                           se, item.ino, item.name.c_str(), item.name.size());
+    if (rc != 0 && rc != -ENOENT) {
+      spdlog::debug("kernel invalidation failed: {}", std::strerror(-rc));
+    }
+    l.lock();
+    in_flight_ = false;
+    cv_.notify_all();
+  }
+}
+
+Result<std::unique_ptr<FuseMount>> FuseMount::Create(FsCore& core, FuseNotifier& notifier,
+                                                     const MountOptions& options) {
+  std::vector<std::string> argv_storage = {"hsmfs"};
+  if (options.fuse_debug) argv_storage.push_back("-d");
+  std::string opts = "fsname=hsmfs,subtype=hsmfs";
+  for (const std::string& o : options.fuse_options) opts += "," + o;
+  argv_storage.push_back("-o");
+  argv_storage.push_back(opts);
+  std::vector<char*> argv;
+  for (std::string& s : argv_storage) argv.push_back(s.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  const fuse_lowlevel_ops ops = MakeOps();
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, &core);
+  fuse_opt_free_args(&args);
+  if (!se) {
+    return InvalidArgumentError("cannot start FUSE session (bad -o option? options were: " + opts +
+                                ")");
+  }
+  std::unique_ptr<FuseMount> mount(new FuseMount(se, notifier, options.max_threads));
+  if (fuse_session_mount(se, options.mountpoint.c_str()) != 0) {
+    fuse_session_destroy(se);
+    mount->se_ = nullptr;
+    return UnavailableError("cannot mount on " + options.mountpoint.string() +
+                            " (is /dev/fuse available, and the mountpoint an empty directory?)");
+  }
+  notifier.Attach(se);
+  return mount;
+}
+
+FuseMount::~FuseMount() {
+  if (!se_) return;
+  notifier_.Detach();
+  if (signals_installed_) fuse_remove_signal_handlers(se_);
+  fuse_session_unmount(se_);
+  fuse_session_destroy(se_);
+}
+
+Status FuseMount::Run() {
+  if (fuse_set_signal_handlers(se_) == 0) signals_installed_ = true;
+  fuse_loop_config* cfg = fuse_loop_cfg_create();
+  fuse_loop_cfg_set_max_threads(cfg, static_cast<unsigned>(max_threads_));
+  fuse_loop_cfg_set_idle_threads(cfg, static_cast<unsigned>(std::max(2, max_threads_ / 2)));
+  const int rc = fuse_session_loop_mt(se_, cfg);
+  fuse_loop_cfg_destroy(cfg);
+  // A signal-driven exit returns the signal number: that is a clean stop.
+  if (rc < 0) return ErrnoToStatus(-rc, "FUSE session loop");
+  return Status::Ok();
+}
+
+void FuseMount::Exit() { fuse_session_exit(se_); }
+
+}  // namespace hsmfs::fs

@@ -1,0 +1,328 @@
+// hsmfs: mounts the archive (and runs the recall and archive engine).
+//
+//   hsmfs -c CONF MOUNTPOINT [-f] [-o opts]     (also: hsmfs CONF MOUNTPOINT -o opts,
+//                                                which is how mount -t fuse.hsmfs calls it)
+//   hsmfs --demo MOUNTPOINT
+//   hsmfs -c CONF --print-config
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "common/config.h"
+#include "common/logging.h"
+#include "common/units.h"
+#include "fs/demo.h"
+#include "fs/engine.h"
+#include "fs/fs_core.h"
+#include "fs/fuse_ops.h"
+#include "tools/cli/cli.h"
+#include "tools/cli/paths.h"
+
+namespace hsmfs {
+namespace {
+
+constexpr char kProgram[] = "hsmfs";
+
+struct Args {
+  std::string config;
+  std::vector<std::string> positionals;
+  std::vector<std::string> o_options;
+  bool foreground = false;
+  bool fuse_debug = false;
+  bool print_config = false;
+  bool demo = false;
+  std::string log_level;
+};
+
+// -o options hsmfs itself understands; the rest go to libfuse and the kernel.
+struct MountOverrides {
+  std::string config;
+  std::string log_level;
+  std::string log_file;
+  std::vector<std::pair<std::string, std::string>> durations;  // key, value
+  std::vector<std::string> fuse_options;
+};
+
+// Options that mount(8) and fstab use but that mean nothing to FUSE.
+bool IgnoredMountOption(const std::string& o) {
+  for (const char* ignored : {"defaults", "auto", "noauto", "user", "users", "nouser", "_netdev",
+                              "nofail", "owner", "comment"}) {
+    if (o == ignored || o.rfind(std::string(ignored) + "=", 0) == 0) return true;
+  }
+  return o.rfind("x-", 0) == 0;
+}
+
+Result<MountOverrides> SplitMountOptions(const std::vector<std::string>& groups) {
+  MountOverrides out;
+  for (const std::string& group : groups) {
+    size_t pos = 0;
+    while (pos <= group.size()) {
+      size_t comma = group.find(',', pos);
+      if (comma == std::string::npos) comma = group.size();
+      const std::string o = group.substr(pos, comma - pos);
+      pos = comma + 1;
+      if (o.empty() || IgnoredMountOption(o)) continue;
+      const size_t eq = o.find('=');
+      const std::string key = o.substr(0, eq);
+      const std::string value = eq == std::string::npos ? "" : o.substr(eq + 1);
+      if (key == "config") {
+        out.config = value;
+      } else if (key == "debug") {
+        out.log_level = "debug";
+      } else if (key == "log_level") {
+        out.log_level = value;
+      } else if (key == "log_file") {
+        out.log_file = value;
+      } else if (key == "entry_timeout" || key == "attr_timeout" || key == "list_timeout" ||
+                 key == "list_ttl") {
+        out.durations.emplace_back(key, value);
+      } else {
+        out.fuse_options.push_back(o);
+      }
+    }
+  }
+  return out;
+}
+
+Status ApplyOverrides(const MountOverrides& o, Config* config) {
+  for (const auto& [key, value] : o.durations) {
+    auto d = ParseDuration(value);
+    if (!d.ok()) return InvalidArgumentError("-o " + key + ": " + d.status().message());
+    if (key == "entry_timeout") config->mount.entry_timeout = *d;
+    if (key == "attr_timeout") config->mount.attr_timeout = *d;
+    if (key == "list_timeout") config->mount.list_timeout = *d;
+    if (key == "list_ttl") config->mount.list_ttl = *d;
+  }
+  if (!o.log_file.empty()) config->log.file = std::filesystem::absolute(o.log_file);
+  return Status::Ok();
+}
+
+// Tells the waiting parent how start-up went (or, in the foreground, the user).
+class StartupReport {
+ public:
+  explicit StartupReport(int fd) : fd_(fd) {}
+  int Fail(const std::string& message, int code) {
+    spdlog::error("{}", message);
+    if (fd_ < 0) return cli::Fail(kProgram, message, code);
+    const std::string line = std::to_string(code) + "\n" + message;
+    static_cast<void>(::write(fd_, line.data(), line.size()));
+    ::close(fd_);
+    fd_ = -1;
+    return code;
+  }
+  void Ok() {
+    if (fd_ < 0) return;
+    static_cast<void>(::write(fd_, "0\n", 2));
+    ::close(fd_);
+    fd_ = -1;
+  }
+
+ private:
+  int fd_;
+};
+
+void DetachStdio() {
+  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0) return;
+  ::dup2(null, STDIN_FILENO);
+  ::dup2(null, STDOUT_FILENO);
+  ::dup2(null, STDERR_FILENO);
+  ::close(null);
+}
+
+// Everything after the decision to mount: runs in the foreground process or in
+// the background child.
+int Serve(const Config& config, const std::filesystem::path& mountpoint,
+          const MountOverrides& overrides, const Args& args, const std::string& log_level,
+          StartupReport report, bool background) {
+  LogOptions log;
+  log.level = log_level;
+  if (background) log.file = config.log.file;
+  if (Status s = InitLogging(log); !s.ok()) return report.Fail(s.message(), cli::kExitFailed);
+
+  fs::FuseNotifier notifier;
+  fs::EngineOptions engine_options;
+  engine_options.program = kProgram;
+  engine_options.notifier = &notifier;
+  auto engine = fs::Engine::Open(config, Clock::Real(), std::move(engine_options));
+  if (!engine.ok())
+    return report.Fail(engine.status().message(), cli::ExitCodeFor(engine.status()));
+  fs::FsCore core(**engine, fs::FsCore::Options{::getuid(), ::getgid()});
+
+  fs::MountOptions mount_options;
+  mount_options.mountpoint = mountpoint;
+  mount_options.fuse_options = overrides.fuse_options;
+  mount_options.fuse_debug = args.fuse_debug;
+  auto mount = fs::FuseMount::Create(core, notifier, mount_options);
+  if (!mount.ok()) return report.Fail(mount.status().message(), cli::kExitFailed);
+  spdlog::info("mounted {} on {} ({} backend(s))", config.file.string(), mountpoint.string(),
+               config.backends.size());
+  report.Ok();
+  if (background) DetachStdio();
+
+  Status s = (*mount)->Run();
+  mount->reset();
+  engine->reset();
+  if (!s.ok()) {
+    spdlog::error("{}", s.message());
+    return cli::kExitFailed;
+  }
+  spdlog::info("unmounted {}", mountpoint.string());
+  return cli::kExitOk;
+}
+
+// Forks; the parent waits for the child's start-up report and exits with it.
+// Returns -1 in the child (which carries on), else the parent's exit code.
+int Daemonise(int* report_fd, const std::string& hints) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return cli::Fail(kProgram, std::string("pipe: ") + std::strerror(errno), cli::kExitFailed);
+  }
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    return cli::Fail(kProgram, std::string("fork: ") + std::strerror(errno), cli::kExitFailed);
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    ::setsid();
+    if (::chdir("/") != 0) {
+      // Not fatal: every path was made absolute before forking.
+    }
+    *report_fd = fds[1];
+    return -1;
+  }
+  ::close(fds[1]);
+  std::string reply;
+  char buf[512];
+  for (;;) {
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    reply.append(buf, static_cast<size_t>(n));
+  }
+  ::close(fds[0]);
+  if (reply.empty()) {
+    return cli::Fail(kProgram, "the background process exited during start-up (see its log)",
+                     cli::kExitFailed);
+  }
+  const size_t nl = reply.find('\n');
+  const int code = std::atoi(reply.substr(0, nl).c_str());
+  if (code != 0) return cli::Fail(kProgram, reply.substr(nl + 1), code);
+  if (!hints.empty()) std::cout << hints;
+  return cli::kExitOk;
+}
+
+int Main(int argc, char** argv) {
+  Args args;
+  CLI::App app("Mount tape and hierarchical storage as one file system.", kProgram);
+  app.add_option("-c,--config", args.config,
+                 "config file (default $HSMFS_CONFIG or /etc/hsmfs/hsmfs.toml)");
+  app.add_option("-o", args.o_options,
+                 "mount options, comma separated: config=FILE, debug, log_level=L, log_file=F, "
+                 "entry_timeout=D, attr_timeout=D, list_timeout=D, list_ttl=D, and FUSE options "
+                 "such as allow_other or ro")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  app.add_flag("-f,--foreground", args.foreground, "stay in the foreground, log to stderr");
+  app.add_flag("-d", args.fuse_debug, "print every FUSE request (implies -f)");
+  app.add_flag("--print-config", args.print_config, "print the effective config and exit");
+  app.add_flag("--demo", args.demo,
+               "mount a self-contained demo archive (created once under "
+               "~/.local/share/hsmfs/demo)");
+  app.add_option("--log-level", args.log_level, "trace, debug, info, warn, error");
+  app.add_option("args", args.positionals, "[CONFIG] MOUNTPOINT");
+  app.set_version_flag("--version", std::string(kProgram) + " " + HSMFS_VERSION);
+  if (auto code = cli::Parse(app, argc, argv)) return *code;
+
+  auto overrides = SplitMountOptions(args.o_options);
+  if (!overrides.ok()) return cli::Fail(kProgram, overrides.status().message(), cli::kExitUsage);
+  std::string mountpoint_arg;
+  std::string config_path = !args.config.empty() ? args.config : overrides->config;
+  if (args.positionals.size() > 2) {
+    return cli::Fail(kProgram, "too many arguments (usage: hsmfs [-c CONFIG] MOUNTPOINT)",
+                     cli::kExitUsage);
+  }
+  if (args.positionals.size() == 2) {
+    if (!config_path.empty() || args.demo) {
+      return cli::Fail(kProgram, "config given twice: as -c/-o config= and as an argument",
+                       cli::kExitUsage);
+    }
+    config_path = args.positionals[0];
+    mountpoint_arg = args.positionals[1];
+  } else if (args.positionals.size() == 1) {
+    mountpoint_arg = args.positionals[0];
+  }
+  if (mountpoint_arg.empty() && !args.print_config) {
+    return cli::Fail(kProgram, "missing MOUNTPOINT (usage: hsmfs [-c CONFIG] MOUNTPOINT)",
+                     cli::kExitUsage);
+  }
+  if (args.demo) {
+    auto demo = fs::PrepareDemo(fs::DefaultDemoDir());
+    if (!demo.ok()) return cli::Fail(kProgram, demo.status().message(), cli::kExitFailed);
+    config_path = demo->string();
+  }
+  if (config_path.empty()) config_path = cli::DefaultConfigPath();
+
+  auto config = LoadConfig(config_path);
+  if (!config.ok()) return cli::Fail(kProgram, config.status().message(), cli::kExitUsage);
+  if (Status s = ApplyOverrides(*overrides, &*config); !s.ok()) {
+    return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  }
+  if (args.print_config) {
+    std::cout << RenderConfig(*config);
+    return cli::kExitOk;
+  }
+
+  std::string log_level = config->log.level;
+  if (!overrides->log_level.empty()) log_level = overrides->log_level;
+  if (!args.log_level.empty()) log_level = args.log_level;
+  if (Status s = ValidateLogLevel(log_level); !s.ok()) {
+    return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  }
+
+  struct stat st;
+  if (::stat(mountpoint_arg.c_str(), &st) != 0) {
+    return cli::Fail(kProgram, "mountpoint " + mountpoint_arg + ": " + std::strerror(errno),
+                     cli::kExitUsage);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return cli::Fail(kProgram, "mountpoint " + mountpoint_arg + ": not a directory",
+                     cli::kExitUsage);
+  }
+  const std::filesystem::path mountpoint =
+      std::filesystem::absolute(mountpoint_arg).lexically_normal();
+  const std::string hints =
+      args.demo ? fs::DemoHints(mountpoint, config->file, cli::SiblingProgram("hsmctl")) : "";
+  if (args.demo) {
+    // Running the demo twice is harmless: the second run only repeats the hints.
+    for (const std::string& m : cli::HsmfsMounts()) {
+      if (m == mountpoint.string()) {
+        std::cout << "The demo is already mounted.\n" << hints;
+        return cli::kExitOk;
+      }
+    }
+  }
+
+  const bool foreground = args.foreground || args.fuse_debug;
+  if (foreground) {
+    if (!hints.empty()) std::cout << hints << std::flush;
+    return Serve(*config, mountpoint, *overrides, args, log_level, StartupReport(-1), false);
+  }
+  int report_fd = -1;
+  const int parent_exit = Daemonise(&report_fd, hints);
+  if (parent_exit >= 0) return parent_exit;
+  return Serve(*config, mountpoint, *overrides, args, log_level, StartupReport(report_fd), true);
+}
+
+}  // namespace
+}  // namespace hsmfs
+
+int main(int argc, char** argv) { return hsmfs::Main(argc, argv); }

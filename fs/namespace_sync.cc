@@ -1,0 +1,311 @@
+#include "fs/namespace_sync.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <deque>
+
+namespace hsmfs::fs {
+namespace {
+
+using catalog::Entry;
+using catalog::EntryId;
+
+std::string Display(const Entry& dir) {
+  return dir.backend_path.empty() ? dir.backend + "/" : dir.backend + "/" + dir.backend_path;
+}
+
+Entry ToEntry(backends::ObjectInfo&& obj) {
+  Entry e;
+  e.name = std::move(obj.name);
+  e.type =
+      obj.type == backends::ObjectType::kDir ? catalog::EntryType::kDir : catalog::EntryType::kFile;
+  e.mode = obj.mode;
+  e.size = obj.size;
+  e.mtime_ns = obj.mtime_ns;
+  e.checksum = std::move(obj.checksum);
+  e.location = std::move(obj.location);
+  e.volume = std::move(obj.volume);
+  e.position = obj.position;
+  return e;
+}
+
+}  // namespace
+
+struct NamespaceSync::Waiter {
+  std::function<void(Status)> ready;
+  std::atomic<bool> fired{false};
+  TimerQueue::TimerId timer = 0;
+
+  // The listing's end and the deadline race to answer; the first one wins.
+  void Fire(Status s) {
+    if (!fired.exchange(true)) ready(std::move(s));
+  }
+};
+
+NamespaceSync::NamespaceSync(catalog::Catalog& catalog, const BackendMap& backends,
+                             Executor& executor, TimerQueue& timers, Clock& clock,
+                             SyncOptions options, KernelNotifier* notifier)
+    : catalog_(catalog),
+      backends_(backends),
+      executor_(executor),
+      timers_(timers),
+      clock_(clock),
+      options_(std::move(options)),
+      notifier_(notifier) {}
+
+NamespaceSync::~NamespaceSync() { Shutdown(); }
+
+void NamespaceSync::Shutdown() { shutdown_.Cancel(); }
+
+Duration NamespaceSync::TtlFor(const std::string& backend) const {
+  auto it = options_.list_ttl_by_backend.find(backend);
+  return it == options_.list_ttl_by_backend.end() ? options_.list_ttl : it->second;
+}
+
+void NamespaceSync::WhenListed(const Entry& dir, std::function<void(Status)> ready) {
+  if (dir.id == catalog::kRootId) {
+    ready(Status::Ok());  // the root is made of configured backends, never listed
+    return;
+  }
+  bool need_load;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    need_load = !dirs_[dir.id].loaded;
+  }
+  std::optional<catalog::DirSync> sync;
+  if (need_load) {
+    auto session = catalog_.Acquire();
+    if (session.ok()) {
+      auto got = session->GetSync(dir.id);
+      if (got.ok()) sync = *got;
+    }
+  }
+  std::unique_lock<std::mutex> l(mu_);
+  DirState& st = dirs_[dir.id];
+  const TimePoint now = clock_.Now();
+  if (!st.loaded && need_load) {
+    st.loaded = true;
+    if (sync) {
+      st.listed = true;
+      const Duration age(clock_.WallNanos() - sync->listed_ns);
+      st.fresh_until = now + (TtlFor(dir.backend) - age);
+    }
+  }
+  if (st.listed) {
+    if (now >= st.fresh_until && !st.running && now >= st.retry_after && !shutdown_.cancelled()) {
+      StartListingLocked(dir, st);
+    }
+    l.unlock();
+    ready(Status::Ok());
+    return;
+  }
+  if (!st.running) {
+    if (!st.last_error.ok() && now < st.retry_after) {
+      Status error = st.last_error;
+      l.unlock();
+      ready(std::move(error));
+      return;
+    }
+    if (shutdown_.cancelled()) {
+      l.unlock();
+      ready(UnavailableError("hsmfs is shutting down"));
+      return;
+    }
+    st.first_deadline = now + options_.list_timeout;
+    st.first_wait_over = false;
+    StartListingLocked(dir, st);
+  } else if (st.first_wait_over) {
+    l.unlock();
+    ready(Status::Ok());
+    return;
+  }
+  auto waiter = std::make_shared<Waiter>();
+  waiter->ready = std::move(ready);
+  st.waiters.push_back(waiter);
+  const EntryId id = dir.id;
+  // Scheduled under mu_ so that FinishListing always sees the timer id.
+  waiter->timer = timers_.Schedule(st.first_deadline, [this, id, waiter] {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      auto it = dirs_.find(id);
+      if (it != dirs_.end()) {
+        it->second.first_wait_over = true;
+        auto& ws = it->second.waiters;
+        ws.erase(std::remove(ws.begin(), ws.end(), waiter), ws.end());
+      }
+    }
+    spdlog::debug(
+        "first listing of entry {} still running after list_timeout; answering "
+        "from what is listed so far",
+        id);
+    waiter->Fire(Status::Ok());
+  });
+}
+
+void NamespaceSync::StartListingLocked(const Entry& dir, DirState& st) {
+  st.running = true;
+  const bool submitted = executor_.Submit([this, dir] {
+    Status s = ListNow(dir, shutdown_);
+    FinishListing(dir, s);
+  });
+  if (!submitted) {
+    st.running = false;
+    st.last_error = UnavailableError("hsmfs is shutting down");
+  }
+}
+
+void NamespaceSync::FinishListing(const Entry& dir, const Status& s) {
+  std::vector<std::shared_ptr<Waiter>> waiters;
+  bool listed;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    DirState& st = dirs_[dir.id];
+    st.running = false;
+    const TimePoint now = clock_.Now();
+    if (s.ok()) {
+      st.listed = true;
+      st.fresh_until = now + TtlFor(dir.backend);
+      st.last_error = Status::Ok();
+      st.retry_after = TimePoint();
+    } else {
+      if (st.last_error.ok()) {
+        spdlog::warn("{}{}", s.message(), st.listed ? "; keeping the catalog's listing" : "");
+      } else {
+        spdlog::debug("{}", s.message());
+      }
+      st.last_error = s;
+      st.retry_after = now + options_.retry_after_failure;
+    }
+    waiters.swap(st.waiters);
+    listed = st.listed;
+  }
+  for (auto& w : waiters) {
+    timers_.Cancel(w->timer);
+    w->Fire(s.ok() || listed ? Status::Ok() : s);
+  }
+}
+
+Status NamespaceSync::ListNow(const Entry& dir, const CancelToken& cancel, SyncProgress* progress) {
+  auto backend_it = backends_.find(dir.backend);
+  if (backend_it == backends_.end()) {
+    return FailedPreconditionError("backend \"" + dir.backend + "\" is not configured");
+  }
+  backends::Backend& backend = *backend_it->second;
+  int64_t prev_gen = 0;
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+    HSMFS_ASSIGN_OR_RETURN(auto sync, session.GetSync(dir.id));
+    if (sync) prev_gen = sync->gen;
+  }
+  // Generations are wall-clock nanoseconds, shared with the engine's state
+  // changes, so an entry archived while this listing ran is never "unseen".
+  const int64_t gen = std::max(clock_.WallNanos(), prev_gen + 1);
+  catalog::ListingDelta delta;
+  int64_t count = 0;
+  const auto sink = [&](std::vector<backends::ObjectInfo>&& batch) -> Status {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+    HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+    for (backends::ObjectInfo& obj : batch) {
+      HSMFS_RETURN_IF_ERROR(session.UpsertListed(dir, ToEntry(std::move(obj)), gen, &delta));
+    }
+    HSMFS_RETURN_IF_ERROR(tx.Commit());
+    count += static_cast<int64_t>(batch.size());
+    if (progress) progress->entries += static_cast<int64_t>(batch.size());
+    return Status::Ok();
+  };
+  Status s = backend.List(dir.backend_path, sink, cancel);
+  if (!s.ok()) return s.Annotate("listing " + Display(dir));
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+    HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+    HSMFS_RETURN_IF_ERROR(
+        session.FinishListing(dir, gen, options_.listed_by, count, clock_.WallNanos(), &delta));
+    HSMFS_RETURN_IF_ERROR(tx.Commit());
+  }
+  if (progress) ++progress->dirs;
+  spdlog::debug("listed {}: {} entries ({} new, {} changed, {} gone)", Display(dir), count,
+                delta.added.size(), delta.changed.size(), delta.removed.size());
+  if (notifier_ && (!delta.changed.empty() || !delta.removed.empty() || !delta.added.empty())) {
+    for (EntryId id : delta.changed) notifier_->InvalidateInode(static_cast<uint64_t>(id));
+    for (auto& [parent, name] : delta.removed) {
+      notifier_->InvalidateEntry(static_cast<uint64_t>(parent), name);
+    }
+    notifier_->InvalidateInode(static_cast<uint64_t>(dir.id));
+  }
+  return Status::Ok();
+}
+
+Status NamespaceSync::EnsureListedNow(const Entry& dir, const CancelToken& cancel) {
+  if (dir.id == catalog::kRootId || !dir.is_dir()) return Status::Ok();
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+    HSMFS_ASSIGN_OR_RETURN(auto sync, session.GetSync(dir.id));
+    if (sync) return Status::Ok();
+  }
+  return ListNow(dir, cancel);
+}
+
+Result<Entry> NamespaceSync::Resolve(std::string_view path, const CancelToken& cancel) {
+  Entry e;
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+    HSMFS_ASSIGN_OR_RETURN(e, session.Get(catalog::kRootId));
+  }
+  size_t pos = 0;
+  while (pos < path.size()) {
+    size_t slash = path.find('/', pos);
+    if (slash == std::string_view::npos) slash = path.size();
+    const std::string part(path.substr(pos, slash - pos));
+    pos = slash + 1;
+    if (part.empty() || part == ".") continue;
+    if (!e.is_dir()) return Status(Code::kNotDirectory, e.name + ": not a directory");
+    HSMFS_RETURN_IF_ERROR(EnsureListedNow(e, cancel));
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+    auto child = session.Lookup(e.id, part);
+    if (!child.ok()) {
+      if (child.status().code() != Code::kNotFound) return child.status();
+      return NotFoundError(std::string(path) + ": no such file or directory in the archive");
+    }
+    if (e.id == catalog::kRootId && !backends_.count(part)) {
+      return NotFoundError(std::string(path) + ": no backend named \"" + part + "\"");
+    }
+    e = std::move(child).value();
+  }
+  return e;
+}
+
+Status NamespaceSync::SyncTree(const Entry& dir, const CancelToken& cancel,
+                               const std::function<void(const SyncProgress&)>& on_progress) {
+  SyncProgress progress;
+  std::deque<Entry> queue{dir};
+  Status first_error;
+  while (!queue.empty()) {
+    if (cancel.cancelled()) return CancelledError("sync cancelled");
+    Entry current = std::move(queue.front());
+    queue.pop_front();
+    Status s = ListNow(current, cancel, &progress);
+    if (!s.ok()) {
+      // One unreadable directory does not stop the rest of the tree.
+      spdlog::warn("{}", s.message());
+      if (first_error.ok()) first_error = s;
+      continue;
+    }
+    if (on_progress) on_progress(progress);
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+    EntryId after = 0;
+    for (;;) {
+      std::vector<Entry> children;
+      HSMFS_RETURN_IF_ERROR(session.Children(current.id, after, 1024, &children));
+      if (children.empty()) break;
+      after = children.back().id;
+      for (Entry& c : children) {
+        if (c.is_dir()) queue.push_back(std::move(c));
+      }
+    }
+  }
+  return first_error;
+}
+
+}  // namespace hsmfs::fs

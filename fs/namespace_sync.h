@@ -1,0 +1,114 @@
+#pragma once
+
+// NamespaceSync: keeps the catalog's view of backend directories fresh.
+//
+// The mount answers every lookup and readdir from the catalog. A directory
+// that was never listed is listed on first use, and the caller waits for that
+// listing at most `list_timeout`, then gets what the catalog has so far while
+// the listing goes on in the background. A directory listed longer than its
+// backend's `list_ttl` ago is answered at once and refreshed in the background.
+// A failed refresh keeps the catalog as it was (a backend that is down never
+// empties the tree); a failed first listing is reported to the waiters.
+//
+// Thread-safe. Listings run on the injected Executor; deadlines on the
+// TimerQueue; callbacks run on whichever thread completes them (the caller's
+// own, a sync worker, or the timer thread) and must not hold a catalog Session
+// when WhenListed is called.
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+#include "backends/backend.h"
+#include "catalog/catalog.h"
+#include "common/clock.h"
+#include "common/executor.h"
+#include "common/timer_queue.h"
+#include "fs/kernel_notifier.h"
+
+namespace hsmfs::fs {
+
+using BackendMap = std::map<std::string, backends::Backend*, std::less<>>;
+
+struct SyncOptions {
+  Duration list_timeout = std::chrono::seconds(10);
+  Duration list_ttl = std::chrono::minutes(10);
+  std::map<std::string, Duration, std::less<>> list_ttl_by_backend;
+  std::string listed_by = "hsmfs";
+  // How long a failed listing is not retried.
+  Duration retry_after_failure = std::chrono::seconds(5);
+};
+
+// Counters a long sync reports as it goes.
+struct SyncProgress {
+  int64_t dirs = 0;
+  int64_t entries = 0;
+};
+
+class NamespaceSync {
+ public:
+  NamespaceSync(catalog::Catalog& catalog, const BackendMap& backends, Executor& executor,
+                TimerQueue& timers, Clock& clock, SyncOptions options, KernelNotifier* notifier);
+  ~NamespaceSync();
+  NamespaceSync(const NamespaceSync&) = delete;
+  NamespaceSync& operator=(const NamespaceSync&) = delete;
+
+  // Calls `ready` exactly once, when `dir` may be answered from the catalog (see
+  // the class comment). `ready` gets an error only when the first listing of
+  // `dir` failed. REQUIRES: the caller holds no Session of the catalog.
+  void WhenListed(const catalog::Entry& dir, std::function<void(Status)> ready);
+
+  // Lists `dir` from its backend now, on the calling thread, and records it.
+  Status ListNow(const catalog::Entry& dir, const CancelToken& cancel,
+                 SyncProgress* progress = nullptr);
+  // Lists `dir` and every directory below it (hsmctl sync). `on_progress` is
+  // called after each directory.
+  Status SyncTree(const catalog::Entry& dir, const CancelToken& cancel,
+                  const std::function<void(const SyncProgress&)>& on_progress);
+
+  // Resolves "backend/dir/file" like the mount would: every directory on the way
+  // that was never listed is listed first (on the calling thread).
+  Result<catalog::Entry> Resolve(std::string_view path, const CancelToken& cancel);
+  // Lists `dir` now unless the catalog already has a listing of it.
+  Status EnsureListedNow(const catalog::Entry& dir, const CancelToken& cancel);
+
+  // Cancels running listings and stops starting new ones. Waiters still get
+  // their callback.
+  void Shutdown();
+
+ private:
+  struct Waiter;
+  struct DirState {
+    bool loaded = false;           // sync record read from the catalog
+    bool listed = false;           // a complete listing exists
+    TimePoint fresh_until;         // refresh in the background after this
+    bool running = false;          // a listing is in flight
+    bool first_wait_over = false;  // first-listing waiters already timed out
+    TimePoint first_deadline;
+    TimePoint retry_after;  // no new listing before this after a failure
+    Status last_error;
+    std::vector<std::shared_ptr<Waiter>> waiters;
+  };
+
+  Duration TtlFor(const std::string& backend) const;
+  // Starts a listing of `dir` on the executor. REQUIRES: mu_ held, !running.
+  void StartListingLocked(const catalog::Entry& dir, DirState& st);
+  void FinishListing(const catalog::Entry& dir, const Status& s);
+
+  catalog::Catalog& catalog_;
+  const BackendMap& backends_;
+  Executor& executor_;
+  TimerQueue& timers_;
+  Clock& clock_;
+  const SyncOptions options_;
+  KernelNotifier* const notifier_;
+  CancelToken shutdown_;
+
+  std::mutex mu_;                                        // Acquire after no other lock of ours.
+  std::unordered_map<catalog::EntryId, DirState> dirs_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace hsmfs::fs

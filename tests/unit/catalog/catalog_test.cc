@@ -1,0 +1,327 @@
+#include "catalog/catalog.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "catalog/migrations.h"
+
+namespace hsmfs::catalog {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+class CatalogTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = stdfs::temp_directory_path() /
+           ("hsmfs_catalog_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    stdfs::remove_all(dir_);
+    stdfs::create_directories(dir_);
+    auto c = Catalog::Open(dir_ / "catalog.db");
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    catalog_ = std::move(c).value();
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(s.ok());
+    vault_ = *s->EnsureBackendRoot("vault", 1);
+  }
+  void TearDown() override {
+    catalog_.reset();
+    stdfs::remove_all(dir_);
+  }
+
+  static Entry Listed(std::string name, EntryType type, uint64_t size = 0, int64_t mtime = 100) {
+    Entry e;
+    e.name = std::move(name);
+    e.type = type;
+    e.size = size;
+    e.mtime_ns = mtime;
+    return e;
+  }
+
+  // Lists `dir` as if the backend reported exactly `objects`.
+  void ApplyListing(const Entry& dir, const std::vector<Entry>& objects, int64_t gen,
+                    ListingDelta* delta = nullptr) {
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(s.ok());
+    auto tx = s->Begin();
+    ASSERT_TRUE(tx.ok());
+    for (const Entry& o : objects) ASSERT_TRUE(s->UpsertListed(dir, o, gen, delta).ok());
+    ASSERT_TRUE(
+        s->FinishListing(dir, gen, "test", static_cast<int64_t>(objects.size()), gen, delta).ok());
+    ASSERT_TRUE(tx->Commit().ok());
+  }
+
+  Entry Get(std::string_view path) {
+    auto s = catalog_->Acquire();
+    auto e = s->Resolve(path);
+    EXPECT_TRUE(e.ok()) << path << ": " << e.status().ToString();
+    return e.value_or(Entry());
+  }
+
+  stdfs::path dir_;
+  std::unique_ptr<Catalog> catalog_;
+  Entry vault_;
+};
+
+TEST_F(CatalogTest, OpensWithRootAndBackendTop) {
+  auto s = catalog_->Acquire();
+  auto root = s->Get(kRootId);
+  ASSERT_TRUE(root.ok());
+  EXPECT_TRUE(root->is_dir());
+  EXPECT_EQ(vault_.parent, kRootId);
+  EXPECT_EQ(vault_.backend, "vault");
+  EXPECT_EQ(vault_.backend_path, "");
+  // Idempotent.
+  EXPECT_EQ(s->EnsureBackendRoot("vault", 2)->id, vault_.id);
+}
+
+TEST_F(CatalogTest, UsesWalMode) {
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((dir_ / "catalog.db").c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr);
+  ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
+  EXPECT_STREQ(reinterpret_cast<const char*>(sqlite3_column_text(st, 0)), "wal");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+TEST_F(CatalogTest, ListingInsertsEntriesWithBackendPaths) {
+  ApplyListing(vault_, {Listed("act6", EntryType::kDir), Listed("README", EntryType::kFile, 42)},
+               10);
+  const Entry act6 = Get("vault/act6");
+  ApplyListing(act6, {Listed("tod_001.dat", EntryType::kFile, 1000, 555)}, 11);
+  const Entry tod = Get("vault/act6/tod_001.dat");
+  EXPECT_EQ(tod.backend, "vault");
+  EXPECT_EQ(tod.backend_path, "act6/tod_001.dat");
+  EXPECT_EQ(tod.size, 1000u);
+  EXPECT_EQ(tod.mtime_ns, 555);
+  EXPECT_EQ(tod.state, FileState::kOffline);
+  EXPECT_FALSE(tod.cached);
+  auto s = catalog_->Acquire();
+  auto sync = s->GetSync(act6.id);
+  ASSERT_TRUE(sync.ok() && sync->has_value());
+  EXPECT_EQ((*sync)->entries, 1);
+  EXPECT_EQ((*sync)->listed_by, "test");
+  EXPECT_FALSE(s->GetSync(tod.id)->has_value());
+}
+
+TEST_F(CatalogTest, RelistingUpdatesAndRemoves) {
+  ApplyListing(vault_, {Listed("a", EntryType::kFile, 1), Listed("b", EntryType::kFile, 2)}, 10);
+  const EntryId a_id = Get("vault/a").id;
+  ListingDelta delta;
+  ApplyListing(vault_, {Listed("a", EntryType::kFile, 5, 200), Listed("c", EntryType::kFile, 3)},
+               20, &delta);
+  const Entry a = Get("vault/a");
+  EXPECT_EQ(a.id, a_id);  // same inode across refreshes
+  EXPECT_EQ(a.size, 5u);
+  auto s = catalog_->Acquire();
+  EXPECT_EQ(s->Lookup(vault_.id, "b").status().code(), Code::kNotFound);
+  EXPECT_TRUE(s->Lookup(vault_.id, "c").ok());
+  EXPECT_EQ(delta.changed, std::vector<EntryId>{a_id});
+  ASSERT_EQ(delta.removed.size(), 1u);
+  EXPECT_EQ(delta.removed[0].second, "b");
+  ASSERT_EQ(delta.added.size(), 1u);
+  EXPECT_EQ(delta.added[0].second, "c");
+}
+
+TEST_F(CatalogTest, RemovedDirectoryTakesItsSubtree) {
+  ApplyListing(vault_, {Listed("d", EntryType::kDir)}, 10);
+  const Entry d = Get("vault/d");
+  ApplyListing(d, {Listed("f", EntryType::kFile, 1)}, 11);
+  const EntryId f = Get("vault/d/f").id;
+  ApplyListing(vault_, {}, 12);
+  auto s = catalog_->Acquire();
+  EXPECT_EQ(s->Get(d.id).status().code(), Code::kNotFound);
+  EXPECT_EQ(s->Get(f).status().code(), Code::kNotFound);
+}
+
+TEST_F(CatalogTest, UnarchivedDataSurvivesListingsThatDoNotShowIt) {
+  ApplyListing(vault_, {Listed("incoming", EntryType::kDir)}, 10);
+  const Entry incoming = Get("vault/incoming");
+  {
+    // A file written through the mount, not yet on the backend.
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(s->db()
+                    .Exec("INSERT INTO entries (parent, name, type, mode, backend, "
+                          "backend_path, state, cached) VALUES (" +
+                          std::to_string(incoming.id) +
+                          ", 'new.h5', 1, 420, 'vault', 'incoming/new.h5', 'queued', 1)")
+                    .ok());
+  }
+  ApplyListing(incoming, {}, 20);
+  ApplyListing(vault_, {}, 21);  // even the directory vanished from the backend
+  auto s = catalog_->Acquire();
+  EXPECT_TRUE(s->Resolve("vault/incoming/new.h5").ok());
+}
+
+TEST_F(CatalogTest, CachedCopyOfChangedBackendFileGoesOffline) {
+  ApplyListing(vault_, {Listed("f", EntryType::kFile, 10, 100)}, 10);
+  {
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(
+        s->db().Exec("UPDATE entries SET state = 'dual', cached = 1 WHERE name = 'f'").ok());
+  }
+  ApplyListing(vault_, {Listed("f", EntryType::kFile, 10, 100)}, 11);
+  EXPECT_EQ(Get("vault/f").state, FileState::kDual);  // unchanged: stays dual
+  ApplyListing(vault_, {Listed("f", EntryType::kFile, 12, 200)}, 12);
+  const Entry f = Get("vault/f");
+  EXPECT_EQ(f.state, FileState::kOffline);
+  EXPECT_FALSE(f.cached);
+  EXPECT_EQ(f.size, 12u);
+}
+
+TEST_F(CatalogTest, ChildrenPageInIdOrder) {
+  std::vector<Entry> objects;
+  for (int i = 0; i < 50; ++i) objects.push_back(Listed("f" + std::to_string(i), EntryType::kFile));
+  ApplyListing(vault_, objects, 10);
+  auto s = catalog_->Acquire();
+  std::vector<Entry> all;
+  EntryId after = 0;
+  for (;;) {
+    std::vector<Entry> page;
+    ASSERT_TRUE(s->Children(vault_.id, after, 7, &page).ok());
+    if (page.empty()) break;
+    EXPECT_LE(page.size(), 7u);
+    after = page.back().id;
+    all.insert(all.end(), page.begin(), page.end());
+  }
+  ASSERT_EQ(all.size(), 50u);
+  for (size_t i = 1; i < all.size(); ++i) EXPECT_LT(all[i - 1].id, all[i].id);
+}
+
+TEST_F(CatalogTest, IdsAreNeverReused) {
+  ApplyListing(vault_, {Listed("a", EntryType::kFile)}, 10);
+  const EntryId first = Get("vault/a").id;
+  ApplyListing(vault_, {}, 11);
+  ApplyListing(vault_, {Listed("a", EntryType::kFile)}, 12);
+  EXPECT_GT(Get("vault/a").id, first);
+}
+
+TEST_F(CatalogTest, ResolveErrors) {
+  ApplyListing(vault_, {Listed("f", EntryType::kFile)}, 10);
+  auto s = catalog_->Acquire();
+  EXPECT_EQ(s->Resolve("vault/nope").status().code(), Code::kNotFound);
+  EXPECT_EQ(s->Resolve("vault/f/x").status().code(), Code::kNotDirectory);
+  EXPECT_EQ(s->Resolve("")->id, kRootId);
+  EXPECT_EQ(s->Resolve("vault/")->id, vault_.id);
+}
+
+TEST_F(CatalogTest, StatsSumFiles) {
+  ApplyListing(vault_,
+               {Listed("a", EntryType::kFile, 10), Listed("b", EntryType::kFile, 32),
+                Listed("d", EntryType::kDir)},
+               10);
+  auto s = catalog_->Acquire();
+  auto stats = s->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->files, 2);
+  EXPECT_EQ(stats->dirs, 3);  // root, vault, d
+  EXPECT_EQ(stats->bytes, 42u);
+  EXPECT_EQ(stats->cached_bytes, 0u);
+}
+
+TEST_F(CatalogTest, TransactionRollsBackUnlessCommitted) {
+  {
+    auto s = catalog_->Acquire();
+    auto tx = s->Begin();
+    ASSERT_TRUE(s->SetMeta("k", "v").ok());
+  }
+  auto s = catalog_->Acquire();
+  EXPECT_FALSE(s->GetMeta("k")->has_value());
+  auto tx = s->Begin();
+  ASSERT_TRUE(s->SetMeta("k", "v").ok());
+  ASSERT_TRUE(tx->Commit().ok());
+  EXPECT_EQ(**s->GetMeta("k"), "v");
+}
+
+TEST_F(CatalogTest, ManyThreadsShareTheCatalog) {
+  std::vector<std::thread> threads;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        auto s = catalog_->Acquire();
+        if (!s.ok()) {
+          ++failures;
+          continue;
+        }
+        if (!s->SetMeta("t" + std::to_string(t), std::to_string(i)).ok()) ++failures;
+        if (!s->Get(vault_.id).ok()) ++failures;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures, 0);
+  auto s = catalog_->Acquire();
+  EXPECT_EQ(**s->GetMeta("t7"), "49");
+}
+
+TEST_F(CatalogTest, SecondProcessStyleOpenSeesTheSameData) {
+  ApplyListing(vault_, {Listed("shared", EntryType::kFile, 7)}, 10);
+  auto other = Catalog::Open(dir_ / "catalog.db");
+  ASSERT_TRUE(other.ok());
+  auto s = (*other)->Acquire();
+  EXPECT_EQ(s->Resolve("vault/shared")->size, 7u);
+}
+
+TEST_F(CatalogTest, RefusesACatalogFromANewerSchema) {
+  {
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(
+        s->db().Exec("PRAGMA user_version = " + std::to_string(LatestSchemaVersion() + 1)).ok());
+  }
+  catalog_.reset();
+  auto again = Catalog::Open(dir_ / "catalog.db");
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.status().code(), Code::kFailedPrecondition);
+  EXPECT_NE(again.status().message().find("written by a newer hsmfs"), std::string::npos);
+}
+
+TEST_F(CatalogTest, MissingFileWithoutCreateFails) {
+  Catalog::Options options;
+  options.create = false;
+  auto c = Catalog::Open(dir_ / "absent.db", options);
+  EXPECT_FALSE(c.ok());
+}
+
+TEST(CatalogMemoryTest, InMemoryCatalogWorks) {
+  auto c = Catalog::Open(":memory:");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  auto s = (*c)->Acquire();
+  EXPECT_TRUE(s->EnsureBackendRoot("tape", 1).ok());
+  EXPECT_EQ(s->Resolve("tape")->backend, "tape");
+}
+
+TEST(CatalogDeathTest, NestedSessionsAbort) {
+  auto c = Catalog::Open(":memory:");
+  ASSERT_TRUE(c.ok());
+  EXPECT_DEATH(
+      {
+        auto a = (*c)->Acquire();
+        auto b = (*c)->Acquire();
+      },
+      "second session");
+}
+
+TEST(StateTest, NamesAndDmfCodes) {
+  for (FileState s :
+       {FileState::kOffline, FileState::kStaging, FileState::kOnline, FileState::kQueued,
+        FileState::kArchiving, FileState::kDual, FileState::kFailed}) {
+    EXPECT_EQ(*ParseState(StateName(s)), s);
+  }
+  EXPECT_EQ(DmfCode(FileState::kOffline), "OFL");
+  EXPECT_EQ(DmfCode(FileState::kStaging), "UNM");
+  EXPECT_EQ(DmfCode(FileState::kOnline), "REG");
+  EXPECT_EQ(DmfCode(FileState::kQueued), "MIG");
+  EXPECT_EQ(DmfCode(FileState::kArchiving), "MIG");
+  EXPECT_EQ(DmfCode(FileState::kDual), "DUL");
+  EXPECT_FALSE(ParseState("lost").ok());
+}
+
+}  // namespace
+}  // namespace hsmfs::catalog

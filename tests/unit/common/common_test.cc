@@ -1,0 +1,211 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/checksum.h"
+#include "common/clock.h"
+#include "common/executor.h"
+#include "common/result.h"
+#include "common/status.h"
+#include "common/timer_queue.h"
+#include "common/units.h"
+
+namespace hsmfs {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(StatusTest, OkAndErrors) {
+  EXPECT_TRUE(Status::Ok().ok());
+  Status s = NotFoundError("vault/a: gone");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.code(), Code::kNotFound);
+  EXPECT_EQ(s.message(), "vault/a: gone");
+  EXPECT_EQ(s.ToString(), "NotFound: vault/a: gone");
+}
+
+TEST(StatusTest, AnnotateKeepsCodeAndCause) {
+  Status s = UnavailableError("timeout").WithCause(InternalError("socket"));
+  Status a = s.Annotate("listing vault/");
+  EXPECT_EQ(a.code(), Code::kUnavailable);
+  EXPECT_EQ(a.message(), "listing vault/: timeout");
+  ASSERT_NE(a.cause(), nullptr);
+  EXPECT_EQ(a.cause()->code(), Code::kInternal);
+}
+
+TEST(StatusTest, ErrnoMapping) {
+  EXPECT_EQ(ErrnoToStatus(ENOENT, "x").code(), Code::kNotFound);
+  EXPECT_EQ(ErrnoToStatus(ENOTEMPTY, "x").code(), Code::kNotEmpty);
+  EXPECT_EQ(ErrnoToStatus(ENOSPC, "x").code(), Code::kResourceExhausted);
+  EXPECT_EQ(ErrnoToStatus(ECONNREFUSED, "x").code(), Code::kUnavailable);
+  EXPECT_EQ(ErrnoToStatus(ENOENT, "open a").message(), "open a: No such file or directory");
+}
+
+Result<int> Half(int x) {
+  if (x % 2) return InvalidArgumentError("odd");
+  return x / 2;
+}
+
+Result<int> Quarter(int x) {
+  HSMFS_ASSIGN_OR_RETURN(int h, Half(x));
+  return Half(h);
+}
+
+TEST(ResultTest, ValueAndPropagation) {
+  EXPECT_EQ(*Quarter(8), 2);
+  auto r = Quarter(6);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(r.value_or(-1), -1);
+}
+
+TEST(UnitsTest, ParsesSizes) {
+  EXPECT_EQ(*ParseSize("50GiB"), uint64_t{50} << 30);
+  EXPECT_EQ(*ParseSize("50G"), uint64_t{50} << 30);
+  EXPECT_EQ(*ParseSize("1.5 KiB"), 1536u);
+  EXPECT_EQ(*ParseSize("2MB"), 2'000'000u);
+  EXPECT_EQ(*ParseSize("4096"), 4096u);
+  EXPECT_EQ(*ParseSize("1tib"), uint64_t{1} << 40);
+  EXPECT_FALSE(ParseSize("").ok());
+  EXPECT_FALSE(ParseSize("GiB").ok());
+  EXPECT_FALSE(ParseSize("12 parsecs").ok());
+  EXPECT_FALSE(ParseSize("-5G").ok());
+}
+
+TEST(UnitsTest, SizeRoundTrip) {
+  for (uint64_t v : {uint64_t{0}, uint64_t{1}, uint64_t{1023}, uint64_t{1024}, uint64_t{50} << 30,
+                     (uint64_t{3} << 40) + 1}) {
+    EXPECT_EQ(*ParseSize(FormatSizeExact(v)), v) << FormatSizeExact(v);
+  }
+  EXPECT_EQ(FormatSizeExact(uint64_t{50} << 30), "50GiB");
+  EXPECT_EQ(FormatSizeHuman(1536), "1.5 KiB");
+  EXPECT_EQ(FormatSizeHuman(512), "512 B");
+}
+
+TEST(UnitsTest, ParsesDurations) {
+  EXPECT_EQ(*ParseDuration("1h"), Duration(1h));
+  EXPECT_EQ(*ParseDuration("200ms"), Duration(200ms));
+  EXPECT_EQ(*ParseDuration("1h30m"), Duration(90min));
+  EXPECT_EQ(*ParseDuration("0s"), Duration(0));
+  EXPECT_EQ(*ParseDuration("10"), Duration(10s));
+  EXPECT_EQ(*ParseDuration("1.5s"), Duration(1500ms));
+  EXPECT_EQ(*ParseDuration("2d"), Duration(48h));
+  EXPECT_FALSE(ParseDuration("soon").ok());
+  EXPECT_FALSE(ParseDuration("5 fortnights").ok());
+  EXPECT_FALSE(ParseDuration("").ok());
+}
+
+TEST(UnitsTest, DurationRoundTrip) {
+  for (Duration d : {Duration(0), Duration(200ms), Duration(5s), Duration(90min), Duration(26h),
+                     Duration(48h), Duration(3723s)}) {
+    EXPECT_EQ(*ParseDuration(FormatDurationExact(d)), d) << FormatDurationExact(d);
+  }
+  EXPECT_EQ(FormatDurationExact(90min), "1h30m");
+}
+
+std::string HashOf(ChecksumAlgo algo, std::string_view data) {
+  auto h = Hasher::Create(algo);
+  h->Update(data.data(), data.size());
+  return h->Finish();
+}
+
+TEST(ChecksumTest, KnownVectors) {
+  EXPECT_EQ(HashOf(ChecksumAlgo::kMd5, ""), "md5:d41d8cd98f00b204e9800998ecf8427e");
+  EXPECT_EQ(HashOf(ChecksumAlgo::kMd5, "abc"), "md5:900150983cd24fb0d6963f7d28e17f72");
+  EXPECT_EQ(HashOf(ChecksumAlgo::kSha256, "abc"),
+            "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(HashOf(ChecksumAlgo::kXxh3, ""), "xxh3:2d06800538d394c2");
+}
+
+TEST(ChecksumTest, StreamingEqualsOneShot) {
+  std::string data;
+  for (int i = 0; i < 100000; ++i) data += static_cast<char>(i * 7);
+  for (ChecksumAlgo algo : {ChecksumAlgo::kMd5, ChecksumAlgo::kSha256, ChecksumAlgo::kXxh3}) {
+    auto h = Hasher::Create(algo);
+    for (size_t i = 0; i < data.size(); i += 999)
+      h->Update(data.data() + i, std::min<size_t>(999, data.size() - i));
+    EXPECT_EQ(h->Finish(), HashOf(algo, data));
+  }
+}
+
+TEST(ChecksumTest, FileAndAlgoNames) {
+  const auto path = std::filesystem::temp_directory_path() / "hsmfs_checksum_test.txt";
+  std::ofstream(path) << "abc";
+  EXPECT_EQ(*ChecksumFile(path, ChecksumAlgo::kMd5), "md5:900150983cd24fb0d6963f7d28e17f72");
+  std::filesystem::remove(path);
+  EXPECT_EQ(ChecksumFile(path, ChecksumAlgo::kMd5).status().code(), Code::kNotFound);
+  EXPECT_EQ(*AlgoOfChecksum("sha256:00"), ChecksumAlgo::kSha256);
+  EXPECT_FALSE(AlgoOfChecksum("crc32:00").ok());
+  EXPECT_FALSE(ParseChecksumAlgo("sha1").ok());
+}
+
+TEST(FakeClockTest, SleepReturnsOnlyAfterAdvance) {
+  FakeClock clock;
+  std::atomic<bool> woke{false};
+  std::thread sleeper([&] {
+    clock.SleepFor(10s);
+    woke = true;
+  });
+  while (clock.sleepers() == 0) std::this_thread::yield();
+  clock.Advance(5s);
+  std::this_thread::sleep_for(20ms);
+  EXPECT_FALSE(woke);
+  clock.Advance(5s);
+  sleeper.join();
+  EXPECT_TRUE(woke);
+}
+
+TEST(TimerQueueTest, FiresInDeadlineOrderAndCancels) {
+  FakeClock clock;
+  TimerQueue timers(clock);
+  std::mutex mu;
+  std::vector<int> fired;
+  const auto record = [&](int v) {
+    return [&, v] {
+      std::lock_guard<std::mutex> l(mu);
+      fired.push_back(v);
+    };
+  };
+  timers.Schedule(clock.Now() + 3s, record(3));
+  timers.Schedule(clock.Now() + 1s, record(1));
+  auto id = timers.Schedule(clock.Now() + 2s, record(2));
+  EXPECT_TRUE(timers.Cancel(id));
+  EXPECT_FALSE(timers.Cancel(id));
+  clock.Advance(10s);
+  for (int i = 0; i < 500; ++i) {
+    {
+      std::lock_guard<std::mutex> l(mu);
+      if (fired.size() == 2) break;
+    }
+    std::this_thread::sleep_for(2ms);
+  }
+  std::lock_guard<std::mutex> l(mu);
+  EXPECT_EQ(fired, (std::vector<int>{1, 3}));
+}
+
+TEST(TimerQueueTest, DoesNotFireEarly) {
+  FakeClock clock;
+  TimerQueue timers(clock);
+  std::atomic<bool> fired{false};
+  timers.Schedule(clock.Now() + 1s, [&] { fired = true; });
+  std::this_thread::sleep_for(30ms);
+  EXPECT_FALSE(fired);
+}
+
+TEST(ExecutorTest, RunsEverythingBeforeShutdown) {
+  std::atomic<int> ran{0};
+  {
+    Executor pool("test", 3);
+    for (int i = 0; i < 100; ++i) pool.Submit([&] { ++ran; });
+  }
+  EXPECT_EQ(ran, 100);
+  Executor pool("test", 1);
+  pool.Shutdown();
+  EXPECT_FALSE(pool.Submit([] {}));
+}
+
+}  // namespace
+}  // namespace hsmfs

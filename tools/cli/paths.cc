@@ -1,0 +1,87 @@
+#include "tools/cli/paths.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+namespace hsmfs::cli {
+namespace {
+
+// mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string Unescape(const std::string& s) {
+  std::string out;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '\\' && i + 3 < s.size()) {
+      out += static_cast<char>(std::strtol(s.substr(i + 1, 3).c_str(), nullptr, 8));
+      i += 3;
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+std::string Trimmed(std::string_view arg) {
+  std::string s(arg);
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  while (s.rfind("./", 0) == 0) s.erase(0, 2);
+  if (s == "." || s == "/") return "";
+  return s;
+}
+
+}  // namespace
+
+std::vector<std::string> HsmfsMounts() {
+  std::vector<std::string> mounts;
+  std::ifstream in("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t sep = line.find(" - ");
+    if (sep == std::string::npos) continue;
+    std::istringstream tail(line.substr(sep + 3));
+    std::string fstype;
+    tail >> fstype;
+    if (fstype != "fuse.hsmfs") continue;
+    std::istringstream head(line.substr(0, sep));
+    std::string field;
+    int fields = 0;
+    while (fields < 5 && head >> field) ++fields;  // the 5th field is the mount point
+    if (fields == 5) mounts.push_back(Unescape(field));
+  }
+  return mounts;
+}
+
+Result<std::string> ToCatalogPath(std::string_view arg) {
+  const std::string s(arg);
+  const bool absolute = !s.empty() && s.front() == '/';
+  const bool explicit_local = absolute || s.rfind("./", 0) == 0 || s.rfind("../", 0) == 0;
+  struct stat st;
+  if (explicit_local || ::lstat(s.c_str(), &st) == 0) {
+    char* real = ::realpath(s.c_str(), nullptr);
+    if (!real) {
+      if (explicit_local) return ErrnoToStatus(errno, s);
+      return Trimmed(arg);
+    }
+    const std::string full(real);
+    std::free(real);
+    std::string best;
+    for (const std::string& m : HsmfsMounts()) {
+      const bool under =
+          full == m || (full.size() > m.size() && full.compare(0, m.size(), m) == 0 &&
+                        (m == "/" || full[m.size()] == '/'));
+      if (under && m.size() > best.size()) best = m;
+    }
+    if (!best.empty()) return Trimmed(full.substr(std::min(full.size(), best.size() + 1)));
+    // A relative name that merely exists here (say, the backend's own root
+    // directory) still means the archive path it spells.
+    if (explicit_local) {
+      return InvalidArgumentError(s +
+                                  " is not inside an hsmfs mount (give a path inside the "
+                                  "mount, or one like vault/dir relative to the archive)");
+    }
+  }
+  return Trimmed(arg);
+}
+}  // namespace hsmfs::cli
