@@ -16,32 +16,12 @@ constexpr std::string_view kStateNames[] = {"offline",   "staging", "online", "q
 
 constexpr char kColumns[] =
     "id, parent, name, type, mode, size, mtime_ns, backend, backend_path, state, cached, "
-    "checksum, location, volume, position, error, seen_gen";
+    "checksum, location, volume, position, error, seen_gen, last_access_ns, pinned";
 
 // Catalogs this thread holds a Session of (to catch nested Acquire).
 thread_local std::vector<const Catalog*> t_held;
 
-Entry ReadEntry(const Stmt& s) {
-  Entry e;
-  e.id = s.Int(0);
-  e.parent = s.Int(1);
-  e.name = s.Text(2);
-  e.type = static_cast<EntryType>(s.Int(3));
-  e.mode = static_cast<uint32_t>(s.Int(4));
-  e.size = static_cast<uint64_t>(s.Int(5));
-  e.mtime_ns = s.Int(6);
-  e.backend = s.Text(7);
-  e.backend_path = s.Text(8);
-  e.state = ParseState(s.Text(9)).value_or(FileState::kFailed);
-  e.cached = s.Int(10) != 0;
-  e.checksum = s.Text(11);
-  e.location = s.Text(12);
-  e.volume = s.Text(13);
-  e.position = s.Int(14);
-  e.error = s.Text(15);
-  e.seen_gen = s.Int(16);
-  return e;
-}
+Entry ReadEntry(const Stmt& s) { return ReadEntryColumns(s, 0); }
 
 std::string JoinPath(std::string_view dir, std::string_view name) {
   if (dir.empty()) return std::string(name);
@@ -52,6 +32,45 @@ std::string JoinPath(std::string_view dir, std::string_view name) {
 }
 
 }  // namespace
+
+std::string EntryColumns(std::string_view alias) {
+  std::string out;
+  std::string_view cols = kColumns;
+  size_t pos = 0;
+  while (pos < cols.size()) {
+    size_t comma = cols.find(", ", pos);
+    if (comma == std::string_view::npos) comma = cols.size();
+    if (!out.empty()) out += ", ";
+    if (!alias.empty()) out += std::string(alias) + ".";
+    out += cols.substr(pos, comma - pos);
+    pos = comma + 2;
+  }
+  return out;
+}
+
+Entry ReadEntryColumns(const Stmt& s, int first) {
+  Entry e;
+  e.id = s.Int(first + 0);
+  e.parent = s.Int(first + 1);
+  e.name = s.Text(first + 2);
+  e.type = static_cast<EntryType>(s.Int(first + 3));
+  e.mode = static_cast<uint32_t>(s.Int(first + 4));
+  e.size = static_cast<uint64_t>(s.Int(first + 5));
+  e.mtime_ns = s.Int(first + 6);
+  e.backend = s.Text(first + 7);
+  e.backend_path = s.Text(first + 8);
+  e.state = ParseState(s.Text(first + 9)).value_or(FileState::kFailed);
+  e.cached = s.Int(first + 10) != 0;
+  e.checksum = s.Text(first + 11);
+  e.location = s.Text(first + 12);
+  e.volume = s.Text(first + 13);
+  e.position = s.Int(first + 14);
+  e.error = s.Text(first + 15);
+  e.seen_gen = s.Int(first + 16);
+  e.last_access_ns = s.Int(first + 17);
+  e.pinned = s.Int(first + 18) != 0;
+  return e;
+}
 
 std::string_view StateName(FileState state) { return kStateNames[static_cast<int>(state)]; }
 
@@ -360,6 +379,53 @@ Result<CatalogStats> Session::Stats() {
     stats.cached_bytes = static_cast<uint64_t>(s.Int(3));
   }
   return stats;
+}
+
+Result<uint64_t> Session::CachedBytes() {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare("SELECT COALESCE(SUM(size), 0) FROM entries WHERE cached = 1"));
+  HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+  return row ? static_cast<uint64_t>(s.Int(0)) : 0;
+}
+
+Status Session::EvictionCandidates(int limit, std::vector<Entry>* out) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare(std::string("SELECT ") + kColumns +
+                           " FROM entries WHERE cached = 1 AND state = 'dual' AND pinned = 0 "
+                           "ORDER BY last_access_ns LIMIT ?"));
+  s.Bind(1, limit);
+  for (;;) {
+    HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) return Status::Ok();
+    out->push_back(ReadEntry(s));
+  }
+}
+
+Result<bool> Session::DropCachedCopy(EntryId id, int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s,
+                         db_->Prepare("UPDATE entries SET cached = 0, state = 'offline', "
+                                      "seen_gen = MAX(seen_gen, ?) WHERE id = ? AND cached = 1 AND "
+                                      "state = 'dual'"));
+  s.Bind(1, now_ns).Bind(2, id);
+  HSMFS_RETURN_IF_ERROR(s.Run());
+  return db_->Changes() == 1;
+}
+
+Status Session::Touch(const std::vector<EntryId>& ids, int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s,
+                         db_->Prepare("UPDATE entries SET last_access_ns = ? WHERE id = ?"));
+  for (EntryId id : ids) {
+    s.Reset();
+    s.Bind(1, now_ns).Bind(2, id);
+    HSMFS_RETURN_IF_ERROR(s.Run());
+  }
+  return Status::Ok();
+}
+
+Status Session::SetPinned(EntryId id, bool pinned) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET pinned = ? WHERE id = ?"));
+  s.Bind(1, int64_t{pinned}).Bind(2, id);
+  return s.Run();
 }
 
 Result<std::optional<std::string>> Session::GetMeta(std::string_view key) {

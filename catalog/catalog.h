@@ -62,6 +62,8 @@ struct Entry {
   int64_t position = 0;
   std::string error;
   int64_t seen_gen = 0;
+  int64_t last_access_ns = 0;  // LRU order of cached copies
+  bool pinned = false;         // eviction leaves it alone
 
   bool is_dir() const { return type == EntryType::kDir; }
   // Data that exists only in the cache must never be dropped by a listing.
@@ -88,6 +90,12 @@ struct CatalogStats {
   uint64_t bytes = 0;         // sum of file sizes
   uint64_t cached_bytes = 0;  // sum of sizes of files with a cached copy
 };
+
+// For queries of this module that join entries with other tables: the entry
+// columns (prefixed with `alias.` if given), and a reader starting at column
+// `first` of a row selected with them.
+std::string EntryColumns(std::string_view alias = "");
+Entry ReadEntryColumns(const Stmt& s, int first);
 
 class Catalog;
 
@@ -137,6 +145,18 @@ class Session {
                        int64_t now_ns, ListingDelta* delta);
 
   Result<CatalogStats> Stats();
+
+  // The file cache's view. Bytes of all cached copies.
+  Result<uint64_t> CachedBytes();
+  // Cached `dual` copies that eviction may drop (not pinned), least recently
+  // used first.
+  Status EvictionCandidates(int limit, std::vector<Entry>* out);
+  // Drops the cached flag of a `dual` entry (state `offline`). False if the
+  // entry was not a cached dual copy any more.
+  Result<bool> DropCachedCopy(EntryId id, int64_t now_ns);
+  // Records that cached copies were used (LRU order).
+  Status Touch(const std::vector<EntryId>& ids, int64_t now_ns);
+  Status SetPinned(EntryId id, bool pinned);
 
   Result<std::optional<std::string>> GetMeta(std::string_view key);
   Status SetMeta(std::string_view key, std::string_view value);

@@ -3,7 +3,9 @@
 namespace hsmfs::catalog {
 
 Stmt::~Stmt() {
-  if (stmt_) {
+  if (stmt_ && owned_) {
+    sqlite3_finalize(stmt_);
+  } else if (stmt_) {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
   }
@@ -102,6 +104,13 @@ Result<Stmt> SqliteDb::Prepare(std::string_view sql) {
     it = stmts_.emplace(std::string(sql), stmt).first;
   }
   return Stmt(it->second, this);
+}
+
+Result<Stmt> SqliteDb::PrepareUncached(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  const int rc = sqlite3_prepare_v2(db_, sql.data(), static_cast<int>(sql.size()), &stmt, nullptr);
+  if (rc != SQLITE_OK) return Error(rc, "prepare " + std::string(sql));
+  return Stmt(stmt, this, /*owned=*/true);
 }
 
 Status SqliteDb::Error(int rc, std::string_view what) const {

@@ -27,11 +27,15 @@ class SqliteDb;
 // goes out of scope so that the cached statement can be used again.
 class Stmt {
  public:
-  Stmt(sqlite3_stmt* stmt, SqliteDb* db) : stmt_(stmt), db_(db) {}
+  // `owned`: finalize on destruction instead of returning to the cache.
+  Stmt(sqlite3_stmt* stmt, SqliteDb* db, bool owned = false)
+      : stmt_(stmt), db_(db), owned_(owned) {}
   ~Stmt();
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
-  Stmt(Stmt&& other) noexcept : stmt_(other.stmt_), db_(other.db_) { other.stmt_ = nullptr; }
+  Stmt(Stmt&& other) noexcept : stmt_(other.stmt_), db_(other.db_), owned_(other.owned_) {
+    other.stmt_ = nullptr;
+  }
 
   // Bind by 1-based index. Strings are copied by SQLite.
   Stmt& Bind(int i, int64_t v);
@@ -39,6 +43,9 @@ class Stmt {
   Stmt& BindNull(int i);
   // Binds NULL for an empty string (optional text columns).
   Stmt& BindText(int i, std::string_view v);
+
+  // Makes the statement ready to run again (bindings are kept).
+  void Reset() { sqlite3_reset(stmt_); }
 
   // Advances: true when a row is available, false when done.
   Result<bool> Step();
@@ -52,6 +59,7 @@ class Stmt {
  private:
   sqlite3_stmt* stmt_;
   SqliteDb* db_;
+  bool owned_;
 };
 
 class SqliteDb {
@@ -68,6 +76,8 @@ class SqliteDb {
   Status Exec(std::string_view sql);
   // Returns the cached prepared statement for `sql`, compiling it on first use.
   Result<Stmt> Prepare(std::string_view sql);
+  // Compiles `sql` for one use (for SQL text that varies from call to call).
+  Result<Stmt> PrepareUncached(std::string_view sql);
 
   int64_t LastInsertId() const { return sqlite3_last_insert_rowid(db_); }
   int Changes() const { return sqlite3_changes(db_); }

@@ -64,6 +64,22 @@ class TableReader {
     return Status::Ok();
   }
 
+  Status Fraction(std::string_view key, double* out) {
+    const toml::node* node = Take(key);
+    if (!node) return Status::Ok();
+    double v;
+    if (node->is_floating_point()) {
+      v = node->as_floating_point()->get();
+    } else if (node->is_integer()) {
+      v = static_cast<double>(node->as_integer()->get());
+    } else {
+      return Error(node, key, "expected a number between 0 and 1");
+    }
+    if (!(v > 0 && v <= 1)) return Error(node, key, "must be between 0 (exclusive) and 1");
+    *out = v;
+    return Status::Ok();
+  }
+
   // A size: "50GiB" or an integer number of bytes.
   Status Size(std::string_view key, uint64_t* out) {
     const toml::node* node = Take(key);
@@ -183,6 +199,7 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
   }
   HSMFS_RETURN_IF_ERROR(r.Bool("allow_delete", &out->allow_delete));
   HSMFS_RETURN_IF_ERROR(r.Dur("list_ttl", &out->list_ttl));
+  HSMFS_RETURN_IF_ERROR(r.Int("stage_workers", &out->stage_workers, 1, 1024));
   if (out->type == "posix") {
     HSMFS_RETURN_IF_ERROR(r.Path("root", &out->root));
     if (out->root.empty()) return r.Error(&table, "root", "missing required key for type posix");
@@ -217,7 +234,19 @@ Status ReadConfig(const toml::table& root, const fs::path& file, Config* c) {
   HSMFS_RETURN_IF_ERROR(section("cache", [&](TableReader& r) -> Status {
     HSMFS_RETURN_IF_ERROR(r.Path("dir", &c->cache.dir));
     HSMFS_RETURN_IF_ERROR(r.Size("size", &c->cache.size));
+    HSMFS_RETURN_IF_ERROR(r.Fraction("high_watermark", &c->cache.high_watermark));
+    HSMFS_RETURN_IF_ERROR(r.Fraction("low_watermark", &c->cache.low_watermark));
+    if (c->cache.low_watermark > c->cache.high_watermark) {
+      return r.Error(nullptr, "low_watermark", "must not be above high_watermark");
+    }
     return r.Dur("stage_timeout", &c->cache.stage_timeout);
+  }));
+  HSMFS_RETURN_IF_ERROR(section("stage", [&](TableReader& r) -> Status {
+    HSMFS_RETURN_IF_ERROR(r.Int("workers", &c->stage.workers, 1, 1024));
+    HSMFS_RETURN_IF_ERROR(r.Dur("coalesce", &c->stage.coalesce));
+    HSMFS_RETURN_IF_ERROR(r.Int("max_attempts", &c->stage.max_attempts, 1, 1000));
+    HSMFS_RETURN_IF_ERROR(r.Dur("retry_delay", &c->stage.retry_delay));
+    return r.StringList("deny_recall_from", &c->stage.deny_recall_from);
   }));
   HSMFS_RETURN_IF_ERROR(section("mount", [&](TableReader& r) -> Status {
     HSMFS_RETURN_IF_ERROR(r.Dur("entry_timeout", &c->mount.entry_timeout));
@@ -254,6 +283,15 @@ Status ReadConfig(const toml::table& root, const fs::path& file, Config* c) {
 }
 
 }  // namespace
+
+std::vector<std::string> StageConfig::DefaultDenyRecallFrom() {
+  // Names as the kernel keeps them (/proc/PID/comm: at most 15 characters).
+  return {"updatedb",   "updatedb.mlocat", "updatedb.ploca",  "mlocate",
+          "plocate",    "locate",          "tracker-miner-f", "tracker-extract",
+          "baloo_file", "baloo_file_extr", "recollindex",     "zeitgeist-fts",
+          "beagled",    "trackerd",        "clamscan",        "clamd",
+          "aide",       "rkhunter"};
+}
 
 const BackendConfig* Config::FindBackend(std::string_view name) const {
   for (const BackendConfig& b : backends) {
@@ -293,7 +331,16 @@ std::string RenderConfig(const Config& c) {
   root.insert("catalog", toml::table{{"path", c.catalog.path.string()}});
   root.insert("cache", toml::table{{"dir", c.cache.dir.string()},
                                    {"size", FormatSizeExact(c.cache.size)},
-                                   {"stage_timeout", FormatDurationExact(c.cache.stage_timeout)}});
+                                   {"stage_timeout", FormatDurationExact(c.cache.stage_timeout)},
+                                   {"high_watermark", c.cache.high_watermark},
+                                   {"low_watermark", c.cache.low_watermark}});
+  toml::array deny;
+  for (const std::string& d : c.stage.deny_recall_from) deny.push_back(d);
+  root.insert("stage", toml::table{{"workers", c.stage.workers},
+                                   {"coalesce", FormatDurationExact(c.stage.coalesce)},
+                                   {"max_attempts", c.stage.max_attempts},
+                                   {"retry_delay", FormatDurationExact(c.stage.retry_delay)},
+                                   {"deny_recall_from", deny}});
   root.insert("mount", toml::table{{"entry_timeout", FormatDurationExact(c.mount.entry_timeout)},
                                    {"attr_timeout", FormatDurationExact(c.mount.attr_timeout)},
                                    {"list_timeout", FormatDurationExact(c.mount.list_timeout)},
@@ -309,6 +356,7 @@ std::string RenderConfig(const Config& c) {
     t.insert("allow_delete", b.allow_delete);
     t.insert("list_ttl",
              FormatDurationExact(b.list_ttl.count() >= 0 ? b.list_ttl : c.mount.list_ttl));
+    t.insert("stage_workers", b.stage_workers > 0 ? b.stage_workers : c.stage.workers);
     if (b.type == "posix") {
       t.insert("root", b.root.string());
       t.insert("stage_delay", FormatDurationExact(b.stage_delay));

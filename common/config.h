@@ -25,6 +25,21 @@ struct CacheConfig {
   std::filesystem::path dir;
   uint64_t size = uint64_t{50} << 30;
   Duration stage_timeout = std::chrono::hours(1);
+  double high_watermark = 0.9;  // eviction starts above this fraction of size
+  double low_watermark = 0.8;   // and stops below this one
+};
+
+// The recall engine.
+struct StageConfig {
+  int workers = 4;  // concurrent recalls per backend
+  Duration coalesce = std::chrono::milliseconds(200);
+  int max_attempts = 5;
+  Duration retry_delay = std::chrono::seconds(2);  // first back-off; doubles per attempt
+  // Processes (by name, as in /proc/PID/comm) whose reads never trigger a
+  // recall: file indexers and scanners that would otherwise recall everything.
+  std::vector<std::string> deny_recall_from = DefaultDenyRecallFrom();
+
+  static std::vector<std::string> DefaultDenyRecallFrom();
 };
 
 // How the mount presents the catalog to the kernel and keeps it fresh.
@@ -49,6 +64,7 @@ struct BackendConfig {
   Duration stage_delay{0};            // posix: simulated recall latency per file
   bool allow_delete = false;          // unlink of archived files
   Duration list_ttl{-1};              // overrides [mount] list_ttl when >= 0
+  int stage_workers = 0;              // overrides [stage] workers when > 0
 };
 
 struct Config {
@@ -56,6 +72,7 @@ struct Config {
   CatalogConfig catalog;
   CacheConfig cache;
   MountConfig mount;
+  StageConfig stage;
   LogConfig log;
   std::vector<BackendConfig> backends;
 

@@ -47,6 +47,8 @@ std::string_view CodeName(Code code) {
       return "IsDirectory";
     case Code::kNotDirectory:
       return "NotDirectory";
+    case Code::kBusy:
+      return "Busy";
   }
   return "Unknown";
 }

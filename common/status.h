@@ -39,6 +39,7 @@ enum class Code {
   kNotEmpty,  // directory not empty (ENOTEMPTY)
   kIsDirectory,
   kNotDirectory,
+  kBusy,  // in use, e.g. releasing an open file (EBUSY)
 };
 
 // Returns the stable spelling of `code`, e.g. "NotFound".

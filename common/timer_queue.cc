@@ -7,13 +7,17 @@ namespace hsmfs {
 TimerQueue::TimerQueue(Clock& clock)
     : clock_(clock), thread_(StartThread("hsmfs-timers", [this] { Run(); })) {}
 
-TimerQueue::~TimerQueue() {
+TimerQueue::~TimerQueue() { Shutdown(); }
+
+void TimerQueue::Shutdown() {
   {
     std::lock_guard<std::mutex> l(mu_);
     stopping_ = true;
+    timers_.clear();
+    deadline_of_.clear();
   }
   cv_.notify_all();
-  thread_.join();
+  if (thread_.joinable()) thread_.join();
 }
 
 TimerQueue::TimerId TimerQueue::Schedule(TimePoint at, std::function<void()> fn) {

@@ -30,6 +30,8 @@ class TimerQueue {
   TimerId Schedule(TimePoint at, std::function<void()> fn);
   // Returns true if the timer was removed before it ran.
   bool Cancel(TimerId id);
+  // Stops the thread; timers not yet run never run. Idempotent.
+  void Shutdown();
 
  private:
   void Run();

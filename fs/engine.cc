@@ -1,6 +1,9 @@
 #include "fs/engine.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include "backends/registry.h"
 
@@ -9,12 +12,41 @@ namespace hsmfs::fs {
 Engine::Engine(Config config, Clock& clock) : config_(std::move(config)), clock_(clock) {}
 
 Engine::~Engine() {
-  // Order matters: stop new listings, drain the workers, then drop the timers
-  // (whose callbacks point into sync_), then the rest.
-  if (sync_) sync_->Shutdown();
-  if (sync_pool_) sync_pool_->Shutdown();
-  timers_.reset();
+  Shutdown();
+  stager_.reset();
   sync_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);
+}
+
+void Engine::Shutdown() {
+  // Order matters: stop new listings and recalls (answering their waiters),
+  // drain the workers, then drop the timers, whose callbacks point into them.
+  if (sync_) sync_->Shutdown();
+  if (stager_) stager_->Shutdown();
+  if (sync_pool_) sync_pool_->Shutdown();
+  if (timers_) timers_->Shutdown();
+}
+
+namespace {
+
+std::filesystem::path LockPath(const std::filesystem::path& catalog_path) {
+  return catalog_path.string() + ".engine";
+}
+
+}  // namespace
+
+std::string EngineLockHolder(const std::filesystem::path& catalog_path) {
+  const int fd = ::open(LockPath(catalog_path).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  std::string holder;
+  if (::flock(fd, LOCK_SH | LOCK_NB) != 0) {
+    char buf[512];
+    const ssize_t n = ::pread(fd, buf, sizeof buf, 0);
+    holder = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "another process";
+    while (!holder.empty() && holder.back() == '\n') holder.pop_back();
+  }
+  ::close(fd);
+  return holder;
 }
 
 backends::Backend* Engine::backend(std::string_view name) const {
@@ -28,6 +60,24 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
   std::error_code ec;
   if (config.catalog.path != ":memory:") {
     std::filesystem::create_directories(config.catalog.path.parent_path(), ec);
+  }
+  if (options.run_jobs && config.catalog.path != ":memory:") {
+    // One engine per catalog runs jobs: two would recall the same files into
+    // one cache and could not agree on what is open or evictable.
+    const std::filesystem::path lock = LockPath(config.catalog.path);
+    engine->lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (engine->lock_fd_ < 0) return ErrnoToStatus(errno, "open " + lock.string());
+    if (::flock(engine->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+      return FailedPreconditionError(
+          "another hsmfs engine runs jobs for " + config.catalog.path.string() + " (" +
+          EngineLockHolder(config.catalog.path) + "); stop it first, or use it");
+    }
+    const std::string me = options.description.empty() ? options.program : options.description;
+    const std::string text = me + ", pid " + std::to_string(::getpid()) + "\n";
+    if (::ftruncate(engine->lock_fd_, 0) != 0 ||
+        ::pwrite(engine->lock_fd_, text.data(), text.size(), 0) < 0) {
+      return ErrnoToStatus(errno, "write " + lock.string());
+    }
   }
   HSMFS_ASSIGN_OR_RETURN(engine->catalog_, catalog::Catalog::Open(config.catalog.path));
   std::filesystem::create_directories(config.cache.dir, ec);
@@ -61,6 +111,27 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
   engine->sync_ =
       std::make_unique<NamespaceSync>(*engine->catalog_, engine->backend_ptrs_, *engine->sync_pool_,
                                       *engine->timers_, clock, sync_options, options.notifier);
+  FileCache::Options cache_options;
+  cache_options.dir = config.cache.dir;
+  cache_options.size = config.cache.size;
+  cache_options.high_watermark = config.cache.high_watermark;
+  cache_options.low_watermark = config.cache.low_watermark;
+  engine->cache_ =
+      std::make_unique<FileCache>(cache_options, *engine->catalog_, clock, options.notifier);
+  if (options.run_jobs) {
+    HSMFS_RETURN_IF_ERROR(engine->cache_->Recover());
+    StageOptions stage;
+    stage.workers = config.stage.workers;
+    for (const BackendConfig& b : config.backends) {
+      if (b.stage_workers > 0) stage.workers_by_backend[b.name] = b.stage_workers;
+    }
+    stage.coalesce = config.stage.coalesce;
+    stage.max_attempts = config.stage.max_attempts;
+    stage.retry_delay = config.stage.retry_delay;
+    engine->stager_ = std::make_unique<Stager>(*engine->catalog_, engine->backend_ptrs_,
+                                               *engine->cache_, clock, stage, options.notifier);
+    HSMFS_RETURN_IF_ERROR(engine->stager_->Start());
+  }
   return engine;
 }
 

@@ -16,14 +16,21 @@
 #include "common/config.h"
 #include "common/executor.h"
 #include "common/timer_queue.h"
+#include "fs/file_cache.h"
 #include "fs/kernel_notifier.h"
 #include "fs/namespace_sync.h"
+#include "fs/stager.h"
 
 namespace hsmfs::fs {
 
 struct EngineOptions {
   std::string program = "hsmfs";  // recorded as who listed a directory
   KernelNotifier* notifier = nullptr;
+  // Run the workers that execute jobs (recalls, archives). Only one engine per
+  // catalog may: Open fails with kFailedPrecondition if another one runs.
+  bool run_jobs = false;
+  // What the engine lock file says about this engine (e.g. "hsmfs mount on /mnt").
+  std::string description;
   // Tests inject backends by name; configured backends not named here are
   // created from the config.
   std::map<std::string, std::unique_ptr<backends::Backend>> backends;
@@ -42,6 +49,14 @@ class Engine {
   catalog::Catalog& catalog() { return *catalog_; }
   NamespaceSync& sync() { return *sync_; }
   const BackendMap& backends() const { return backend_ptrs_; }
+  FileCache& cache() { return *cache_; }
+  // nullptr unless the engine runs jobs.
+  Stager* stager() { return stager_.get(); }
+  TimerQueue& timers() { return *timers_; }
+
+  // Stops every worker and timer; callbacks still pending are answered
+  // (kUnavailable) before it returns. Idempotent; the destructor calls it.
+  void Shutdown();
   // nullptr if no backend of that name is configured.
   backends::Backend* backend(std::string_view name) const;
 
@@ -56,6 +71,12 @@ class Engine {
   std::unique_ptr<TimerQueue> timers_;
   std::unique_ptr<Executor> sync_pool_;
   std::unique_ptr<NamespaceSync> sync_;
+  std::unique_ptr<FileCache> cache_;
+  std::unique_ptr<Stager> stager_;
+  int lock_fd_ = -1;
 };
+
+// Who holds the engine lock of `catalog_path` ("" if nobody).
+std::string EngineLockHolder(const std::filesystem::path& catalog_path);
 
 }  // namespace hsmfs::fs

@@ -54,6 +54,8 @@ int ToErrno(const Status& status) {
       return EISDIR;
     case Code::kNotDirectory:
       return ENOTDIR;
+    case Code::kBusy:
+      return EBUSY;
   }
   return EIO;
 }

@@ -1,9 +1,13 @@
 #include "fs/fs_core.h"
 
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 
 #include "common/logging.h"
+#include "common/units.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -30,7 +34,183 @@ Status CatalogError(const Status& s) {
 
 }  // namespace
 
+struct FsCore::OpenWait {
+  EntryId entry = 0;
+  std::function<void(Result<OpenFile>)> done;
+  uint64_t watcher = 0;
+  TimerQueue::TimerId timer = 0;
+};
+
 FsCore::FsCore(Engine& engine, Options options) : engine_(engine), options_(options) {}
+
+FsCore::~FsCore() { engine_.Shutdown(); }
+
+Result<Entry> FsCore::GetEntry(uint64_t ino) {
+  auto session = engine_.catalog().Acquire();
+  if (!session.ok()) return CatalogError(session.status());
+  auto e = session->Get(static_cast<EntryId>(ino));
+  if (!e.ok()) return CatalogError(e.status());
+  return e;
+}
+
+bool FsCore::DeniedRecall(const catalog::Requester& who) {
+  for (const std::string& name : engine_.config().stage.deny_recall_from) {
+    // The kernel keeps 15 characters of a command name.
+    if (!who.command.empty() && who.command == std::string_view(name).substr(0, 15)) {
+      ++denied_recalls_;
+      CountErrorSite("DENY-RECALL");
+      if (FirstTimeFor("deny-recall:" + who.command)) {
+        spdlog::warn(
+            "refusing recalls requested by {} (pid {}): it is in [stage] "
+            "deny_recall_from; metadata and cached files stay readable for it",
+            who.command, who.pid);
+      }
+      return true;
+    }
+  }
+  return false;
+}
+
+Result<OpenFile> FsCore::OpenCached(const Entry& e) {
+  const auto path = engine_.cache().PathOf(e.id);
+  engine_.cache().Opened(e.id);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    engine_.cache().Closed(e.id);
+    if (err == ENOENT) return NotFoundError("the cached copy of " + e.name + " is gone");
+    return AtSite("E-CACHE-01", ErrnoToStatus(err, "open cached copy " + path.string()));
+  }
+  return OpenFile{fd, true};
+}
+
+uint64_t FsCore::Open(uint64_t ino, int flags, const catalog::Requester& who,
+                      std::function<void(Result<OpenFile>)> done) {
+  auto got = GetEntry(ino);
+  if (!got.ok()) {
+    done(got.status());
+    return 0;
+  }
+  const Entry e = std::move(got).value();
+  if (e.is_dir()) {
+    done(Status(Code::kIsDirectory, e.name + ": is a directory"));
+    return 0;
+  }
+  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
+    done(ReadOnlyError(e.backend + "/" + e.backend_path + ": not in a writable directory"));
+    return 0;
+  }
+  if (e.cached) {
+    auto file = OpenCached(e);
+    if (file.ok() || file.status().code() != Code::kNotFound) {
+      done(std::move(file));
+      return 0;
+    }
+    // The copy vanished under us (evicted or released a moment ago): recall.
+  }
+  if (DeniedRecall(who)) {
+    done(PermissionDeniedError(who.command + " may not recall " + e.backend + "/" + e.backend_path +
+                               " ([stage] deny_recall_from)"));
+    return 0;
+  }
+  Stager* stager = engine_.stager();
+  if (!stager) {
+    done(UnavailableError("this engine does not run recalls"));
+    return 0;
+  }
+  auto job = stager->Request(e, who);
+  if (!job.ok()) {
+    done(CatalogError(job.status()));
+    return 0;
+  }
+  if (!*job) {
+    // Recalled a moment ago by someone else.
+    done(OpenCached(e));
+    return 0;
+  }
+  if (flags & O_NONBLOCK) {
+    done(NotResidentError(e.backend + "/" + e.backend_path + " is offline; recall queued (job " +
+                          std::to_string((*job)->id) + ")"));
+    return 0;
+  }
+  return WaitForRecall(e, std::move(done));
+}
+
+uint64_t FsCore::WaitForRecall(const Entry& e, std::function<void(Result<OpenFile>)> done) {
+  auto wait = std::make_shared<OpenWait>();
+  wait->entry = e.id;
+  wait->done = std::move(done);
+  const std::string what = e.backend + "/" + e.backend_path;
+  const Duration timeout = engine_.config().cache.stage_timeout;
+  uint64_t id;
+  {
+    // Registered under waits_mu_ so that CompleteWait always sees both ids.
+    // Lock order: waits_mu_, then the stager's and the timer queue's.
+    std::lock_guard<std::mutex> l(waits_mu_);
+    id = next_wait_++;
+    waits_[id] = wait;
+    wait->watcher = engine_.stager()->Watch(e.id, [this, id](Status s) { CompleteWait(id, s); });
+    wait->timer = engine_.timers().Schedule(engine_.clock().Now() + timeout, [this, id, what,
+                                                                              timeout] {
+      CompleteWait(id, DeadlineExceededError(what + ": still offline after stage_timeout (" +
+                                             FormatDuration(timeout) + "); the recall goes on"));
+    });
+  }
+  // The recall may have ended before Watch: look again now that we listen.
+  auto now = GetEntry(e.id);
+  if (now.ok() && now->cached) CompleteWait(id, Status::Ok());
+  return id;
+}
+
+void FsCore::CompleteWait(uint64_t wait_id, const Status& s) {
+  std::shared_ptr<OpenWait> wait;
+  {
+    std::lock_guard<std::mutex> l(waits_mu_);
+    auto it = waits_.find(wait_id);
+    if (it == waits_.end()) return;  // answered already
+    wait = std::move(it->second);
+    waits_.erase(it);
+  }
+  if (Stager* stager = engine_.stager()) stager->Unwatch(wait->watcher);
+  engine_.timers().Cancel(wait->timer);
+  if (!s.ok()) return wait->done(s);
+  auto e = GetEntry(static_cast<uint64_t>(wait->entry));
+  if (!e.ok()) return wait->done(e.status());
+  auto file = OpenCached(*e);
+  if (!file.ok() && file.status().code() == Code::kNotFound) {
+    // Evicted between the recall and this open: only when the cache is far too
+    // small for the work in flight.
+    return wait->done(AtSite("E-CACHE-02", UnavailableError(file.status().message() +
+                                                            ": evicted right after its recall; "
+                                                            "the cache is too small")));
+  }
+  wait->done(std::move(file));
+}
+
+void FsCore::Interrupt(uint64_t wait_id) {
+  CompleteWait(wait_id, CancelledError("interrupted while waiting for a recall"));
+}
+
+void FsCore::Release(uint64_t ino, const OpenFile& file) {
+  ::close(file.fd);
+  engine_.cache().Closed(static_cast<EntryId>(ino));
+}
+
+Status FsCore::SetXattr(uint64_t ino, std::string_view name, const catalog::Requester& who) {
+  if (name != kXattrStage && name != kXattrRelease) {
+    return UnimplementedError("extended attribute " + std::string(name) + " cannot be set here");
+  }
+  HSMFS_ASSIGN_OR_RETURN(Entry e, GetEntry(ino));
+  if (e.is_dir()) return Status(Code::kIsDirectory, e.name + ": is a directory");
+  if (name == kXattrRelease) return engine_.cache().Release(e.id);
+  if (e.cached) return Status::Ok();
+  if (DeniedRecall(who)) {
+    return PermissionDeniedError(who.command + " may not recall files ([stage] deny_recall_from)");
+  }
+  Stager* stager = engine_.stager();
+  if (!stager) return UnavailableError("this engine does not run recalls");
+  return stager->Request(e, who).status();
+}
 
 Attr FsCore::ToAttr(const Entry& e) const {
   Attr a;
@@ -54,45 +234,31 @@ bool FsCore::Visible(const Entry& e) const {
 }
 
 void FsCore::Lookup(uint64_t parent, std::string name, std::function<void(Result<Attr>)> done) {
-  Entry dir;
-  {
-    auto session = engine_.catalog().Acquire();
-    if (!session.ok()) return done(CatalogError(session.status()));
-    auto got = session->Get(static_cast<EntryId>(parent));
-    if (!got.ok()) return done(CatalogError(got.status()));
-    dir = std::move(got).value();
-  }
-  if (!dir.is_dir()) return done(Status(Code::kNotDirectory, dir.name + ": not a directory"));
-  const EntryId dir_id = dir.id;
+  auto dir = GetEntry(parent);
+  if (!dir.ok()) return done(dir.status());
+  if (!dir->is_dir()) return done(Status(Code::kNotDirectory, dir->name + ": not a directory"));
+  const EntryId dir_id = dir->id;
   engine_.sync().WhenListed(
-      dir, [this, dir_id, name = std::move(name), done = std::move(done)](Status listed) {
-        if (!listed.ok()) return done(listed);
+      *dir, [this, dir_id, name = std::move(name), done = std::move(done)](Status listed) {
+        if (!listed.ok()) return done(AtSite("E-LIST-01", listed));
         auto session = engine_.catalog().Acquire();
-        if (!session.ok()) return done(session.status());
+        if (!session.ok()) return done(CatalogError(session.status()));
         auto child = session->Lookup(dir_id, name);
-        if (!child.ok()) return done(child.status());
+        if (!child.ok()) return done(CatalogError(child.status()));
         if (!Visible(*child)) return done(NotFoundError(name + ": no such backend"));
         done(ToAttr(*child));
       });
 }
 
 Result<Attr> FsCore::GetAttr(uint64_t ino) {
-  auto session = engine_.catalog().Acquire();
-  if (!session.ok()) return CatalogError(session.status());
-  auto e = session->Get(static_cast<EntryId>(ino));
-  if (!e.ok()) return CatalogError(e.status());
-  return ToAttr(*e);
+  HSMFS_ASSIGN_OR_RETURN(Entry e, GetEntry(ino));
+  return ToAttr(e);
 }
 
 void FsCore::ReadDir(uint64_t ino, uint64_t offset, std::shared_ptr<DirSink> sink) {
-  Entry dir;
-  {
-    auto session = engine_.catalog().Acquire();
-    if (!session.ok()) return sink->Finish(CatalogError(session.status()));
-    auto got = session->Get(static_cast<EntryId>(ino));
-    if (!got.ok()) return sink->Finish(CatalogError(got.status()));
-    dir = std::move(got).value();
-  }
+  auto got = GetEntry(ino);
+  if (!got.ok()) return sink->Finish(got.status());
+  const Entry dir = std::move(got).value();
   if (!dir.is_dir()) {
     return sink->Finish(Status(Code::kNotDirectory, dir.name + ": not a directory"));
   }
@@ -167,6 +333,20 @@ Result<std::optional<std::string>> FsCore::GetXattr(uint64_t ino, std::string_vi
   if (!session.ok()) return CatalogError(session.status());
   auto e = session->Get(static_cast<EntryId>(ino));
   if (!e.ok()) return CatalogError(e.status());
+  if (name == kXattrQueuePosition || name == kXattrEta) {
+    if (e->state != catalog::FileState::kStaging) return std::optional<std::string>();
+    auto job = catalog::JobQueue::ActiveFor(*session, e->id, catalog::JobKind::kStage);
+    if (!job.ok()) return CatalogError(job.status());
+    if (!*job) return std::optional<std::string>();
+    auto position = catalog::JobQueue::QueuePosition(*session, **job);
+    if (!position.ok()) return CatalogError(position.status());
+    if (name == kXattrQueuePosition) return std::optional<std::string>(std::to_string(*position));
+    Stager* stager = engine_.stager();
+    if (!stager) return std::optional<std::string>();
+    const auto eta =
+        std::chrono::duration_cast<std::chrono::seconds>(stager->Eta(**job, *position));
+    return std::optional<std::string>(std::to_string(eta.count()) + "s");
+  }
   return XattrOf(*e, name);
 }
 
@@ -177,6 +357,10 @@ Result<std::vector<std::string>> FsCore::ListXattr(uint64_t ino) {
   for (std::string_view name :
        {kXattrState, kXattrBackend, kXattrLocation, kXattrChecksum, kXattrError, kXattrStats}) {
     if (XattrOf(e, name)) names.emplace_back(name);
+  }
+  if (e.state == catalog::FileState::kStaging && !e.is_dir()) {
+    names.emplace_back(kXattrQueuePosition);
+    names.emplace_back(kXattrEta);
   }
   return names;
 }

@@ -17,15 +17,18 @@
 //
 // Thread-safe.
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "catalog/catalog.h"
+#include "catalog/job_queue.h"
 #include "common/result.h"
 #include "fs/engine.h"
 
@@ -60,12 +63,25 @@ struct FsStats {
   uint64_t name_max = 255;
 };
 
+// An open file: reads go straight to `fd`, the cached copy.
+struct OpenFile {
+  int fd = -1;
+  bool keep_cache = true;  // the kernel may keep cached pages across opens
+};
+
 // The extended attributes hsmfs serves (DESIGN.md section 1).
 inline constexpr std::string_view kXattrState = "user.hsm.state";
 inline constexpr std::string_view kXattrBackend = "user.hsm.backend";
 inline constexpr std::string_view kXattrLocation = "user.hsm.location";
 inline constexpr std::string_view kXattrChecksum = "user.hsm.checksum";
 inline constexpr std::string_view kXattrError = "user.hsm.error";
+// While a file is staging: its place in the recall queue (0: running) and the
+// estimated time until it is online ("45s").
+inline constexpr std::string_view kXattrQueuePosition = "user.hsm.queue_position";
+inline constexpr std::string_view kXattrEta = "user.hsm.eta";
+// Set to queue a recall and return at once; to drop the cached copy of a dual file.
+inline constexpr std::string_view kXattrStage = "user.hsm.stage";
+inline constexpr std::string_view kXattrRelease = "user.hsm.release";
 // On the mount root only: error-site counters ("E-LIST-01=2 ...", docs/ERRORS.md).
 inline constexpr std::string_view kXattrStats = "user.hsm.stats";
 
@@ -76,7 +92,10 @@ class FsCore {
     uint32_t gid = 0;
   };
 
+  // REQUIRES: `engine` runs jobs (it has a Stager) for files to be recalled.
   FsCore(Engine& engine, Options options);
+  // Shuts the engine down first, so that no callback outlives the core.
+  ~FsCore();
   FsCore(const FsCore&) = delete;
   FsCore& operator=(const FsCore&) = delete;
 
@@ -89,13 +108,37 @@ class FsCore {
   Result<std::optional<std::string>> GetXattr(uint64_t ino, std::string_view name);
   Result<std::vector<std::string>> ListXattr(uint64_t ino);
   Result<FsStats> StatFs();
+  // Sets `name` (user.hsm.stage, user.hsm.release) on behalf of `who`.
+  Status SetXattr(uint64_t ino, std::string_view name, const catalog::Requester& who);
+
+  // Opens a file for reading (DESIGN.md section 1, docs/SEMANTICS.md). A cached
+  // file opens at once. An offline file is recalled: with O_NONBLOCK `done`
+  // gets kNotResident (EAGAIN) at once and the recall stays queued; otherwise
+  // `done` is called when the recall finishes (the open succeeds), fails
+  // (EIO with the reason), after stage_timeout (kDeadlineExceeded), or when
+  // Interrupt() is called (kCancelled; the recall goes on). Processes in
+  // [stage] deny_recall_from get kPermissionDenied and queue nothing.
+  // Returns a wait id for Interrupt when `done` will be called later, else 0.
+  uint64_t Open(uint64_t ino, int flags, const catalog::Requester& who,
+                std::function<void(Result<OpenFile>)> done);
+  // Ends a waiting open with kCancelled (the request was interrupted).
+  void Interrupt(uint64_t wait_id);
+  // The kernel closed the last reference to an open file.
+  void Release(uint64_t ino, const OpenFile& file);
 
   Duration entry_timeout() const { return engine_.config().mount.entry_timeout; }
   Duration attr_timeout() const { return engine_.config().mount.attr_timeout; }
   Engine& engine() { return engine_; }
 
  private:
+  struct OpenWait;
   Attr ToAttr(const catalog::Entry& e) const;
+  Result<catalog::Entry> GetEntry(uint64_t ino);
+  // Opens the cached copy; kNotFound if the copy is gone.
+  Result<OpenFile> OpenCached(const catalog::Entry& e);
+  bool DeniedRecall(const catalog::Requester& who);
+  uint64_t WaitForRecall(const catalog::Entry& e, std::function<void(Result<OpenFile>)> done);
+  void CompleteWait(uint64_t wait_id, const Status& s);
   static std::optional<std::string> XattrOf(const catalog::Entry& e, std::string_view name);
   // kNotFound for root children that are not configured backends.
   bool Visible(const catalog::Entry& e) const;
@@ -103,6 +146,10 @@ class FsCore {
 
   Engine& engine_;
   const Options options_;
+  std::mutex waits_mu_;
+  std::unordered_map<uint64_t, std::shared_ptr<OpenWait>> waits_;  // GUARDED_BY(waits_mu_)
+  uint64_t next_wait_ = 1;                                         // GUARDED_BY(waits_mu_)
+  std::atomic<uint64_t> denied_recalls_{0};
   std::mutex stats_mu_;
   TimePoint stats_until_;        // GUARDED_BY(stats_mu_)
   catalog::CatalogStats stats_;  // GUARDED_BY(stats_mu_)

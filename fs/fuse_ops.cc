@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <cstring>
+#include <optional>
 
+#include "common/process.h"
 #include "common/thread.h"
 #include "fs/errno_map.h"
 
@@ -26,8 +28,10 @@ void ReplyError(fuse_req_t req, const Status& s, const char* op, uint64_t ino) {
     case Code::kNotFound:
     case Code::kNotResident:
     case Code::kCancelled:
+    case Code::kUnimplemented:
       level = spdlog::level::debug;
       break;
+    case Code::kBusy:
     case Code::kReadOnly:
     case Code::kNotPermitted:
     case Code::kPermissionDenied:
@@ -109,10 +113,112 @@ class FuseDirSink final : public DirSink {
   size_t used_ = 0;
 };
 
+catalog::Requester RequesterOf(fuse_req_t req) {
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return catalog::Requester{ctx->uid, ctx->pid, ProcessName(ctx->pid)};
+}
+
+// An open that may be answered later, from another thread. FsCore may finish
+// it while we are still registering the interrupt callback (which libfuse can
+// call from inside fuse_req_interrupt_func); replying then would free the
+// request under libfuse's feet, so the answer is held until Arm().
+class PendingOpen {
+ public:
+  PendingOpen(fuse_req_t req, fuse_ino_t ino, const fuse_file_info& fi)
+      : req_(req), ino_(ino), core_(&Core(req)), fi_(fi) {}
+
+  void Complete(Result<OpenFile> r) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!armed_) {
+        early_.emplace(std::move(r));
+        return;
+      }
+    }
+    Reply(std::move(r));
+  }
+
+  void Arm() {
+    std::optional<Result<OpenFile>> early;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      armed_ = true;
+      early.swap(early_);
+    }
+    if (early) Reply(std::move(*early));
+  }
+
+ private:
+  void Reply(Result<OpenFile> r) {
+    if (!r.ok()) return ReplyError(req_, r.status(), "open", 0);
+    fi_.fh = static_cast<uint64_t>(r->fd);
+    fi_.keep_cache = r->keep_cache;
+    if (fuse_reply_open(req_, &fi_) != 0) {
+      // The opener is gone (interrupted and killed): nobody will release it.
+      core_->Release(ino_, *r);
+    }
+  }
+
+  fuse_req_t req_;
+  fuse_ino_t ino_;
+  FsCore* core_;  // the request is freed by the reply; the core is not
+  fuse_file_info fi_;
+  std::mutex mu_;
+  bool armed_ = false;
+  std::optional<Result<OpenFile>> early_;
+};
+
+void OnInterrupt(fuse_req_t req, void* data) {
+  Core(req).Interrupt(reinterpret_cast<uintptr_t>(data));
+}
+
 void OpInit(void* /*userdata*/, fuse_conn_info* conn) noexcept {
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   if (conn->capable & FUSE_CAP_READDIRPLUS_AUTO) conn->want |= FUSE_CAP_READDIRPLUS_AUTO;
+  // Reads are served from cache files: let libfuse splice them to the kernel.
+  if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
+  if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
+  conn->max_readahead = 1 << 20;
   conn->time_gran = 1;
+}
+
+void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  try {
+    auto pending = std::make_shared<PendingOpen>(req, ino, *fi);
+    const uint64_t wait =
+        Core(req).Open(ino, fi->flags, RequesterOf(req),
+                       [pending](Result<OpenFile> r) { pending->Complete(std::move(r)); });
+    if (wait != 0) fuse_req_interrupt_func(req, OnInterrupt, reinterpret_cast<void*>(wait));
+    pending->Arm();
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpRead(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off,
+            fuse_file_info* fi) noexcept {
+  // The file handle is the cached copy's descriptor: libfuse splices from it.
+  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+  buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+  buf.buf[0].fd = static_cast<int>(fi->fh);
+  buf.buf[0].pos = off;
+  fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+}
+
+void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  Core(req).Release(ino, OpenFile{static_cast<int>(fi->fh), true});
+  fuse_reply_err(req, 0);
+}
+
+void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* /*value*/,
+                size_t /*size*/, int /*flags*/) noexcept {
+  try {
+    Status s = Core(req).SetXattr(ino, name, RequesterOf(req));
+    if (!s.ok()) return ReplyError(req, s, "setxattr", ino);
+    fuse_reply_err(req, 0);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
@@ -229,6 +335,10 @@ fuse_lowlevel_ops MakeOps() {
   ops.getxattr = OpGetxattr;
   ops.listxattr = OpListxattr;
   ops.statfs = OpStatfs;
+  ops.open = OpOpen;
+  ops.read = OpRead;
+  ops.release = OpRelease;
+  ops.setxattr = OpSetxattr;
   return ops;
 }
 

@@ -152,6 +152,8 @@ int Serve(const Config& config, const std::filesystem::path& mountpoint,
   fs::EngineOptions engine_options;
   engine_options.program = kProgram;
   engine_options.notifier = &notifier;
+  engine_options.run_jobs = true;
+  engine_options.description = "hsmfs mount on " + mountpoint.string();
   auto engine = fs::Engine::Open(config, Clock::Real(), std::move(engine_options));
   if (!engine.ok())
     return report.Fail(engine.status().message(), cli::ExitCodeFor(engine.status()));
@@ -169,8 +171,10 @@ int Serve(const Config& config, const std::filesystem::path& mountpoint,
   if (background) DetachStdio();
 
   Status s = (*mount)->Run();
+  // Answer requests still waiting (recalls in flight go back to the queue)
+  // while the session exists, then unmount. The core goes before the engine.
+  (*engine)->Shutdown();
   mount->reset();
-  engine->reset();
   if (!s.ok()) {
     spdlog::error("{}", s.message());
     return cli::kExitFailed;

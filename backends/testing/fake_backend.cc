@@ -87,6 +87,11 @@ std::string FakeBackend::Data(const ObjectPath& path) const {
   return it == nodes_.end() ? std::string() : it->second.data;
 }
 
+std::vector<ObjectPath> FakeBackend::reads() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return reads_;
+}
+
 bool FakeBackend::Exists(const ObjectPath& path) const {
   std::lock_guard<std::mutex> l(mu_);
   return nodes_.count(path) > 0;
@@ -157,6 +162,7 @@ Status FakeBackend::Read(const ObjectPath& path, const std::filesystem::path& de
       return Status(Code::kIsDirectory, "fake:" + path + ": is a directory");
     }
     data = nodes_.at(path).data;
+    reads_.push_back(path);
   }
   if (options.cancel->cancelled()) return CancelledError("read of fake:" + path + " cancelled");
   std::ofstream out(dest, std::ios::binary | std::ios::trunc);

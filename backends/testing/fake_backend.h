@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "backends/backend.h"
 #include "backends/testing/op.h"
@@ -31,6 +32,8 @@ class FakeBackend final : public Backend {
   std::string Data(const ObjectPath& path) const;
   bool Exists(const ObjectPath& path) const;
   int calls(Op op) const { return calls_[static_cast<int>(op)].load(); }
+  // Paths passed to Read, in call order.
+  std::vector<ObjectPath> reads() const;
 
   Result<ObjectInfo> Stat(const ObjectPath& path) override;
   Status List(const ObjectPath& dir, const ListSink& sink, const CancelToken& cancel) override;
@@ -54,6 +57,7 @@ class FakeBackend final : public Backend {
 
   mutable std::mutex mu_;
   std::map<ObjectPath, Node> nodes_;  // GUARDED_BY(mu_); "" is the root
+  std::vector<ObjectPath> reads_;     // GUARDED_BY(mu_)
   std::atomic<int> calls_[kOpCount] = {};
 };
 

@@ -2,211 +2,18 @@
 //
 //   hsmctl [-c CONF] ls [-R] [--json] [-H] PATH...
 //   hsmctl [-c CONF] sync [BACKEND[/PATH]]...
+//   hsmctl [-c CONF] stage|get [--wait] [--preview] [--json] PATH... | -
+//   hsmctl [-c CONF] release PATH... | -
+//   hsmctl [-c CONF] jobs [--json] [--watch] [--all]
+//   hsmctl [-c CONF] cancel ID...
+//   hsmctl [-c CONF] retry ID... | --failed
 
-#include <spdlog/spdlog.h>
-
-#include <ctime>
-#include <iostream>
-#include <nlohmann/json.hpp>
-#include <string>
-#include <vector>
-
-#include "common/config.h"
 #include "common/logging.h"
-#include "common/units.h"
-#include "fs/engine.h"
 #include "tools/cli/cli.h"
-#include "tools/cli/paths.h"
-#include "tools/cli/progress.h"
+#include "tools/hsmctl/hsmctl.h"
 
-namespace hsmfs {
+namespace hsmfs::hsmctl {
 namespace {
-
-constexpr char kProgram[] = "hsmctl";
-
-using catalog::Entry;
-
-std::string CatalogPathOf(const Entry& e) {
-  if (e.backend.empty()) return "";
-  return e.backend_path.empty() ? e.backend : e.backend + "/" + e.backend_path;
-}
-
-std::string FormatMtime(int64_t mtime_ns, bool utc_iso) {
-  const std::time_t t = static_cast<std::time_t>(mtime_ns / 1'000'000'000);
-  std::tm tm;
-  char buf[32];
-  if (utc_iso) {
-    gmtime_r(&t, &tm);
-    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  } else {
-    localtime_r(&t, &tm);
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-  }
-  return buf;
-}
-
-// Prints entries as a dm_ilist-style table or as a JSON array, streaming.
-class EntryPrinter {
- public:
-  EntryPrinter(bool json, bool human) : json_(json), human_(human) {}
-  ~EntryPrinter() {
-    if (json_) std::cout << (first_ ? "[" : "\n") << "]\n";
-  }
-  EntryPrinter(const EntryPrinter&) = delete;
-  EntryPrinter& operator=(const EntryPrinter&) = delete;
-
-  void Print(const Entry& e) {
-    const std::string path = CatalogPathOf(e);
-    if (json_) {
-      nlohmann::json j = {{"path", path},
-                          {"type", e.is_dir() ? "dir" : "file"},
-                          {"mtime", FormatMtime(e.mtime_ns, true)},
-                          {"mtime_ns", e.mtime_ns}};
-      if (!e.is_dir()) {
-        j["state"] = catalog::StateName(e.state);
-        j["dmf"] = catalog::DmfCode(e.state);
-        j["size"] = e.size;
-        if (!e.checksum.empty()) j["checksum"] = e.checksum;
-        if (!e.location.empty()) j["location"] = e.location;
-        if (!e.error.empty()) j["error"] = e.error;
-      }
-      std::cout << (first_ ? "[\n" : ",\n") << "  " << j.dump();
-      first_ = false;
-      return;
-    }
-    if (first_) {
-      std::cout << "STATE            SIZE  MTIME             PATH\n";
-      first_ = false;
-    }
-    const std::string size =
-        e.is_dir() ? "-" : (human_ ? FormatSizeHuman(e.size) : std::to_string(e.size));
-    char line[96];
-    std::snprintf(line, sizeof line, "%-5s %14s  %-16s  ",
-                  e.is_dir() ? "DIR" : std::string(catalog::DmfCode(e.state)).c_str(), size.c_str(),
-                  FormatMtime(e.mtime_ns, false).c_str());
-    std::cout << line << path << (e.is_dir() ? "/" : "") << "\n";
-  }
-
- private:
-  const bool json_;
-  const bool human_;
-  bool first_ = true;
-};
-
-struct Context {
-  std::string config_path;
-  Config config;
-  std::unique_ptr<fs::Engine> engine;
-};
-
-Status OpenEngine(Context& ctx) {
-  if (ctx.config_path.empty()) ctx.config_path = cli::DefaultConfigPath();
-  HSMFS_ASSIGN_OR_RETURN(ctx.config, LoadConfig(ctx.config_path));
-  fs::EngineOptions options;
-  options.program = "hsmctl";
-  HSMFS_ASSIGN_OR_RETURN(ctx.engine,
-                         fs::Engine::Open(ctx.config, Clock::Real(), std::move(options)));
-  return Status::Ok();
-}
-
-// Lists the children of `dir` (and, with `recursive`, everything below).
-Status PrintTree(fs::Engine& engine, const Entry& dir, bool recursive, EntryPrinter& out) {
-  std::vector<Entry> stack{dir};
-  Status first_error;
-  while (!stack.empty()) {
-    Entry current = std::move(stack.back());
-    stack.pop_back();
-    if (Status s = engine.sync().EnsureListedNow(current, CancelToken::None()); !s.ok()) {
-      std::cerr << kProgram << ": " << s.message() << "\n";
-      if (first_error.ok()) first_error = s;
-      continue;
-    }
-    std::vector<Entry> children;
-    {
-      HSMFS_ASSIGN_OR_RETURN(catalog::Session session, engine.catalog().Acquire());
-      catalog::EntryId after = 0;
-      for (;;) {
-        const size_t before = children.size();
-        HSMFS_RETURN_IF_ERROR(session.Children(current.id, after, 4096, &children));
-        if (children.size() == before) break;
-        after = children.back().id;
-      }
-    }
-    std::sort(children.begin(), children.end(),
-              [](const Entry& a, const Entry& b) { return a.name < b.name; });
-    std::vector<Entry> subdirs;
-    for (Entry& c : children) {
-      if (current.id == catalog::kRootId && !engine.backend(c.name)) continue;
-      out.Print(c);
-      if (recursive && c.is_dir()) subdirs.push_back(std::move(c));
-    }
-    // Depth first, in name order.
-    for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) stack.push_back(std::move(*it));
-  }
-  return first_error;
-}
-
-int CmdLs(Context& ctx, const std::vector<std::string>& paths, bool recursive, bool json,
-          bool human) {
-  if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
-  EntryPrinter out(json, human);
-  int rc = cli::kExitOk;
-  for (const std::string& arg : paths.empty() ? std::vector<std::string>{""} : paths) {
-    auto cpath = cli::ToCatalogPath(arg);
-    if (!cpath.ok()) {
-      rc = cli::Fail(kProgram, cpath.status().message(), cli::kExitUsage);
-      continue;
-    }
-    auto entry = ctx.engine->sync().Resolve(*cpath, CancelToken::None());
-    if (!entry.ok()) {
-      rc = cli::Fail(kProgram, entry.status().message(), cli::kExitFailed);
-      continue;
-    }
-    if (!entry->is_dir()) {
-      out.Print(*entry);
-      continue;
-    }
-    if (Status s = PrintTree(*ctx.engine, *entry, recursive, out); !s.ok()) rc = cli::kExitFailed;
-  }
-  return rc;
-}
-
-int CmdSync(Context& ctx, const std::vector<std::string>& targets) {
-  if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
-  std::vector<std::string> todo = targets;
-  if (todo.empty()) {
-    for (const BackendConfig& b : ctx.config.backends) todo.push_back(b.name);
-  }
-  int rc = cli::kExitOk;
-  for (const std::string& arg : todo) {
-    auto cpath = cli::ToCatalogPath(arg);
-    if (!cpath.ok()) {
-      rc = cli::Fail(kProgram, cpath.status().message(), cli::kExitUsage);
-      continue;
-    }
-    if (cpath->empty()) {
-      rc = cli::Fail(kProgram, "give a backend name or a path below one", cli::kExitUsage);
-      continue;
-    }
-    auto entry = ctx.engine->sync().Resolve(*cpath, CancelToken::None());
-    if (!entry.ok()) {
-      rc = cli::Fail(kProgram, entry.status().message(), cli::kExitFailed);
-      continue;
-    }
-    if (!entry->is_dir()) {
-      rc = cli::Fail(kProgram, *cpath + ": not a directory", cli::kExitUsage);
-      continue;
-    }
-    cli::Progress progress("sync " + *cpath, "entries");
-    Status s =
-        ctx.engine->sync().SyncTree(*entry, CancelToken::None(), [&](const fs::SyncProgress& p) {
-          progress.Update(p.entries, 0, 0, 0, cli::Thousands(p.dirs) + " dirs");
-        });
-    progress.Finish();
-    if (!s.ok()) rc = cli::Fail(kProgram, s.message(), cli::kExitFailed);
-  }
-  return rc;
-}
 
 int Main(int argc, char** argv) {
   CLI::App app("The hsmfs user tool: list, stage, put and follow archive jobs.", kProgram);
@@ -233,6 +40,39 @@ int Main(int argc, char** argv) {
       "sync", "refresh the catalog from the backends (all, or the given BACKEND[/PATH])");
   sync->add_option("targets", sync_targets, "BACKEND or BACKEND/PATH");
 
+  StageArgs stage_args;
+  CLI::App* stage = app.add_subcommand(
+      "stage", "recall files (directories: everything below) in one tape-ordered batch");
+  stage->alias("get");
+  stage->add_flag("--wait", stage_args.wait,
+                  "show progress until all are online; exit 1 listing failures");
+  stage->add_flag("--preview", stage_args.preview,
+                  "print files, bytes, volumes and an estimated time; queue nothing");
+  stage->add_flag("--json", stage_args.json, "--preview as JSON");
+  stage->add_option("paths", stage_args.paths, "PATH... or - to read paths from stdin")->required();
+
+  std::vector<std::string> release_paths;
+  CLI::App* release = app.add_subcommand(
+      "release", "drop the cached copies of archived (dual) files to free cache space");
+  release->add_option("paths", release_paths, "PATH... or -")->required();
+
+  JobsArgs jobs_args;
+  CLI::App* jobs = app.add_subcommand(
+      "jobs", "the queue: recalls and archive jobs with state, position, progress and errors");
+  jobs->add_flag("--json", jobs_args.json, "print JSON");
+  jobs->add_flag("--watch", jobs_args.watch, "refresh every second until interrupted");
+  jobs->add_flag("--all", jobs_args.all, "every finished job, not only the latest 20");
+
+  std::vector<int64_t> cancel_ids;
+  CLI::App* cancel = app.add_subcommand("cancel", "cancel queued or running jobs");
+  cancel->add_option("ids", cancel_ids, "job IDs (hsmctl jobs)")->required();
+
+  std::vector<int64_t> retry_ids;
+  bool retry_failed = false;
+  CLI::App* retry = app.add_subcommand("retry", "queue failed or cancelled jobs again");
+  retry->add_option("ids", retry_ids, "job IDs");
+  retry->add_flag("--failed", retry_failed, "every failed job");
+
   if (auto code = cli::Parse(app, argc, argv)) return *code;
   LogOptions log;
   log.level = log_level;
@@ -242,10 +82,15 @@ int Main(int argc, char** argv) {
 
   if (*ls) return CmdLs(ctx, ls_paths, ls_recursive, ls_json, ls_human);
   if (*sync) return CmdSync(ctx, sync_targets);
+  if (*stage) return CmdStage(ctx, stage_args);
+  if (*release) return CmdRelease(ctx, release_paths);
+  if (*jobs) return CmdJobs(ctx, jobs_args);
+  if (*cancel) return CmdCancel(ctx, cancel_ids);
+  if (*retry) return CmdRetry(ctx, retry_ids, retry_failed);
   return cli::kExitUsage;
 }
 
 }  // namespace
-}  // namespace hsmfs
+}  // namespace hsmfs::hsmctl
 
-int main(int argc, char** argv) { return hsmfs::Main(argc, argv); }
+int main(int argc, char** argv) { return hsmfs::hsmctl::Main(argc, argv); }

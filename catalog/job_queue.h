@@ -1,0 +1,114 @@
+#pragma once
+
+// JobQueue: durable recall ("stage") and archive jobs, one row each in the
+// catalog's `jobs` table. Every transition of a job and of its entry's state
+// happens in one transaction, so the catalog never shows an entry `staging`
+// without an active job, and a crash at any instant loses no job.
+//
+// All functions work inside the caller's Session (and transaction, if any);
+// they are stateless. There is at most one active (queued or running) job per
+// entry and kind: requests for a file that is already being recalled join the
+// existing job. A job that is `running` when its engine dies goes back to
+// `queued` when the next engine starts (ResetRunning).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "catalog/catalog.h"
+
+namespace hsmfs::catalog {
+
+enum class JobKind { kStage, kArchive };
+enum class JobState { kQueued, kRunning, kDone, kFailed, kCancelled };
+
+std::string_view JobKindName(JobKind kind);
+Result<JobKind> ParseJobKind(std::string_view name);
+std::string_view JobStateName(JobState state);
+Result<JobState> ParseJobState(std::string_view name);
+
+// Who asked: shown by hsmctl jobs, and used to refuse recalls by scanners.
+struct Requester {
+  uint32_t uid = 0;
+  int32_t pid = 0;
+  std::string command;
+};
+
+struct Job {
+  int64_t id = 0;
+  JobKind kind = JobKind::kStage;
+  EntryId entry_id = 0;
+  JobState state = JobState::kQueued;
+  int attempts = 0;
+  std::string last_error;
+  Requester requester;
+  int64_t created_ns = 0;
+  int64_t updated_ns = 0;
+  int64_t not_before_ns = 0;  // back-off: not dispatched before this
+  int64_t started_ns = 0;     // last time it started running
+  int64_t finished_ns = 0;
+  std::string backend;
+  std::string volume;
+  int64_t position = 0;
+  uint64_t bytes_total = 0;
+  uint64_t bytes_done = 0;
+  Entry entry;  // the job's entry as it is now
+};
+
+struct JobFilter {
+  std::optional<JobKind> kind;
+  std::vector<JobState> states;  // empty: any
+  std::vector<int64_t> ids;      // empty: any
+  int limit = 0;                 // 0: no limit
+};
+
+class JobQueue {
+ public:
+  // Queues a recall of `entry` unless one is active, and marks the entry
+  // `staging`. Sets `*created` to whether a new job was made. Returns nullopt
+  // when the entry is cached by now (nothing to recall).
+  static Result<std::optional<Job>> EnqueueStage(Session& s, const Entry& entry,
+                                                 const Requester& who, int64_t now_ns,
+                                                 bool* created = nullptr);
+
+  // Queued jobs of `kind` on `backend` that may run at `now_ns`, in dispatch
+  // order (volume, position, age), at most `limit`.
+  static Result<std::vector<Job>> Runnable(Session& s, JobKind kind, std::string_view backend,
+                                           int64_t now_ns, int limit);
+  // Marks a queued job running. False if it is no longer queued (cancelled, or
+  // claimed by someone else).
+  static Result<bool> Claim(Session& s, int64_t job_id, int64_t now_ns);
+
+  // A recall finished: the job is done and the entry is cached and `dual`.
+  static Status FinishStage(Session& s, const Job& job, int64_t now_ns);
+  // A recall failed for good: the job and the entry are `failed`, with `error`.
+  static Status FailStage(Session& s, const Job& job, const Status& error, int64_t now_ns);
+  // A transient failure: the job waits until `not_before_ns` and runs again.
+  // `count_attempt` false gives the attempt back (the failure was ours, e.g. a
+  // full cache, not the backend's).
+  static Status Requeue(Session& s, const Job& job, const Status& error, int64_t not_before_ns,
+                        int64_t now_ns, bool count_attempt = true);
+  static Status Progress(Session& s, int64_t job_id, uint64_t bytes_done, int64_t now_ns);
+
+  // Crash recovery: running jobs go back to queued (the interrupted attempt
+  // does not count). Returns how many.
+  static Result<int> ResetRunning(Session& s, int64_t now_ns);
+  // Cancels a queued or running job (a recall's entry goes back to offline).
+  // False if the job was not active.
+  static Result<bool> Cancel(Session& s, int64_t job_id, int64_t now_ns);
+  // Queues a failed or cancelled job again (fresh attempts). False if it was
+  // not failed or cancelled, or another job for its entry is active.
+  static Result<bool> Retry(Session& s, int64_t job_id, int64_t now_ns);
+
+  static Result<std::optional<Job>> Get(Session& s, int64_t job_id);
+  static Result<std::optional<Job>> ActiveFor(Session& s, EntryId entry, JobKind kind);
+  // Newest first.
+  static Result<std::vector<Job>> List(Session& s, const JobFilter& filter);
+  // 1-based place of a queued job among the queued jobs of its kind and
+  // backend, in dispatch order; 0 when it is running.
+  static Result<int64_t> QueuePosition(Session& s, const Job& job);
+};
+
+}  // namespace hsmfs::catalog

@@ -1,0 +1,271 @@
+#include "fs/file_cache.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <vector>
+
+#include "common/units.h"
+
+namespace hsmfs::fs {
+namespace {
+
+namespace stdfs = std::filesystem;
+using catalog::Entry;
+using catalog::EntryId;
+
+Status FsyncPath(const stdfs::path& p, int flags) {
+  const int fd = ::open(p.c_str(), flags | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, "open " + p.string());
+  const int rc = ::fsync(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoToStatus(err, "fsync " + p.string());
+  return Status::Ok();
+}
+
+}  // namespace
+
+FileCache::FileCache(Options options, catalog::Catalog& catalog, Clock& clock,
+                     KernelNotifier* notifier)
+    : options_(std::move(options)), catalog_(catalog), clock_(clock), notifier_(notifier) {}
+
+stdfs::path FileCache::PathOf(EntryId id) const {
+  char shard[8];
+  std::snprintf(shard, sizeof shard, "%02x", static_cast<unsigned>(id & 0xff));
+  return options_.dir / "data" / shard / std::to_string(id);
+}
+
+Status FileCache::Recover() {
+  std::error_code ec;
+  stdfs::create_directories(options_.dir / "data", ec);
+  if (ec) return ErrnoToStatus(ec.value(), "create " + (options_.dir / "data").string());
+  stdfs::remove_all(options_.dir / "tmp", ec);
+  stdfs::create_directories(options_.dir / "tmp", ec);
+  if (ec) return ErrnoToStatus(ec.value(), "create " + (options_.dir / "tmp").string());
+
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+  int orphans = 0;
+  for (auto it = stdfs::recursive_directory_iterator(options_.dir / "data", ec);
+       !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
+    if (!it->is_regular_file()) continue;
+    const std::string name = it->path().filename().string();
+    char* end = nullptr;
+    const EntryId id = std::strtoll(name.c_str(), &end, 10);
+    auto e = session.Get(id);
+    const bool referenced = end && *end == '\0' && e.ok() && e->cached && PathOf(id) == it->path();
+    if (!referenced) {
+      stdfs::remove(it->path(), ec);
+      ++orphans;
+    }
+  }
+  // Copies the catalog counts but the disk lost: the entry is offline again.
+  std::vector<EntryId> lost;
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Stmt st,
+                           session.db().Prepare("SELECT id FROM entries WHERE cached = 1"));
+    for (;;) {
+      HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      if (!stdfs::exists(PathOf(st.Int(0)), ec)) lost.push_back(st.Int(0));
+    }
+  }
+  for (EntryId id : lost) {
+    HSMFS_ASSIGN_OR_RETURN(
+        catalog::Stmt st,
+        session.db().Prepare("UPDATE entries SET cached = 0, state = CASE WHEN state = 'dual' "
+                             "THEN 'offline' ELSE 'failed' END, error = CASE WHEN state = "
+                             "'dual' THEN error ELSE 'the cached copy was lost before it was "
+                             "archived' END WHERE id = ?"));
+    st.Bind(1, id);
+    HSMFS_RETURN_IF_ERROR(st.Run());
+  }
+  if (orphans || !lost.empty()) {
+    spdlog::info("cache {}: removed {} unreferenced copies; {} cached copies were missing",
+                 options_.dir.string(), orphans, lost.size());
+  }
+  return Status::Ok();
+}
+
+FileCache::Fill::~Fill() {
+  if (!committed_) {
+    std::error_code ec;
+    stdfs::remove(tmp_, ec);
+  }
+  cache_->Unreserve(bytes_);
+}
+
+Status FileCache::Fill::Commit() {
+  HSMFS_RETURN_IF_ERROR(FsyncPath(tmp_, O_RDONLY));
+  const stdfs::path dest = cache_->PathOf(id_);
+  std::error_code ec;
+  stdfs::create_directories(dest.parent_path(), ec);
+  if (ec) return ErrnoToStatus(ec.value(), "create " + dest.parent_path().string());
+  if (::rename(tmp_.c_str(), dest.c_str()) != 0) {
+    return ErrnoToStatus(errno, "rename " + tmp_.string() + " to " + dest.string());
+  }
+  committed_ = true;
+  // The rename must be durable before the catalog says the copy exists.
+  return FsyncPath(dest.parent_path(), O_RDONLY | O_DIRECTORY);
+}
+
+void FileCache::Unreserve(uint64_t bytes) {
+  std::lock_guard<std::mutex> l(mu_);
+  reserved_ -= std::min(reserved_, bytes);
+}
+
+Result<uint64_t> FileCache::Usage() {
+  uint64_t cached;
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+    HSMFS_ASSIGN_OR_RETURN(cached, session.CachedBytes());
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  return cached + reserved_;
+}
+
+Status FileCache::RemoveCopy(const Entry& e) {
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+    HSMFS_ASSIGN_OR_RETURN(bool dropped, session.DropCachedCopy(e.id, clock_.WallNanos()));
+    if (!dropped) return Status::Ok();  // changed meanwhile (rewritten, released)
+  }
+  // A reader that opened the copy before this keeps reading the unlinked file.
+  std::error_code ec;
+  stdfs::remove(PathOf(e.id), ec);
+  if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(e.id));
+  return Status::Ok();
+}
+
+Result<uint64_t> FileCache::EvictDownTo(uint64_t target, uint64_t incoming) {
+  std::lock_guard<std::mutex> evicting(evict_mu_);
+  HSMFS_ASSIGN_OR_RETURN(uint64_t usage, Usage());
+  int evicted = 0;
+  uint64_t freed = 0;
+  std::unordered_set<EntryId> skipped;
+  while (usage + incoming > target) {
+    std::vector<Entry> candidates;
+    {
+      HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+      HSMFS_RETURN_IF_ERROR(
+          session.EvictionCandidates(static_cast<int>(skipped.size()) + 64, &candidates));
+    }
+    bool progress = false;
+    for (const Entry& e : candidates) {
+      if (usage + incoming <= target) break;
+      if (skipped.count(e.id)) continue;
+      if (IsOpen(e.id)) {
+        skipped.insert(e.id);
+        continue;
+      }
+      HSMFS_RETURN_IF_ERROR(RemoveCopy(e));
+      usage -= std::min(usage, e.size);
+      freed += e.size;
+      ++evicted;
+      progress = true;
+    }
+    if (!progress) break;
+  }
+  if (evicted > 0) {
+    spdlog::info("cache: evicted {} copies ({}), usage now {} of {}", evicted,
+                 FormatSizeHuman(freed), FormatSizeHuman(usage), FormatSizeHuman(options_.size));
+  }
+  return usage;
+}
+
+Status FileCache::EvictIfNeeded() {
+  HSMFS_ASSIGN_OR_RETURN(uint64_t usage, Usage());
+  const auto high =
+      static_cast<uint64_t>(static_cast<double>(options_.size) * options_.high_watermark);
+  if (usage <= high) return Status::Ok();
+  const auto low =
+      static_cast<uint64_t>(static_cast<double>(options_.size) * options_.low_watermark);
+  return EvictDownTo(low, 0).status();
+}
+
+Result<std::unique_ptr<FileCache::Fill>> FileCache::BeginFill(EntryId id, uint64_t bytes) {
+  if (bytes > options_.size) {
+    return FailedPreconditionError("the file (" + FormatSizeHuman(bytes) +
+                                   ") is larger than the whole cache (" +
+                                   FormatSizeHuman(options_.size) + ")");
+  }
+  const auto high =
+      static_cast<uint64_t>(static_cast<double>(options_.size) * options_.high_watermark);
+  HSMFS_ASSIGN_OR_RETURN(uint64_t usage, Usage());
+  if (usage + bytes > high) {
+    const auto low =
+        static_cast<uint64_t>(static_cast<double>(options_.size) * options_.low_watermark);
+    HSMFS_ASSIGN_OR_RETURN(usage, EvictDownTo(std::max(low, bytes), bytes));
+    if (usage + bytes > options_.size) {
+      return ResourceExhaustedError("cache full: " + FormatSizeHuman(usage) + " of " +
+                                    FormatSizeHuman(options_.size) +
+                                    " held by copies that are open, pinned or not yet archived");
+    }
+  }
+  uint64_t serial;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    reserved_ += bytes;
+    serial = ++fill_serial_;
+  }
+  auto fill = std::unique_ptr<Fill>(new Fill(
+      this, id, bytes, options_.dir / "tmp" / (std::to_string(id) + "." + std::to_string(serial))));
+  return fill;
+}
+
+void FileCache::Opened(EntryId id) {
+  std::lock_guard<std::mutex> l(mu_);
+  ++open_[id];
+  touched_.insert(id);
+}
+
+void FileCache::Closed(EntryId id) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = open_.find(id);
+  if (it != open_.end() && --it->second <= 0) open_.erase(it);
+}
+
+bool FileCache::IsOpen(EntryId id) const {
+  std::lock_guard<std::mutex> l(mu_);
+  return open_.count(id) > 0;
+}
+
+void FileCache::Touch(EntryId id) {
+  std::lock_guard<std::mutex> l(mu_);
+  touched_.insert(id);
+}
+
+Status FileCache::FlushTouches() {
+  std::vector<EntryId> ids;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    ids.assign(touched_.begin(), touched_.end());
+    touched_.clear();
+  }
+  if (ids.empty()) return Status::Ok();
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+  HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+  HSMFS_RETURN_IF_ERROR(session.Touch(ids, clock_.WallNanos()));
+  return tx.Commit();
+}
+
+Status FileCache::Release(EntryId id) {
+  Entry e;
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+    HSMFS_ASSIGN_OR_RETURN(e, session.Get(id));
+  }
+  if (!e.cached) return Status::Ok();
+  if (e.state != catalog::FileState::kDual) {
+    return NotPermittedError(e.backend + "/" + e.backend_path + " is " +
+                             std::string(catalog::StateName(e.state)) +
+                             ": only archived (dual) copies can be released");
+  }
+  if (IsOpen(id)) return Status(Code::kBusy, e.backend + "/" + e.backend_path + " is open");
+  return RemoveCopy(e);
+}
+
+}  // namespace hsmfs::fs

@@ -1,0 +1,201 @@
+// hsmctl jobs, cancel and retry: the queue of recalls and archive jobs, with
+// the transfer status dm_ilist shows.
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "catalog/job_queue.h"
+#include "common/units.h"
+#include "tools/cli/cli.h"
+#include "tools/cli/progress.h"
+#include "tools/hsmctl/hsmctl.h"
+
+namespace hsmfs::hsmctl {
+namespace {
+
+using catalog::Job;
+using catalog::JobQueue;
+using catalog::JobState;
+
+constexpr int kRecentFinished = 20;
+
+// Jobs to show: all active ones and the most recent finished ones (or all).
+Result<std::vector<Job>> FetchJobs(Context& ctx, bool all) {
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session session, ctx.engine->catalog().Acquire());
+  catalog::JobFilter active;
+  active.states = {JobState::kQueued, JobState::kRunning};
+  HSMFS_ASSIGN_OR_RETURN(std::vector<Job> jobs, JobQueue::List(session, active));
+  catalog::JobFilter finished;
+  finished.states = {JobState::kDone, JobState::kFailed, JobState::kCancelled};
+  if (!all) finished.limit = kRecentFinished;
+  HSMFS_ASSIGN_OR_RETURN(std::vector<Job> done, JobQueue::List(session, finished));
+  jobs.insert(jobs.end(), done.begin(), done.end());
+  return jobs;
+}
+
+// Queue positions of queued jobs, per kind and backend, in dispatch order.
+std::map<int64_t, int64_t> Positions(const std::vector<Job>& jobs) {
+  std::vector<const Job*> queued;
+  for (const Job& j : jobs) {
+    if (j.state == JobState::kQueued) queued.push_back(&j);
+  }
+  std::sort(queued.begin(), queued.end(), [](const Job* a, const Job* b) {
+    return std::tie(a->kind, a->backend, a->volume, a->position, a->id) <
+           std::tie(b->kind, b->backend, b->volume, b->position, b->id);
+  });
+  std::map<int64_t, int64_t> positions;
+  std::map<std::pair<catalog::JobKind, std::string>, int64_t> counters;
+  for (const Job* j : queued) positions[j->id] = ++counters[{j->kind, j->backend}];
+  return positions;
+}
+
+std::string Age(int64_t since_ns, int64_t now_ns) {
+  return FormatDuration(Duration(std::max<int64_t>(0, now_ns - since_ns)));
+}
+
+std::string ProgressText(const Job& j) {
+  if (j.state == JobState::kDone) return FormatSizeHuman(j.bytes_total);
+  if (j.bytes_total == 0) return "-";
+  const int percent = static_cast<int>(100.0 * static_cast<double>(j.bytes_done) /
+                                       static_cast<double>(j.bytes_total));
+  return std::to_string(percent) + "% of " + FormatSizeHuman(j.bytes_total);
+}
+
+void PrintTable(const std::vector<Job>& jobs, int64_t now_ns) {
+  const auto positions = Positions(jobs);
+  std::printf("%6s  %-7s  %-9s  %-3s  %4s  %-16s  %8s  %-16s  %s\n", "ID", "KIND", "STATE", "DMF",
+              "POS", "PROGRESS", "AGE", "REQUESTER", "FILE");
+  for (const Job& j : jobs) {
+    auto pos = positions.find(j.id);
+    const std::string pos_text = pos == positions.end() ? "-" : std::to_string(pos->second);
+    const std::string who = j.requester.command.empty()
+                                ? "-"
+                                : j.requester.command + "[" + std::to_string(j.requester.pid) + "]";
+    std::printf("%6lld  %-7s  %-9s  %-3s  %4s  %-16s  %8s  %-16s  %s", static_cast<long long>(j.id),
+                std::string(catalog::JobKindName(j.kind)).c_str(),
+                std::string(catalog::JobStateName(j.state)).c_str(),
+                std::string(catalog::DmfCode(j.entry.state)).c_str(), pos_text.c_str(),
+                ProgressText(j).c_str(), Age(j.created_ns, now_ns).c_str(), who.c_str(),
+                CatalogPathOf(j.entry).c_str());
+    if (!j.last_error.empty() && j.state != JobState::kDone) {
+      std::printf("  [%s]", j.last_error.c_str());
+    }
+    std::printf("\n");
+  }
+  if (jobs.empty()) std::printf("(no jobs)\n");
+}
+
+nlohmann::json ToJson(const std::vector<Job>& jobs) {
+  const auto positions = Positions(jobs);
+  nlohmann::json out = nlohmann::json::array();
+  for (const Job& j : jobs) {
+    auto pos = positions.find(j.id);
+    nlohmann::json row = {
+        {"id", j.id},
+        {"kind", catalog::JobKindName(j.kind)},
+        {"state", catalog::JobStateName(j.state)},
+        {"path", CatalogPathOf(j.entry)},
+        {"file_state", catalog::StateName(j.entry.state)},
+        {"dmf", catalog::DmfCode(j.entry.state)},
+        {"attempts", j.attempts},
+        {"bytes_total", j.bytes_total},
+        {"bytes_done", j.bytes_done},
+        {"created", FormatMtime(j.created_ns, true)},
+        {"requester",
+         {{"uid", j.requester.uid}, {"pid", j.requester.pid}, {"command", j.requester.command}}}};
+    row["queue_position"] =
+        pos == positions.end() ? nlohmann::json(nullptr) : nlohmann::json(pos->second);
+    if (!j.volume.empty()) row["volume"] = j.volume;
+    if (!j.last_error.empty()) row["error"] = j.last_error;
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+}  // namespace
+
+int CmdJobs(Context& ctx, const JobsArgs& args) {
+  if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  for (;;) {
+    auto jobs = FetchJobs(ctx, args.all);
+    if (!jobs.ok()) return cli::Fail(kProgram, jobs.status().message(), cli::kExitFailed);
+    if (args.watch && tty) std::printf("\033[H\033[2J");
+    if (args.json) {
+      std::cout << ToJson(*jobs).dump(2) << "\n";
+    } else {
+      PrintTable(*jobs, Clock::Real().WallNanos());
+    }
+    std::fflush(stdout);
+    if (!args.watch) return cli::kExitOk;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (!tty) std::printf("\n");
+  }
+}
+
+int CmdCancel(Context& ctx, const std::vector<int64_t>& ids) {
+  if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  auto session = ctx.engine->catalog().Acquire();
+  if (!session.ok()) return cli::Fail(kProgram, session.status().message(), cli::kExitFailed);
+  int rc = cli::kExitOk;
+  for (int64_t id : ids) {
+    auto cancelled = JobQueue::Cancel(*session, id, Clock::Real().WallNanos());
+    if (!cancelled.ok()) {
+      rc = cli::Fail(kProgram, cancelled.status().message(), cli::kExitFailed);
+    } else if (!*cancelled) {
+      rc = cli::Fail(kProgram, "job " + std::to_string(id) + " is not queued or running",
+                     cli::kExitFailed);
+    } else {
+      std::cout << "cancelled job " << id << "\n";
+    }
+  }
+  return rc;
+}
+
+int CmdRetry(Context& ctx, const std::vector<int64_t>& ids, bool failed) {
+  if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  if (ids.empty() && !failed) {
+    return cli::Fail(kProgram, "retry: give job IDs or --failed", cli::kExitUsage);
+  }
+  auto session = ctx.engine->catalog().Acquire();
+  if (!session.ok()) return cli::Fail(kProgram, session.status().message(), cli::kExitFailed);
+  std::vector<int64_t> todo = ids;
+  if (failed) {
+    catalog::JobFilter filter;
+    filter.states = {JobState::kFailed};
+    auto jobs = JobQueue::List(*session, filter);
+    if (!jobs.ok()) return cli::Fail(kProgram, jobs.status().message(), cli::kExitFailed);
+    for (const Job& j : *jobs) todo.push_back(j.id);
+  }
+  int rc = cli::kExitOk;
+  int retried = 0;
+  for (int64_t id : todo) {
+    auto again = JobQueue::Retry(*session, id, Clock::Real().WallNanos());
+    if (!again.ok()) {
+      rc = cli::Fail(kProgram, again.status().message(), cli::kExitFailed);
+    } else if (!*again) {
+      if (!failed) {
+        rc = cli::Fail(kProgram,
+                       "job " + std::to_string(id) +
+                           " is not failed or cancelled (or another job for its file is active)",
+                       cli::kExitFailed);
+      }
+    } else {
+      ++retried;
+    }
+  }
+  std::cout << "queued " << retried << " job(s) again\n";
+  if (retried && fs::EngineLockHolder(ctx.config.catalog.path).empty()) {
+    std::cerr << kProgram << ": no hsmfs engine runs for this catalog: the jobs start when one "
+              << "does\n";
+  }
+  return rc;
+}
+
+}  // namespace hsmfs::hsmctl

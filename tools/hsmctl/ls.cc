@@ -1,0 +1,168 @@
+// hsmctl ls and sync: listing the archive from the catalog.
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "common/units.h"
+#include "tools/cli/cli.h"
+#include "tools/cli/paths.h"
+#include "tools/cli/progress.h"
+#include "tools/hsmctl/hsmctl.h"
+
+namespace hsmfs::hsmctl {
+namespace {
+
+using catalog::Entry;
+
+// Prints entries as a dm_ilist-style table or as a JSON array, streaming.
+class EntryPrinter {
+ public:
+  EntryPrinter(bool json, bool human) : json_(json), human_(human) {}
+  ~EntryPrinter() {
+    if (json_) std::cout << (first_ ? "[" : "\n") << "]\n";
+  }
+  EntryPrinter(const EntryPrinter&) = delete;
+  EntryPrinter& operator=(const EntryPrinter&) = delete;
+
+  void Print(const Entry& e) {
+    const std::string path = CatalogPathOf(e);
+    if (json_) {
+      nlohmann::json j = {{"path", path},
+                          {"type", e.is_dir() ? "dir" : "file"},
+                          {"mtime", FormatMtime(e.mtime_ns, true)},
+                          {"mtime_ns", e.mtime_ns}};
+      if (!e.is_dir()) {
+        j["state"] = catalog::StateName(e.state);
+        j["dmf"] = catalog::DmfCode(e.state);
+        j["size"] = e.size;
+        if (!e.checksum.empty()) j["checksum"] = e.checksum;
+        if (!e.location.empty()) j["location"] = e.location;
+        if (!e.error.empty()) j["error"] = e.error;
+      }
+      std::cout << (first_ ? "[\n" : ",\n") << "  " << j.dump();
+      first_ = false;
+      return;
+    }
+    if (first_) {
+      std::cout << "STATE            SIZE  MTIME             PATH\n";
+      first_ = false;
+    }
+    const std::string size =
+        e.is_dir() ? "-" : (human_ ? FormatSizeHuman(e.size) : std::to_string(e.size));
+    char line[96];
+    std::snprintf(line, sizeof line, "%-5s %14s  %-16s  ",
+                  e.is_dir() ? "DIR" : std::string(catalog::DmfCode(e.state)).c_str(), size.c_str(),
+                  FormatMtime(e.mtime_ns, false).c_str());
+    std::cout << line << path << (e.is_dir() ? "/" : "") << "\n";
+  }
+
+ private:
+  const bool json_;
+  const bool human_;
+  bool first_ = true;
+};
+
+// Lists the children of `dir` (and, with `recursive`, everything below).
+Status PrintTree(fs::Engine& engine, const Entry& dir, bool recursive, EntryPrinter& out) {
+  std::vector<Entry> stack{dir};
+  Status first_error;
+  while (!stack.empty()) {
+    Entry current = std::move(stack.back());
+    stack.pop_back();
+    if (Status s = engine.sync().EnsureListedNow(current, CancelToken::None()); !s.ok()) {
+      std::cerr << kProgram << ": " << s.message() << "\n";
+      if (first_error.ok()) first_error = s;
+      continue;
+    }
+    std::vector<Entry> children;
+    {
+      HSMFS_ASSIGN_OR_RETURN(catalog::Session session, engine.catalog().Acquire());
+      catalog::EntryId after = 0;
+      for (;;) {
+        const size_t before = children.size();
+        HSMFS_RETURN_IF_ERROR(session.Children(current.id, after, 4096, &children));
+        if (children.size() == before) break;
+        after = children.back().id;
+      }
+    }
+    std::sort(children.begin(), children.end(),
+              [](const Entry& a, const Entry& b) { return a.name < b.name; });
+    std::vector<Entry> subdirs;
+    for (Entry& c : children) {
+      if (current.id == catalog::kRootId && !engine.backend(c.name)) continue;
+      out.Print(c);
+      if (recursive && c.is_dir()) subdirs.push_back(std::move(c));
+    }
+    // Depth first, in name order.
+    for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) stack.push_back(std::move(*it));
+  }
+  return first_error;
+}
+
+}  // namespace
+
+int CmdLs(Context& ctx, const std::vector<std::string>& paths, bool recursive, bool json,
+          bool human) {
+  if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  EntryPrinter out(json, human);
+  int rc = cli::kExitOk;
+  for (const std::string& arg : paths.empty() ? std::vector<std::string>{""} : paths) {
+    auto cpath = cli::ToCatalogPath(arg);
+    if (!cpath.ok()) {
+      rc = cli::Fail(kProgram, cpath.status().message(), cli::kExitUsage);
+      continue;
+    }
+    auto entry = ctx.engine->sync().Resolve(*cpath, CancelToken::None());
+    if (!entry.ok()) {
+      rc = cli::Fail(kProgram, entry.status().message(), cli::kExitFailed);
+      continue;
+    }
+    if (!entry->is_dir()) {
+      out.Print(*entry);
+      continue;
+    }
+    if (Status s = PrintTree(*ctx.engine, *entry, recursive, out); !s.ok()) rc = cli::kExitFailed;
+  }
+  return rc;
+}
+
+int CmdSync(Context& ctx, const std::vector<std::string>& targets) {
+  if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  std::vector<std::string> todo = targets;
+  if (todo.empty()) {
+    for (const BackendConfig& b : ctx.config.backends) todo.push_back(b.name);
+  }
+  int rc = cli::kExitOk;
+  for (const std::string& arg : todo) {
+    auto cpath = cli::ToCatalogPath(arg);
+    if (!cpath.ok()) {
+      rc = cli::Fail(kProgram, cpath.status().message(), cli::kExitUsage);
+      continue;
+    }
+    if (cpath->empty()) {
+      rc = cli::Fail(kProgram, "give a backend name or a path below one", cli::kExitUsage);
+      continue;
+    }
+    auto entry = ctx.engine->sync().Resolve(*cpath, CancelToken::None());
+    if (!entry.ok()) {
+      rc = cli::Fail(kProgram, entry.status().message(), cli::kExitFailed);
+      continue;
+    }
+    if (!entry->is_dir()) {
+      rc = cli::Fail(kProgram, *cpath + ": not a directory", cli::kExitUsage);
+      continue;
+    }
+    cli::Progress progress("sync " + *cpath, "entries");
+    Status s =
+        ctx.engine->sync().SyncTree(*entry, CancelToken::None(), [&](const fs::SyncProgress& p) {
+          progress.Update(p.entries, 0, 0, 0, cli::Thousands(p.dirs) + " dirs");
+        });
+    progress.Finish();
+    if (!s.ok()) rc = cli::Fail(kProgram, s.message(), cli::kExitFailed);
+  }
+  return rc;
+}
+
+}  // namespace hsmfs::hsmctl
