@@ -204,35 +204,28 @@ Result<stdfs::path> PrepareDemo(const stdfs::path& dir) {
 std::string DemoHints(const stdfs::path& mountpoint, const stdfs::path& config,
                       const std::string& hsmctl) {
   const std::string m = mountpoint.string();
-  const std::string c = config.string();
-  return "hsmfs demo mounted on " + m +
-         "\n\nTry:\n"
-         "  ls -l " +
-         m +
-         "/vault\n"
-         "  ls -lR " +
-         m +
-         "/vault/act6 | head -20\n"
-         "  find " +
-         m +
-         " -type f | wc -l\n"
-         "  du -sh " +
-         m +
-         "/vault                       # 0: nothing is on local disk yet\n"
-         "  getfattr -d -m user.hsm " +
-         m +
-         "/vault/act6/season4/tod_001.dat\n"
-         "  " +
-         hsmctl + " -c " + c +
-         " ls -R vault/lsst | head\n"
-         "  " +
-         hsmctl + " -c " + c +
-         " sync vault\n"
-         "\nThe demo lives in " +
-         config.parent_path().string() + " (config: " + c +
-         ", log: hsmfs.log).\n"
-         "Unmount with:  fusermount3 -u " +
-         m + "\n";
+  const std::string ctl = hsmctl + " -c " + config.string();
+  const std::pair<std::string, std::string> tries[] = {
+      {"ls -l " + m + "/vault", ""},
+      {"find " + m + " -type f | wc -l", ""},
+      {"du -sh " + m + "/vault", "0: nothing is on local disk yet"},
+      {"getfattr -d -m user.hsm " + m + "/vault/README.txt", "offline"},
+      {"cat " + m + "/vault/README.txt", "recalled on first read (2 s)"},
+      {"getfattr -n user.hsm.state " + m + "/vault/README.txt", "dual: cached and archived"},
+      {ctl + " ls -R vault/lsst | head", "DMF states"},
+      {ctl + " stage --preview vault/act6/season4", "what a recall would cost"},
+      {ctl + " stage --wait vault/lsst/raw/2024-05-01", "a tape-ordered batch"},
+      {ctl + " jobs", "the queue"},
+  };
+  std::string out = "hsmfs demo mounted on " + m + "\n\nTry:\n";
+  for (const auto& [command, note] : tries) {
+    out += "  " + command;
+    if (!note.empty()) out += "   # " + note;
+    out += "\n";
+  }
+  out += "\nThe demo lives in " + config.parent_path().string() + " (config " + config.string() +
+         ", log hsmfs.log).\nUnmount with:  fusermount3 -u " + m + "\n";
+  return out;
 }
 
 }  // namespace hsmfs::fs
