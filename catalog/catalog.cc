@@ -16,7 +16,8 @@ constexpr std::string_view kStateNames[] = {"offline",   "staging", "online", "q
 
 constexpr char kColumns[] =
     "id, parent, name, type, mode, size, mtime_ns, backend, backend_path, state, cached, "
-    "checksum, location, volume, position, error, seen_gen, last_access_ns, pinned";
+    "checksum, location, volume, position, error, seen_gen, last_access_ns, pinned, version, "
+    "on_backend";
 
 // Catalogs this thread holds a Session of (to catch nested Acquire).
 thread_local std::vector<const Catalog*> t_held;
@@ -69,6 +70,8 @@ Entry ReadEntryColumns(const Stmt& s, int first) {
   e.seen_gen = s.Int(first + 16);
   e.last_access_ns = s.Int(first + 17);
   e.pinned = s.Int(first + 18) != 0;
+  e.version = s.Int(first + 19);
+  e.on_backend = s.Int(first + 20) != 0;
   return e;
 }
 
@@ -199,7 +202,8 @@ Result<Entry> Session::InsertEntry(const Entry& e) {
       Stmt s,
       db_->Prepare("INSERT INTO entries (parent, name, type, mode, size, mtime_ns, backend, "
                    "backend_path, state, cached, checksum, location, volume, position, "
-                   "error, seen_gen) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                   "error, seen_gen, version, on_backend) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   s.Bind(1, e.parent)
       .Bind(2, e.name)
       .Bind(3, static_cast<int64_t>(e.type))
@@ -215,7 +219,9 @@ Result<Entry> Session::InsertEntry(const Entry& e) {
       .BindText(13, e.volume)
       .Bind(14, e.position)
       .BindText(15, e.error)
-      .Bind(16, e.seen_gen);
+      .Bind(16, e.seen_gen)
+      .Bind(17, e.version)
+      .Bind(18, int64_t{e.on_backend});
   HSMFS_RETURN_IF_ERROR(s.Run());
   Entry out = e;
   out.id = db_->LastInsertId();
@@ -226,7 +232,7 @@ Status Session::UpdateListedAttrs(const Entry& e) {
   HSMFS_ASSIGN_OR_RETURN(
       Stmt s, db_->Prepare("UPDATE entries SET mode = ?, size = ?, mtime_ns = ?, state = ?, "
                            "cached = ?, checksum = ?, location = ?, volume = ?, position = ?, "
-                           "seen_gen = ? WHERE id = ?"));
+                           "seen_gen = ?, on_backend = 1 WHERE id = ?"));
   s.Bind(1, static_cast<int64_t>(e.mode))
       .Bind(2, static_cast<int64_t>(e.size))
       .Bind(3, e.mtime_ns)
@@ -425,6 +431,86 @@ Status Session::Touch(const std::vector<EntryId>& ids, int64_t now_ns) {
 Status Session::SetPinned(EntryId id, bool pinned) {
   HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET pinned = ? WHERE id = ?"));
   s.Bind(1, int64_t{pinned}).Bind(2, id);
+  return s.Run();
+}
+
+Result<Entry> Session::Create(const Entry& e) {
+  auto existing = Lookup(e.parent, e.name);
+  if (existing.ok()) return AlreadyExistsError(e.name + ": exists");
+  if (existing.status().code() != Code::kNotFound) return existing.status();
+  return InsertEntry(e);
+}
+
+Status Session::Remove(EntryId id) { return DeleteEntry(id); }
+
+Result<bool> Session::HasChildren(EntryId dir) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s,
+                         db_->Prepare("SELECT EXISTS (SELECT 1 FROM entries WHERE parent = ?)"));
+  s.Bind(1, dir);
+  HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+  return row && s.Int(0) != 0;
+}
+
+Result<Entry> Session::BeginModify(EntryId id, bool cached, int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare("UPDATE entries SET state = 'online', version = version + 1, "
+                           "error = NULL, cached = ?, seen_gen = MAX(seen_gen, ?) WHERE id = ?"));
+  s.Bind(1, int64_t{cached}).Bind(2, now_ns).Bind(3, id);
+  HSMFS_RETURN_IF_ERROR(s.Run());
+  return Get(id);
+}
+
+Status Session::SetLocalAttrs(EntryId id, uint64_t size, int64_t mtime_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s,
+                         db_->Prepare("UPDATE entries SET size = ?, mtime_ns = ? WHERE id = ?"));
+  s.Bind(1, static_cast<int64_t>(size)).Bind(2, mtime_ns).Bind(3, id);
+  return s.Run();
+}
+
+Status Session::SetMode(EntryId id, uint32_t mode) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET mode = ? WHERE id = ?"));
+  s.Bind(1, static_cast<int64_t>(mode & 07777)).Bind(2, id);
+  return s.Run();
+}
+
+Status Session::SetMtime(EntryId id, int64_t mtime_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET mtime_ns = ? WHERE id = ?"));
+  s.Bind(1, mtime_ns).Bind(2, id);
+  return s.Run();
+}
+
+Status Session::Move(EntryId id, EntryId new_parent, std::string_view new_name,
+                     std::string_view new_path) {
+  HSMFS_ASSIGN_OR_RETURN(Entry e, Get(id));
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare("UPDATE entries SET parent = ?, name = ?, backend_path = ? WHERE id = ?"));
+  s.Bind(1, new_parent).Bind(2, new_name).Bind(3, new_path).Bind(4, id);
+  HSMFS_RETURN_IF_ERROR(s.Run());
+  if (!e.is_dir()) return Status::Ok();
+  // Below a directory only the prefix of the backend path changes. Compared
+  // with substr, not LIKE: names may contain % and _.
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt d, db_->Prepare("UPDATE entries SET backend_path = ?1 || substr(backend_path, ?2) "
+                           "WHERE backend = ?3 AND substr(backend_path, 1, ?4) = ?5"));
+  const std::string old_prefix = e.backend_path + "/";
+  d.Bind(1, new_path)
+      .Bind(2, static_cast<int64_t>(e.backend_path.size()) + 1)
+      .Bind(3, e.backend)
+      .Bind(4, static_cast<int64_t>(old_prefix.size()))
+      .Bind(5, old_prefix);
+  return d.Run();
+}
+
+Status Session::SetOnBackend(EntryId id) {
+  // The parents exist on the backend too once something below them does.
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare("WITH RECURSIVE up(id) AS (SELECT ?1 UNION ALL SELECT e.parent FROM "
+                           "entries e JOIN up ON e.id = up.id WHERE e.parent IS NOT NULL) "
+                           "UPDATE entries SET on_backend = 1, state = CASE WHEN type = 2 AND "
+                           "state = 'online' THEN 'dual' ELSE state END WHERE id IN up AND "
+                           "(on_backend = 0 OR (type = 2 AND state = 'online'))"));
+  s.Bind(1, id);
   return s.Run();
 }
 

@@ -64,6 +64,8 @@ struct Entry {
   int64_t seen_gen = 0;
   int64_t last_access_ns = 0;  // LRU order of cached copies
   bool pinned = false;         // eviction leaves it alone
+  int64_t version = 0;         // bumped by every modification through the mount
+  bool on_backend = true;      // the backend holds some version of it
 
   bool is_dir() const { return type == EntryType::kDir; }
   // Data that exists only in the cache must never be dropped by a listing.
@@ -157,6 +159,25 @@ class Session {
   // Records that cached copies were used (LRU order).
   Status Touch(const std::vector<EntryId>& ids, int64_t now_ns);
   Status SetPinned(EntryId id, bool pinned);
+
+  // The write path: entries created and changed through the mount.
+  // Inserts `e` (id assigned); kAlreadyExists if its name is taken.
+  Result<Entry> Create(const Entry& e);
+  // Removes an entry and, for a directory, everything below it.
+  Status Remove(EntryId id);
+  Result<bool> HasChildren(EntryId dir);
+  // Starts a modification of a file's data: state online, version + 1, error
+  // cleared, `cached` as given. Returns the entry as it is now.
+  Result<Entry> BeginModify(EntryId id, bool cached, int64_t now_ns);
+  Status SetLocalAttrs(EntryId id, uint64_t size, int64_t mtime_ns);
+  Status SetMode(EntryId id, uint32_t mode);
+  Status SetMtime(EntryId id, int64_t mtime_ns);
+  // Moves `id` to `new_parent`/`new_name` with backend path `new_path`; the
+  // backend paths of everything below a directory follow.
+  Status Move(EntryId id, EntryId new_parent, std::string_view new_name, std::string_view new_path);
+  // Marks an entry and its parent chain as present on the backend (directories
+  // made through the mount become `dual`: the backend made them for us).
+  Status SetOnBackend(EntryId id);
 
   Result<std::optional<std::string>> GetMeta(std::string_view key);
   Status SetMeta(std::string_view key, std::string_view value);

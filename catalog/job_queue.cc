@@ -10,10 +10,10 @@ std::string JobColumns() {
   return "j.id, j.kind, j.entry_id, j.state, j.attempts, j.last_error, j.requester_uid, "
          "j.requester_pid, j.requester_cmd, j.created_ns, j.updated_ns, j.not_before_ns, "
          "j.started_ns, j.finished_ns, j.backend, j.volume, j.position, j.bytes_total, "
-         "j.bytes_done, " +
+         "j.bytes_done, j.version, j.checksum, " +
          EntryColumns("e");
 }
-constexpr int kEntryFirstColumn = 19;
+constexpr int kEntryFirstColumn = 21;
 
 std::string SelectJobs() {
   return "SELECT " + JobColumns() + " FROM jobs j JOIN entries e ON e.id = j.entry_id ";
@@ -40,6 +40,8 @@ Job ReadJob(const Stmt& s) {
   j.position = s.Int(16);
   j.bytes_total = static_cast<uint64_t>(s.Int(17));
   j.bytes_done = static_cast<uint64_t>(s.Int(18));
+  j.version = s.Int(19);
+  j.checksum = s.Text(20);
   j.entry = ReadEntryColumns(s, kEntryFirstColumn);
   return j;
 }
@@ -131,7 +133,93 @@ Result<bool> JobQueue::Claim(Session& s, int64_t job_id, int64_t now_ns) {
                               "WHERE id = ? AND state = 'queued'"));
   st.Bind(1, now_ns).Bind(2, now_ns).Bind(3, job_id);
   HSMFS_RETURN_IF_ERROR(st.Run());
-  return s.db().Changes() == 1;
+  if (s.db().Changes() != 1) return false;
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt e, s.db().Prepare("UPDATE entries SET state = 'archiving' WHERE state = 'queued' AND "
+                             "id = (SELECT entry_id FROM jobs WHERE id = ? AND kind = 'archive')"));
+  e.Bind(1, job_id);
+  HSMFS_RETURN_IF_ERROR(e.Run());
+  return true;
+}
+
+Result<std::optional<Job>> JobQueue::EnqueueArchive(Session& s, const Entry& entry,
+                                                    int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Entry now, s.Get(entry.id));
+  if (now.state != FileState::kOnline || now.version != entry.version) {
+    return std::optional<Job>();
+  }
+  HSMFS_ASSIGN_OR_RETURN(auto active, ActiveFor(s, entry.id, JobKind::kArchive));
+  if (active) return std::optional<Job>();
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st,
+      s.db().Prepare("INSERT INTO jobs (kind, entry_id, state, requester_uid, requester_pid, "
+                     "requester_cmd, created_ns, updated_ns, backend, bytes_total, version) "
+                     "VALUES ('archive', ?, 'queued', 0, 0, NULL, ?, ?, ?, ?, ?)"));
+  st.Bind(1, entry.id)
+      .Bind(2, now_ns)
+      .Bind(3, now_ns)
+      .Bind(4, now.backend)
+      .Bind(5, static_cast<int64_t>(now.size))
+      .Bind(6, now.version);
+  HSMFS_RETURN_IF_ERROR(st.Run());
+  const int64_t id = s.db().LastInsertId();
+  HSMFS_RETURN_IF_ERROR(SetEntryState(s, entry.id, FileState::kQueued, "", now_ns));
+  return Get(s, id);
+}
+
+Result<bool> JobQueue::FinishArchive(Session& s, const Job& job, std::string_view checksum,
+                                     std::string_view location, int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt e, s.db().Prepare("UPDATE entries SET state = 'dual', checksum = ?, location = ?, "
+                             "on_backend = 1, error = NULL, seen_gen = MAX(seen_gen, ?) "
+                             "WHERE id = ? AND version = ? AND state IN ('queued', 'archiving')"));
+  e.Bind(1, checksum)
+      .BindText(2, location)
+      .Bind(3, now_ns)
+      .Bind(4, job.entry_id)
+      .Bind(5, job.version);
+  HSMFS_RETURN_IF_ERROR(e.Run());
+  const bool current = s.db().Changes() == 1;
+  HSMFS_ASSIGN_OR_RETURN(Stmt st,
+                         s.db().Prepare("UPDATE jobs SET state = ?, last_error = ?, checksum = ?, "
+                                        "finished_ns = ?, updated_ns = ?, bytes_done = bytes_total "
+                                        "WHERE id = ?"));
+  st.Bind(1, current ? "done" : "cancelled")
+      .BindText(2, current ? "" : "superseded by a newer version")
+      .Bind(3, checksum)
+      .Bind(4, now_ns)
+      .Bind(5, now_ns)
+      .Bind(6, job.id);
+  HSMFS_RETURN_IF_ERROR(st.Run());
+  if (current) HSMFS_RETURN_IF_ERROR(s.SetOnBackend(job.entry_id));
+  return current;
+}
+
+Status JobQueue::FailArchive(Session& s, const Job& job, const Status& error, int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt st,
+                         s.db().Prepare("UPDATE jobs SET state = 'failed', last_error = ?, "
+                                        "finished_ns = ?, updated_ns = ? WHERE id = ?"));
+  st.Bind(1, error.message()).Bind(2, now_ns).Bind(3, now_ns).Bind(4, job.id);
+  HSMFS_RETURN_IF_ERROR(st.Run());
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt e, s.db().Prepare("UPDATE entries SET state = 'failed', error = ?, "
+                             "seen_gen = MAX(seen_gen, ?) WHERE id = ? AND version = ? AND "
+                             "state IN ('queued', 'archiving')"));
+  e.Bind(1, error.message()).Bind(2, now_ns).Bind(3, job.entry_id).Bind(4, job.version);
+  return e.Run();
+}
+
+Result<std::vector<int64_t>> JobQueue::Supersede(Session& s, EntryId entry, int64_t now_ns) {
+  std::vector<int64_t> ids;
+  HSMFS_ASSIGN_OR_RETURN(auto active, ActiveFor(s, entry, JobKind::kArchive));
+  if (!active) return ids;
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, s.db().Prepare("UPDATE jobs SET state = 'cancelled', last_error = 'superseded by "
+                              "a newer version', finished_ns = ?, updated_ns = ? WHERE id = ?"));
+  st.Bind(1, now_ns).Bind(2, now_ns).Bind(3, active->id);
+  HSMFS_RETURN_IF_ERROR(st.Run());
+  ids.push_back(active->id);
+  return ids;
 }
 
 Status JobQueue::FinishStage(Session& s, const Job& job, int64_t now_ns) {
@@ -184,7 +272,10 @@ Result<int> JobQueue::ResetRunning(Session& s, int64_t now_ns) {
                               "attempts = MAX(attempts - 1, 0) WHERE state = 'running'"));
   st.Bind(1, now_ns);
   HSMFS_RETURN_IF_ERROR(st.Run());
-  return s.db().Changes();
+  const int requeued = s.db().Changes();
+  HSMFS_RETURN_IF_ERROR(
+      s.db().Exec("UPDATE entries SET state = 'queued' WHERE state = 'archiving'"));
+  return requeued;
 }
 
 Result<bool> JobQueue::Cancel(Session& s, int64_t job_id, int64_t now_ns) {
@@ -198,6 +289,11 @@ Result<bool> JobQueue::Cancel(Session& s, int64_t job_id, int64_t now_ns) {
   if (job->kind == JobKind::kStage && !job->entry.cached) {
     HSMFS_RETURN_IF_ERROR(SetEntryState(s, job->entry_id, FileState::kOffline, "", now_ns));
   }
+  if (job->kind == JobKind::kArchive && job->entry.version == job->version &&
+      (job->entry.state == FileState::kQueued || job->entry.state == FileState::kArchiving)) {
+    // Not archived: the data stays in the cache as it is, `online`.
+    HSMFS_RETURN_IF_ERROR(SetEntryState(s, job->entry_id, FileState::kOnline, "", now_ns));
+  }
   return true;
 }
 
@@ -209,14 +305,20 @@ Result<bool> JobQueue::Retry(Session& s, int64_t job_id, int64_t now_ns) {
   HSMFS_ASSIGN_OR_RETURN(auto active, ActiveFor(s, job->entry_id, job->kind));
   if (active) return false;
   if (job->kind == JobKind::kStage && job->entry.cached) return false;  // nothing to recall
+  // An archive job may only run again for the version it was made for.
+  if (job->kind == JobKind::kArchive &&
+      (job->entry.version != job->version ||
+       (job->entry.state != FileState::kFailed && job->entry.state != FileState::kOnline))) {
+    return false;
+  }
   HSMFS_ASSIGN_OR_RETURN(
       Stmt st, s.db().Prepare("UPDATE jobs SET state = 'queued', attempts = 0, not_before_ns = 0, "
                               "finished_ns = 0, updated_ns = ?, bytes_done = 0 WHERE id = ?"));
   st.Bind(1, now_ns).Bind(2, job_id);
   HSMFS_RETURN_IF_ERROR(st.Run());
-  if (job->kind == JobKind::kStage) {
-    HSMFS_RETURN_IF_ERROR(SetEntryState(s, job->entry_id, FileState::kStaging, "", now_ns));
-  }
+  HSMFS_RETURN_IF_ERROR(SetEntryState(
+      s, job->entry_id, job->kind == JobKind::kStage ? FileState::kStaging : FileState::kQueued, "",
+      now_ns));
   return true;
 }
 

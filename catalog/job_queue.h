@@ -54,7 +54,9 @@ struct Job {
   int64_t position = 0;
   uint64_t bytes_total = 0;
   uint64_t bytes_done = 0;
-  Entry entry;  // the job's entry as it is now
+  int64_t version = 0;   // archive: the entry version it archives
+  std::string checksum;  // archive: of the data sent
+  Entry entry;           // the job's entry as it is now
 };
 
 struct JobFilter {
@@ -73,12 +75,29 @@ class JobQueue {
                                                  const Requester& who, int64_t now_ns,
                                                  bool* created = nullptr);
 
+  // Queues archiving of `entry`'s current version (its data is in the cache)
+  // and marks the entry `queued`. nullopt when the entry is not `online` any
+  // more or a job for it is active (a newer close will queue it).
+  static Result<std::optional<Job>> EnqueueArchive(Session& s, const Entry& entry, int64_t now_ns);
+  // An archive finished with data of `checksum`: the entry becomes `dual`,
+  // unless it was modified or moved since (then false: the job is marked
+  // superseded and the newer version has its own job).
+  static Result<bool> FinishArchive(Session& s, const Job& job, std::string_view checksum,
+                                    std::string_view location, int64_t now_ns);
+  // Archiving failed for good: the job and the entry are `failed` (the data
+  // stays cached: it is the only copy).
+  static Status FailArchive(Session& s, const Job& job, const Status& error, int64_t now_ns);
+  // A modification makes active archive jobs of `entry` obsolete: they are
+  // cancelled ("superseded"). Returns their ids (running ones are the caller's
+  // to stop).
+  static Result<std::vector<int64_t>> Supersede(Session& s, EntryId entry, int64_t now_ns);
+
   // Queued jobs of `kind` on `backend` that may run at `now_ns`, in dispatch
   // order (volume, position, age), at most `limit`.
   static Result<std::vector<Job>> Runnable(Session& s, JobKind kind, std::string_view backend,
                                            int64_t now_ns, int limit);
-  // Marks a queued job running. False if it is no longer queued (cancelled, or
-  // claimed by someone else).
+  // Marks a queued job running (an archive job's entry becomes `archiving`).
+  // False if it is no longer queued (cancelled, or claimed by someone else).
   static Result<bool> Claim(Session& s, int64_t job_id, int64_t now_ns);
 
   // A recall finished: the job is done and the entry is cached and `dual`.

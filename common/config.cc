@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/checksum.h"
 #include "common/logging.h"
 #include "common/units.h"
 
@@ -200,6 +201,7 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
   HSMFS_RETURN_IF_ERROR(r.Bool("allow_delete", &out->allow_delete));
   HSMFS_RETURN_IF_ERROR(r.Dur("list_ttl", &out->list_ttl));
   HSMFS_RETURN_IF_ERROR(r.Int("stage_workers", &out->stage_workers, 1, 1024));
+  HSMFS_RETURN_IF_ERROR(r.Int("archive_workers", &out->archive_workers, 1, 1024));
   if (out->type == "posix") {
     HSMFS_RETURN_IF_ERROR(r.Path("root", &out->root));
     if (out->root.empty()) return r.Error(&table, "root", "missing required key for type posix");
@@ -239,7 +241,30 @@ Status ReadConfig(const toml::table& root, const fs::path& file, Config* c) {
     if (c->cache.low_watermark > c->cache.high_watermark) {
       return r.Error(nullptr, "low_watermark", "must not be above high_watermark");
     }
+    HSMFS_RETURN_IF_ERROR(r.Dur("write_wait", &c->cache.write_wait));
     return r.Dur("stage_timeout", &c->cache.stage_timeout);
+  }));
+  HSMFS_RETURN_IF_ERROR(section("archive", [&](TableReader& r) -> Status {
+    HSMFS_RETURN_IF_ERROR(r.Int("workers", &c->archive.workers, 1, 1024));
+    HSMFS_RETURN_IF_ERROR(r.Dur("settle", &c->archive.settle));
+    HSMFS_RETURN_IF_ERROR(r.String("checksum", &c->archive.checksum));
+    if (Status s = ParseChecksumAlgo(c->archive.checksum).status(); !s.ok()) {
+      return r.Error(nullptr, "checksum", s.message());
+    }
+    std::string verify = std::string(VerifyName(c->archive.verify));
+    HSMFS_RETURN_IF_ERROR(r.String("verify", &verify));
+    if (verify == "readback") {
+      c->archive.verify = ArchiveConfig::Verify::kReadback;
+    } else if (verify == "backend") {
+      c->archive.verify = ArchiveConfig::Verify::kBackend;
+    } else if (verify == "none") {
+      c->archive.verify = ArchiveConfig::Verify::kNone;
+    } else {
+      return r.Error(nullptr, "verify",
+                     "unknown value \"" + verify + "\" (use readback, backend or none)");
+    }
+    HSMFS_RETURN_IF_ERROR(r.Int("max_attempts", &c->archive.max_attempts, 1, 1000));
+    return r.Dur("retry_delay", &c->archive.retry_delay);
   }));
   HSMFS_RETURN_IF_ERROR(section("stage", [&](TableReader& r) -> Status {
     HSMFS_RETURN_IF_ERROR(r.Int("workers", &c->stage.workers, 1, 1024));
@@ -283,6 +308,18 @@ Status ReadConfig(const toml::table& root, const fs::path& file, Config* c) {
 }
 
 }  // namespace
+
+std::string_view VerifyName(ArchiveConfig::Verify v) {
+  switch (v) {
+    case ArchiveConfig::Verify::kReadback:
+      return "readback";
+    case ArchiveConfig::Verify::kBackend:
+      return "backend";
+    case ArchiveConfig::Verify::kNone:
+      return "none";
+  }
+  return "readback";
+}
 
 std::vector<std::string> StageConfig::DefaultDenyRecallFrom() {
   // Names as the kernel keeps them (/proc/PID/comm: at most 15 characters).
@@ -333,7 +370,14 @@ std::string RenderConfig(const Config& c) {
                                    {"size", FormatSizeExact(c.cache.size)},
                                    {"stage_timeout", FormatDurationExact(c.cache.stage_timeout)},
                                    {"high_watermark", c.cache.high_watermark},
-                                   {"low_watermark", c.cache.low_watermark}});
+                                   {"low_watermark", c.cache.low_watermark},
+                                   {"write_wait", FormatDurationExact(c.cache.write_wait)}});
+  root.insert("archive", toml::table{{"workers", c.archive.workers},
+                                     {"settle", FormatDurationExact(c.archive.settle)},
+                                     {"checksum", c.archive.checksum},
+                                     {"verify", VerifyName(c.archive.verify)},
+                                     {"max_attempts", c.archive.max_attempts},
+                                     {"retry_delay", FormatDurationExact(c.archive.retry_delay)}});
   toml::array deny;
   for (const std::string& d : c.stage.deny_recall_from) deny.push_back(d);
   root.insert("stage", toml::table{{"workers", c.stage.workers},
@@ -357,6 +401,7 @@ std::string RenderConfig(const Config& c) {
     t.insert("list_ttl",
              FormatDurationExact(b.list_ttl.count() >= 0 ? b.list_ttl : c.mount.list_ttl));
     t.insert("stage_workers", b.stage_workers > 0 ? b.stage_workers : c.stage.workers);
+    t.insert("archive_workers", b.archive_workers > 0 ? b.archive_workers : c.archive.workers);
     if (b.type == "posix") {
       t.insert("root", b.root.string());
       t.insert("stage_delay", FormatDurationExact(b.stage_delay));

@@ -27,7 +27,22 @@ struct CacheConfig {
   Duration stage_timeout = std::chrono::hours(1);
   double high_watermark = 0.9;  // eviction starts above this fraction of size
   double low_watermark = 0.8;   // and stops below this one
+  // A writer that needs room in a cache full of unarchived data waits this
+  // long for archiving to free some, then gets ENOSPC.
+  Duration write_wait = std::chrono::minutes(1);
 };
+
+// The archive engine.
+struct ArchiveConfig {
+  enum class Verify { kReadback, kBackend, kNone };
+  int workers = 2;                            // concurrent archives per backend
+  Duration settle = std::chrono::seconds(5);  // quiet time after the last close
+  std::string checksum = "md5";               // md5 | sha256 | xxh3
+  Verify verify = Verify::kReadback;
+  int max_attempts = 5;
+  Duration retry_delay = std::chrono::seconds(2);  // first back-off; doubles per attempt
+};
+std::string_view VerifyName(ArchiveConfig::Verify v);
 
 // The recall engine.
 struct StageConfig {
@@ -65,6 +80,7 @@ struct BackendConfig {
   bool allow_delete = false;          // unlink of archived files
   Duration list_ttl{-1};              // overrides [mount] list_ttl when >= 0
   int stage_workers = 0;              // overrides [stage] workers when > 0
+  int archive_workers = 0;            // overrides [archive] workers when > 0
 };
 
 struct Config {
@@ -73,6 +89,7 @@ struct Config {
   CacheConfig cache;
   MountConfig mount;
   StageConfig stage;
+  ArchiveConfig archive;
   LogConfig log;
   std::vector<BackendConfig> backends;
 

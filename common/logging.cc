@@ -63,6 +63,11 @@ void CountErrorSite(std::string_view id) {
   ++Sites()[std::string(id)];
 }
 
+Status AtSite(std::string_view id, const Status& s) {
+  CountErrorSite(id);
+  return s.Annotate(id);
+}
+
 std::map<std::string, uint64_t> ErrorSiteCounts() {
   std::lock_guard<std::mutex> l(SitesMu());
   return Sites();

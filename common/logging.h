@@ -31,6 +31,8 @@ Status InitLogging(const LogOptions& options);
 Status ValidateLogLevel(std::string_view level);
 
 void CountErrorSite(std::string_view id);
+// Counts a failure at site `id` and returns it tagged: "<id>: <message>".
+Status AtSite(std::string_view id, const Status& s);
 std::map<std::string, uint64_t> ErrorSiteCounts();
 
 // True the first time it is called with `key` in this process; lets code log a

@@ -49,6 +49,8 @@ std::string_view CodeName(Code code) {
       return "NotDirectory";
     case Code::kBusy:
       return "Busy";
+    case Code::kCrossDevice:
+      return "CrossDevice";
   }
   return "Unknown";
 }

@@ -39,7 +39,8 @@ enum class Code {
   kNotEmpty,  // directory not empty (ENOTEMPTY)
   kIsDirectory,
   kNotDirectory,
-  kBusy,  // in use, e.g. releasing an open file (EBUSY)
+  kBusy,         // in use, e.g. releasing an open file (EBUSY)
+  kCrossDevice,  // a rename between backends (EXDEV)
 };
 
 // Returns the stable spelling of `code`, e.g. "NotFound".

@@ -13,6 +13,7 @@ Engine::Engine(Config config, Clock& clock) : config_(std::move(config)), clock_
 
 Engine::~Engine() {
   Shutdown();
+  archiver_.reset();
   stager_.reset();
   sync_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);
@@ -23,6 +24,7 @@ void Engine::Shutdown() {
   // drain the workers, then drop the timers, whose callbacks point into them.
   if (sync_) sync_->Shutdown();
   if (stager_) stager_->Shutdown();
+  if (archiver_) archiver_->Shutdown();
   if (sync_pool_) sync_pool_->Shutdown();
   if (timers_) timers_->Shutdown();
 }
@@ -120,7 +122,15 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
       std::make_unique<FileCache>(cache_options, *engine->catalog_, clock, options.notifier);
   if (options.run_jobs) {
     HSMFS_RETURN_IF_ERROR(engine->cache_->Recover());
-    StageOptions stage;
+    {
+      HSMFS_ASSIGN_OR_RETURN(catalog::Session session, engine->catalog_->Acquire());
+      HSMFS_ASSIGN_OR_RETURN(int requeued,
+                             catalog::JobQueue::ResetRunning(session, clock.WallNanos()));
+      if (requeued > 0)
+        spdlog::info("resuming {} jobs that were running when hsmfs stopped", requeued);
+    }
+    RunnerOptions stage;
+    stage.name = "stage";
     stage.workers = config.stage.workers;
     for (const BackendConfig& b : config.backends) {
       if (b.stage_workers > 0) stage.workers_by_backend[b.name] = b.stage_workers;
@@ -131,6 +141,25 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
     engine->stager_ = std::make_unique<Stager>(*engine->catalog_, engine->backend_ptrs_,
                                                *engine->cache_, clock, stage, options.notifier);
     HSMFS_RETURN_IF_ERROR(engine->stager_->Start());
+
+    RunnerOptions archive;
+    archive.name = "archive";
+    archive.workers = config.archive.workers;
+    for (const BackendConfig& b : config.backends) {
+      if (b.archive_workers > 0) archive.workers_by_backend[b.name] = b.archive_workers;
+    }
+    archive.coalesce = config.stage.coalesce;
+    archive.max_attempts = config.archive.max_attempts;
+    archive.retry_delay = config.archive.retry_delay;
+    ArchiveOptions archive_options;
+    archive_options.settle = config.archive.settle;
+    archive_options.checksum =
+        ParseChecksumAlgo(config.archive.checksum).value_or(ChecksumAlgo::kMd5);
+    archive_options.verify = config.archive.verify;
+    engine->archiver_ =
+        std::make_unique<Archiver>(*engine->catalog_, engine->backend_ptrs_, *engine->cache_, clock,
+                                   archive, archive_options, options.notifier);
+    HSMFS_RETURN_IF_ERROR(engine->archiver_->Start());
   }
   return engine;
 }

@@ -16,6 +16,7 @@
 #include "common/config.h"
 #include "common/executor.h"
 #include "common/timer_queue.h"
+#include "fs/archiver.h"
 #include "fs/file_cache.h"
 #include "fs/kernel_notifier.h"
 #include "fs/namespace_sync.h"
@@ -52,6 +53,7 @@ class Engine {
   FileCache& cache() { return *cache_; }
   // nullptr unless the engine runs jobs.
   Stager* stager() { return stager_.get(); }
+  Archiver* archiver() { return archiver_.get(); }
   TimerQueue& timers() { return *timers_; }
 
   // Stops every worker and timer; callbacks still pending are answered
@@ -73,6 +75,7 @@ class Engine {
   std::unique_ptr<NamespaceSync> sync_;
   std::unique_ptr<FileCache> cache_;
   std::unique_ptr<Stager> stager_;
+  std::unique_ptr<Archiver> archiver_;
   int lock_fd_ = -1;
 };
 

@@ -56,6 +56,10 @@ int ToErrno(const Status& status) {
       return ENOTDIR;
     case Code::kBusy:
       return EBUSY;
+    case Code::kCrossDevice:
+      // mv falls back to copy and delete on EXDEV, which is what moving
+      // between backends means.
+      return EXDEV;
   }
   return EIO;
 }

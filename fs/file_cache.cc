@@ -115,16 +115,116 @@ Status FileCache::Fill::Commit() {
 void FileCache::Unreserve(uint64_t bytes) {
   std::lock_guard<std::mutex> l(mu_);
   reserved_ -= std::min(reserved_, bytes);
+  cached_sum_valid_ = false;
+}
+
+void FileCache::InvalidateUsage() {
+  std::lock_guard<std::mutex> l(mu_);
+  cached_sum_valid_ = false;
 }
 
 Result<uint64_t> FileCache::Usage() {
-  uint64_t cached;
   {
+    std::lock_guard<std::mutex> l(mu_);
+    if (!cached_sum_valid_ || clock_.Now() - cached_sum_at_ > std::chrono::seconds(1)) {
+      cached_sum_valid_ = false;
+    }
+  }
+  bool valid;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    valid = cached_sum_valid_;
+  }
+  if (!valid) {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
-    HSMFS_ASSIGN_OR_RETURN(cached, session.CachedBytes());
+    HSMFS_ASSIGN_OR_RETURN(uint64_t sum, session.CachedBytes());
+    std::lock_guard<std::mutex> l(mu_);
+    cached_sum_ = sum;
+    cached_sum_at_ = clock_.Now();
+    cached_sum_valid_ = true;
   }
   std::lock_guard<std::mutex> l(mu_);
-  return cached + reserved_;
+  int64_t growth = 0;
+  for (const auto& [id, w] : writing_) growth += w.growth;
+  return static_cast<uint64_t>(
+      std::max<int64_t>(0, static_cast<int64_t>(cached_sum_ + reserved_) + growth));
+}
+
+Result<int> FileCache::CreateCopy(EntryId id) {
+  const stdfs::path path = PathOf(id);
+  std::error_code ec;
+  stdfs::create_directories(path.parent_path(), ec);
+  if (ec) return ErrnoToStatus(ec.value(), "create " + path.parent_path().string());
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoToStatus(errno, "create " + path.string());
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    writing_[id].known_size = 0;
+  }
+  return fd;
+}
+
+Status FileCache::Grow(EntryId id, uint64_t current_size, uint64_t new_size, Duration wait) {
+  uint64_t delta;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    auto [it, fresh] = writing_.try_emplace(id);
+    if (fresh) it->second.known_size = current_size;
+    if (new_size <= it->second.known_size) return Status::Ok();
+    delta = new_size - it->second.known_size;
+  }
+  const TimePoint deadline = clock_.Now() + wait;
+  for (bool evicted = false;;) {
+    HSMFS_ASSIGN_OR_RETURN(uint64_t usage, Usage());
+    if (usage + delta <= options_.size) break;
+    if (!evicted) {
+      const auto low =
+          static_cast<uint64_t>(static_cast<double>(options_.size) * options_.low_watermark);
+      HSMFS_RETURN_IF_ERROR(EvictDownTo(low, delta).status());
+      evicted = true;
+      continue;
+    }
+    if (clock_.Now() >= deadline) {
+      return ResourceExhaustedError("the cache (" + FormatSizeHuman(options_.size) +
+                                    ") is full of data not archived yet; waited " +
+                                    FormatDuration(wait) +
+                                    " for archiving to free some ([cache] size, write_wait)");
+    }
+    // Archiving turns copies dual, which makes them evictable.
+    clock_.SleepFor(std::chrono::milliseconds(250));
+    InvalidateUsage();
+    evicted = false;
+  }
+  std::lock_guard<std::mutex> l(mu_);
+  Writing& w = writing_[id];
+  if (new_size > w.known_size) {
+    w.growth += static_cast<int64_t>(new_size - w.known_size);
+    w.known_size = new_size;
+  }
+  return Status::Ok();
+}
+
+void FileCache::Shrunk(EntryId id, uint64_t new_size) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto [it, fresh] = writing_.try_emplace(id);
+  if (!fresh)
+    it->second.growth -= static_cast<int64_t>(it->second.known_size) -
+                         static_cast<int64_t>(std::min(new_size, it->second.known_size));
+  it->second.known_size = new_size;
+}
+
+void FileCache::SizeRecorded(EntryId id) {
+  std::lock_guard<std::mutex> l(mu_);
+  writing_.erase(id);
+  cached_sum_valid_ = false;
+}
+
+void FileCache::RemoveCopyOf(EntryId id) {
+  std::error_code ec;
+  stdfs::remove(PathOf(id), ec);
+  std::lock_guard<std::mutex> l(mu_);
+  writing_.erase(id);
+  cached_sum_valid_ = false;
 }
 
 Status FileCache::RemoveCopy(const Entry& e) {
@@ -136,6 +236,7 @@ Status FileCache::RemoveCopy(const Entry& e) {
   // A reader that opened the copy before this keeps reading the unlinked file.
   std::error_code ec;
   stdfs::remove(PathOf(e.id), ec);
+  InvalidateUsage();
   if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(e.id));
   return Status::Ok();
 }

@@ -89,17 +89,33 @@ class FileCache {
   // Drops the cached copy of a `dual` file. kBusy if it is open,
   // kNotPermitted if it holds data that is not archived. OK if not cached.
   Status Release(catalog::EntryId id);
+
+  // The write path. Creates (or truncates) the copy of `id` and opens it
+  // read-write; returns the descriptor.
+  Result<int> CreateCopy(catalog::EntryId id);
+  // Makes room for a write that grows the copy of `id` (now `current_size`
+  // bytes) to `new_size`: evicts dual copies, then waits up to `wait` for
+  // archiving to make some evictable. kResourceExhausted (ENOSPC) if none comes.
+  Status Grow(catalog::EntryId id, uint64_t current_size, uint64_t new_size, Duration wait);
+  // The copy of `id` was truncated to `new_size`.
+  void Shrunk(catalog::EntryId id, uint64_t new_size);
+  // The catalog now records the size of `id`'s copy (after a close or fsync).
+  void SizeRecorded(catalog::EntryId id);
+  // Removes the copy of a deleted entry (open readers keep their descriptor).
+  void RemoveCopyOf(catalog::EntryId id);
   // Evicts until usage is below the low watermark, if it is above the high one.
   Status EvictIfNeeded();
   // Bytes in the cache, counting fills in progress.
   Result<uint64_t> Usage();
   uint64_t limit() const { return options_.size; }
+  const std::filesystem::path& dir() const { return options_.dir; }
 
  private:
   // Evicts LRU dual copies until usage + `incoming` <= `target`. Returns usage.
   Result<uint64_t> EvictDownTo(uint64_t target, uint64_t incoming);
   Status RemoveCopy(const catalog::Entry& e);
   void Unreserve(uint64_t bytes);
+  void InvalidateUsage();
 
   const Options options_;
   catalog::Catalog& catalog_;
@@ -108,10 +124,22 @@ class FileCache {
 
   mutable std::mutex mu_;  // Never held across catalog or file system calls.
   std::unordered_map<catalog::EntryId, int> open_;  // GUARDED_BY(mu_)
-  std::unordered_set<catalog::EntryId> touched_;    // GUARDED_BY(mu_)
-  uint64_t reserved_ = 0;                           // GUARDED_BY(mu_)
-  uint64_t fill_serial_ = 0;                        // GUARDED_BY(mu_)
-  std::mutex evict_mu_;                             // one evictor at a time; acquire before mu_
+  // Copies being written: their size as we know it, and how much of it the
+  // catalog's size does not count yet.
+  struct Writing {
+    uint64_t known_size = 0;
+    int64_t growth = 0;
+  };
+  std::unordered_map<catalog::EntryId, Writing> writing_;  // GUARDED_BY(mu_)
+  // The catalog's sum of cached sizes, re-read at most once a second: writes
+  // check for room on every call.
+  uint64_t cached_sum_ = 0;                       // GUARDED_BY(mu_)
+  TimePoint cached_sum_at_;                       // GUARDED_BY(mu_)
+  bool cached_sum_valid_ = false;                 // GUARDED_BY(mu_)
+  std::unordered_set<catalog::EntryId> touched_;  // GUARDED_BY(mu_)
+  uint64_t reserved_ = 0;                         // GUARDED_BY(mu_)
+  uint64_t fill_serial_ = 0;                      // GUARDED_BY(mu_)
+  std::mutex evict_mu_;                           // one evictor at a time; acquire before mu_
 };
 
 }  // namespace hsmfs::fs

@@ -21,12 +21,6 @@ constexpr int kReadDirBatch = 256;
 constexpr uint64_t kCookieDot = 1;
 constexpr uint64_t kCookieDotDot = 2;
 
-// Counts a failure at error site `id` (docs/ERRORS.md) and tags its message.
-Status AtSite(std::string_view id, const Status& s) {
-  CountErrorSite(id);
-  return s.Annotate(id);
-}
-
 // Catalog failures other than a missing entry are EIO site E-CAT-01.
 Status CatalogError(const Status& s) {
   return s.code() == Code::kNotFound ? s : AtSite("E-CAT-01", s);
@@ -36,7 +30,7 @@ Status CatalogError(const Status& s) {
 
 struct FsCore::OpenWait {
   EntryId entry = 0;
-  std::function<void(Result<OpenFile>)> done;
+  std::function<void(Status)> then;
   uint64_t watcher = 0;
   TimerQueue::TimerId timer = 0;
 };
@@ -96,12 +90,22 @@ uint64_t FsCore::Open(uint64_t ino, int flags, const catalog::Requester& who,
     done(Status(Code::kIsDirectory, e.name + ": is a directory"));
     return 0;
   }
-  if ((flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC)) {
-    done(ReadOnlyError(e.backend + "/" + e.backend_path + ": not in a writable directory"));
-    return 0;
+  const bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+  if (writing) {
+    if (Status s = CheckWritable(e.backend, e.backend_path); !s.ok()) {
+      done(s);
+      return 0;
+    }
+    if ((flags & O_TRUNC) && !e.cached) {
+      done(OpenForWrite(e, flags));  // the old data is not needed
+      return 0;
+    }
   }
+  const auto open_now = [this, flags, writing](const Entry& entry) {
+    return writing ? OpenForWrite(entry, flags) : OpenCached(entry);
+  };
   if (e.cached) {
-    auto file = OpenCached(e);
+    auto file = open_now(e);
     if (file.ok() || file.status().code() != Code::kNotFound) {
       done(std::move(file));
       return 0;
@@ -123,9 +127,21 @@ uint64_t FsCore::Open(uint64_t ino, int flags, const catalog::Requester& who,
     done(CatalogError(job.status()));
     return 0;
   }
+  const uint64_t ino_copy = ino;
+  const auto open_fresh = [this, ino_copy, open_now]() -> Result<OpenFile> {
+    HSMFS_ASSIGN_OR_RETURN(Entry now, GetEntry(ino_copy));
+    auto file = open_now(now);
+    if (!file.ok() && file.status().code() == Code::kNotFound) {
+      // Evicted between the recall and this open: only when the cache is far
+      // too small for the work in flight.
+      return AtSite("E-CACHE-02", UnavailableError(file.status().message() +
+                                                   ": evicted right after its recall; the "
+                                                   "cache is too small"));
+    }
+    return file;
+  };
   if (!*job) {
-    // Recalled a moment ago by someone else.
-    done(OpenCached(e));
+    done(open_fresh());  // recalled a moment ago by someone else
     return 0;
   }
   if (flags & O_NONBLOCK) {
@@ -133,13 +149,16 @@ uint64_t FsCore::Open(uint64_t ino, int flags, const catalog::Requester& who,
                           std::to_string((*job)->id) + ")"));
     return 0;
   }
-  return WaitForRecall(e, std::move(done));
+  return WaitForRecall(e, [open_fresh, done = std::move(done)](Status s) {
+    if (!s.ok()) return done(s);
+    done(open_fresh());
+  });
 }
 
-uint64_t FsCore::WaitForRecall(const Entry& e, std::function<void(Result<OpenFile>)> done) {
+uint64_t FsCore::WaitForRecall(const Entry& e, std::function<void(Status)> then) {
   auto wait = std::make_shared<OpenWait>();
   wait->entry = e.id;
-  wait->done = std::move(done);
+  wait->then = std::move(then);
   const std::string what = e.backend + "/" + e.backend_path;
   const Duration timeout = engine_.config().cache.stage_timeout;
   uint64_t id;
@@ -173,27 +192,11 @@ void FsCore::CompleteWait(uint64_t wait_id, const Status& s) {
   }
   if (Stager* stager = engine_.stager()) stager->Unwatch(wait->watcher);
   engine_.timers().Cancel(wait->timer);
-  if (!s.ok()) return wait->done(s);
-  auto e = GetEntry(static_cast<uint64_t>(wait->entry));
-  if (!e.ok()) return wait->done(e.status());
-  auto file = OpenCached(*e);
-  if (!file.ok() && file.status().code() == Code::kNotFound) {
-    // Evicted between the recall and this open: only when the cache is far too
-    // small for the work in flight.
-    return wait->done(AtSite("E-CACHE-02", UnavailableError(file.status().message() +
-                                                            ": evicted right after its recall; "
-                                                            "the cache is too small")));
-  }
-  wait->done(std::move(file));
+  wait->then(s);
 }
 
 void FsCore::Interrupt(uint64_t wait_id) {
   CompleteWait(wait_id, CancelledError("interrupted while waiting for a recall"));
-}
-
-void FsCore::Release(uint64_t ino, const OpenFile& file) {
-  ::close(file.fd);
-  engine_.cache().Closed(static_cast<EntryId>(ino));
 }
 
 Status FsCore::SetXattr(uint64_t ino, std::string_view name, const catalog::Requester& who) {
@@ -225,6 +228,15 @@ Attr FsCore::ToAttr(const Entry& e) const {
     a.mode = S_IFREG | (e.mode & 07777);
     a.size = e.size;
     a.blocks = e.cached ? (e.size + 511) / 512 : 0;
+    if (e.cached && e.state == catalog::FileState::kOnline) {
+      // Being written (or waiting to settle): the copy is the truth.
+      struct stat st;
+      if (::stat(engine_.cache().PathOf(e.id).c_str(), &st) == 0) {
+        a.size = static_cast<uint64_t>(st.st_size);
+        a.blocks = static_cast<uint64_t>(st.st_blocks);
+        a.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+      }
+    }
   }
   return a;
 }

@@ -67,6 +67,15 @@ struct FsStats {
 struct OpenFile {
   int fd = -1;
   bool keep_cache = true;  // the kernel may keep cached pages across opens
+  bool writable = false;
+};
+
+// What a setattr changes.
+struct AttrChange {
+  std::optional<uint32_t> mode;
+  std::optional<uint64_t> size;
+  std::optional<int64_t> mtime_ns;
+  bool owner = false;  // chown/chgrp: accepted and ignored (docs/SEMANTICS.md)
 };
 
 // The extended attributes hsmfs serves (DESIGN.md section 1).
@@ -123,8 +132,27 @@ class FsCore {
                 std::function<void(Result<OpenFile>)> done);
   // Ends a waiting open with kCancelled (the request was interrupted).
   void Interrupt(uint64_t wait_id);
-  // The kernel closed the last reference to an open file.
+  // The kernel closed the last reference to an open file. The last writer's
+  // close starts the file's settle time (then it is archived).
   void Release(uint64_t ino, const OpenFile& file);
+
+  // The write path (docs/SEMANTICS.md "Writing"): only where the backend's
+  // `writable` allows, EROFS elsewhere.
+  Result<std::pair<Attr, OpenFile>> Create(uint64_t parent, std::string_view name, uint32_t mode,
+                                           int flags, const catalog::Requester& who);
+  Result<Attr> MakeDir(uint64_t parent, std::string_view name, uint32_t mode);
+  Status Unlink(uint64_t parent, std::string_view name);
+  Status RemoveDir(uint64_t parent, std::string_view name);
+  // `flags`: 0 or RENAME_NOREPLACE (RENAME_EXCHANGE is not supported).
+  Status Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                std::string_view new_name, unsigned flags);
+  Result<size_t> Write(uint64_t ino, const OpenFile& file, const char* data, size_t size,
+                       uint64_t offset);
+  Status Fsync(uint64_t ino, const OpenFile& file);
+  // Changes attributes; may wait for a recall (truncating an offline file to
+  // a size other than 0), so it completes through `done`.
+  void SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& change,
+               const catalog::Requester& who, std::function<void(Result<Attr>)> done);
 
   Duration entry_timeout() const { return engine_.config().mount.entry_timeout; }
   Duration attr_timeout() const { return engine_.config().mount.attr_timeout; }
@@ -137,8 +165,22 @@ class FsCore {
   // Opens the cached copy; kNotFound if the copy is gone.
   Result<OpenFile> OpenCached(const catalog::Entry& e);
   bool DeniedRecall(const catalog::Requester& who);
-  uint64_t WaitForRecall(const catalog::Entry& e, std::function<void(Result<OpenFile>)> done);
+  // Waits for `e`'s recall, then calls `then` (OK: cached now).
+  uint64_t WaitForRecall(const catalog::Entry& e, std::function<void(Status)> then);
   void CompleteWait(uint64_t wait_id, const Status& s);
+  // Opens the cached copy read-write, for an open that may write.
+  Result<OpenFile> OpenForWrite(const catalog::Entry& e, int flags);
+  // Records that `id`'s data is changing: state online, version + 1, its
+  // archive jobs superseded. `cached`: the copy exists (it is being created).
+  Status BeginModify(catalog::EntryId id, bool cached);
+  // EROFS unless backend-relative `path` of `backend` is writable.
+  Status CheckWritable(const std::string& backend, const std::string& path) const;
+  // Settles `id` for archiving (or queues it at once when no engine runs jobs).
+  void Settle(catalog::EntryId id);
+  Result<catalog::Entry> LookupChild(uint64_t parent, std::string_view name);
+  // Deletes an entry (and its copy, and its backend object where allowed).
+  Status DeleteEntry(const catalog::Entry& e);
+  Status Truncate(const catalog::Entry& e, const OpenFile* file, uint64_t size);
   static std::optional<std::string> XattrOf(const catalog::Entry& e, std::string_view name);
   // kNotFound for root children that are not configured backends.
   bool Visible(const catalog::Entry& e) const;
@@ -150,6 +192,16 @@ class FsCore {
   std::unordered_map<uint64_t, std::shared_ptr<OpenWait>> waits_;  // GUARDED_BY(waits_mu_)
   uint64_t next_wait_ = 1;                                         // GUARDED_BY(waits_mu_)
   std::atomic<uint64_t> denied_recalls_{0};
+
+  // Files open for writing: per descriptor, whether it wrote; per entry, how
+  // many descriptors may write and whether any did.
+  struct Writers {
+    int count = 0;
+    bool dirty = false;
+  };
+  std::mutex write_mu_;                                    // Acquire after no other lock of ours.
+  std::unordered_map<int, bool> handle_modified_;          // GUARDED_BY(write_mu_): fd -> wrote
+  std::unordered_map<catalog::EntryId, Writers> writers_;  // GUARDED_BY(write_mu_)
   std::mutex stats_mu_;
   TimePoint stats_until_;        // GUARDED_BY(stats_mu_)
   catalog::CatalogStats stats_;  // GUARDED_BY(stats_mu_)

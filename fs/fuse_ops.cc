@@ -179,6 +179,8 @@ void OpInit(void* /*userdata*/, fuse_conn_info* conn) noexcept {
   if (conn->capable & FUSE_CAP_SPLICE_WRITE) conn->want |= FUSE_CAP_SPLICE_WRITE;
   if (conn->capable & FUSE_CAP_SPLICE_MOVE) conn->want |= FUSE_CAP_SPLICE_MOVE;
   conn->max_readahead = 1 << 20;
+  // open(O_TRUNC) arrives as one open: truncating needs no recall of old data.
+  if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC) conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
   conn->time_gran = 1;
 }
 
@@ -205,9 +207,134 @@ void OpRead(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off,
   fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
+OpenFile FileOf(const fuse_file_info* fi) {
+  return OpenFile{static_cast<int>(fi->fh), true,
+                  (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)};
+}
+
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
-  Core(req).Release(ino, OpenFile{static_cast<int>(fi->fh), true});
+  Core(req).Release(ino, FileOf(fi));
   fuse_reply_err(req, 0);
+}
+
+void ReplyStatus(fuse_req_t req, const Status& s, const char* op, uint64_t ino) {
+  if (!s.ok()) return ReplyError(req, s, op, ino);
+  fuse_reply_err(req, 0);
+}
+
+void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+              fuse_file_info* fi) noexcept {
+  try {
+    auto r = Core(req).Create(parent, name, mode, fi->flags, RequesterOf(req));
+    if (!r.ok()) return ReplyError(req, r.status(), "create", parent);
+    const fuse_entry_param e = ToEntryParam(Core(req), r->first);
+    fi->fh = static_cast<uint64_t>(r->second.fd);
+    fi->keep_cache = r->second.keep_cache;
+    if (fuse_reply_create(req, &e, fi) != 0) Core(req).Release(e.ino, r->second);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
+             dev_t /*rdev*/) noexcept {
+  try {
+    // Only regular files are archive objects (mknod is how some tools create them).
+    if (!S_ISREG(mode)) return (void)fuse_reply_err(req, EPERM);
+    auto r = Core(req).Create(parent, name, mode, O_WRONLY, RequesterOf(req));
+    if (!r.ok()) return ReplyError(req, r.status(), "mknod", parent);
+    Core(req).Release(r->first.ino, r->second);
+    const fuse_entry_param e = ToEntryParam(Core(req), r->first);
+    fuse_reply_entry(req, &e);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) noexcept {
+  try {
+    auto r = Core(req).MakeDir(parent, name, mode);
+    if (!r.ok()) return ReplyError(req, r.status(), "mkdir", parent);
+    const fuse_entry_param e = ToEntryParam(Core(req), *r);
+    fuse_reply_entry(req, &e);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  try {
+    ReplyStatus(req, Core(req).Unlink(parent, name), "unlink", parent);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  try {
+    ReplyStatus(req, Core(req).RemoveDir(parent, name), "rmdir", parent);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+              const char* newname, unsigned int flags) noexcept {
+  try {
+    ReplyStatus(req, Core(req).Rename(parent, name, newparent, newname, flags), "rename", parent);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,
+             fuse_file_info* fi) noexcept {
+  try {
+    auto r = Core(req).Write(ino, FileOf(fi), buf, size, static_cast<uint64_t>(off));
+    if (!r.ok()) return ReplyError(req, r.status(), "write", ino);
+    fuse_reply_write(req, *r);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpFlush(fuse_req_t req, fuse_ino_t /*ino*/, fuse_file_info* /*fi*/) noexcept {
+  // Data is written through to the cache copy; close() has nothing to flush.
+  fuse_reply_err(req, 0);
+}
+
+void OpFsync(fuse_req_t req, fuse_ino_t ino, int /*datasync*/, fuse_file_info* fi) noexcept {
+  try {
+    ReplyStatus(req, Core(req).Fsync(ino, FileOf(fi)), "fsync", ino);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
+               fuse_file_info* fi) noexcept {
+  try {
+    AttrChange change;
+    if (to_set & FUSE_SET_ATTR_MODE) change.mode = attr->st_mode & 07777;
+    if (to_set & FUSE_SET_ATTR_SIZE) change.size = static_cast<uint64_t>(attr->st_size);
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+      struct timespec now;
+      clock_gettime(CLOCK_REALTIME, &now);
+      change.mtime_ns = int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+    } else if (to_set & FUSE_SET_ATTR_MTIME) {
+      change.mtime_ns = int64_t{attr->st_mtim.tv_sec} * 1'000'000'000 + attr->st_mtim.tv_nsec;
+    }
+    change.owner = (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) != 0;
+    const OpenFile file = fi ? FileOf(fi) : OpenFile{};
+    Core(req).SetAttr(ino, fi ? &file : nullptr, change, RequesterOf(req), [req](Result<Attr> r) {
+      if (!r.ok()) return ReplyError(req, r.status(), "setattr", 0);
+      struct stat st;
+      FillStat(*r, &st);
+      fuse_reply_attr(req, &st, Seconds(Core(req).attr_timeout()));
+    });
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
 }
 
 void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* /*value*/,
@@ -339,6 +466,16 @@ fuse_lowlevel_ops MakeOps() {
   ops.read = OpRead;
   ops.release = OpRelease;
   ops.setxattr = OpSetxattr;
+  ops.create = OpCreate;
+  ops.mknod = OpMknod;
+  ops.mkdir = OpMkdir;
+  ops.unlink = OpUnlink;
+  ops.rmdir = OpRmdir;
+  ops.rename = OpRename;
+  ops.write = OpWrite;
+  ops.flush = OpFlush;
+  ops.fsync = OpFsync;
+  ops.setattr = OpSetattr;
   return ops;
 }
 

@@ -24,6 +24,7 @@
 #include "fs/fs_core.h"
 #include "fs/fuse_ops.h"
 #include "tools/cli/cli.h"
+#include "tools/cli/daemon.h"
 #include "tools/cli/paths.h"
 
 namespace hsmfs {
@@ -105,44 +106,11 @@ Status ApplyOverrides(const MountOverrides& o, Config* config) {
   return Status::Ok();
 }
 
-// Tells the waiting parent how start-up went (or, in the foreground, the user).
-class StartupReport {
- public:
-  explicit StartupReport(int fd) : fd_(fd) {}
-  int Fail(const std::string& message, int code) {
-    spdlog::error("{}", message);
-    if (fd_ < 0) return cli::Fail(kProgram, message, code);
-    const std::string line = std::to_string(code) + "\n" + message;
-    static_cast<void>(::write(fd_, line.data(), line.size()));
-    ::close(fd_);
-    fd_ = -1;
-    return code;
-  }
-  void Ok() {
-    if (fd_ < 0) return;
-    static_cast<void>(::write(fd_, "0\n", 2));
-    ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
-
-void DetachStdio() {
-  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
-  if (null < 0) return;
-  ::dup2(null, STDIN_FILENO);
-  ::dup2(null, STDOUT_FILENO);
-  ::dup2(null, STDERR_FILENO);
-  ::close(null);
-}
-
 // Everything after the decision to mount: runs in the foreground process or in
 // the background child.
 int Serve(const Config& config, const std::filesystem::path& mountpoint,
           const MountOverrides& overrides, const Args& args, const std::string& log_level,
-          StartupReport report, bool background) {
+          cli::StartupReport report, bool background) {
   LogOptions log;
   log.level = log_level;
   if (background) log.file = config.log.file;
@@ -168,7 +136,7 @@ int Serve(const Config& config, const std::filesystem::path& mountpoint,
   spdlog::info("mounted {} on {} ({} backend(s))", config.file.string(), mountpoint.string(),
                config.backends.size());
   report.Ok();
-  if (background) DetachStdio();
+  if (background) cli::DetachStdio();
 
   Status s = (*mount)->Run();
   // Answer requests still waiting (recalls in flight go back to the queue)
@@ -180,47 +148,6 @@ int Serve(const Config& config, const std::filesystem::path& mountpoint,
     return cli::kExitFailed;
   }
   spdlog::info("unmounted {}", mountpoint.string());
-  return cli::kExitOk;
-}
-
-// Forks; the parent waits for the child's start-up report and exits with it.
-// Returns -1 in the child (which carries on), else the parent's exit code.
-int Daemonise(int* report_fd, const std::string& hints) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0) {
-    return cli::Fail(kProgram, std::string("pipe: ") + std::strerror(errno), cli::kExitFailed);
-  }
-  const pid_t pid = ::fork();
-  if (pid < 0) {
-    return cli::Fail(kProgram, std::string("fork: ") + std::strerror(errno), cli::kExitFailed);
-  }
-  if (pid == 0) {
-    ::close(fds[0]);
-    ::setsid();
-    if (::chdir("/") != 0) {
-      // Not fatal: every path was made absolute before forking.
-    }
-    *report_fd = fds[1];
-    return -1;
-  }
-  ::close(fds[1]);
-  std::string reply;
-  char buf[512];
-  for (;;) {
-    const ssize_t n = ::read(fds[0], buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    reply.append(buf, static_cast<size_t>(n));
-  }
-  ::close(fds[0]);
-  if (reply.empty()) {
-    return cli::Fail(kProgram, "the background process exited during start-up (see its log)",
-                     cli::kExitFailed);
-  }
-  const size_t nl = reply.find('\n');
-  const int code = std::atoi(reply.substr(0, nl).c_str());
-  if (code != 0) return cli::Fail(kProgram, reply.substr(nl + 1), code);
-  if (!hints.empty()) std::cout << hints;
   return cli::kExitOk;
 }
 
@@ -318,12 +245,14 @@ int Main(int argc, char** argv) {
   const bool foreground = args.foreground || args.fuse_debug;
   if (foreground) {
     if (!hints.empty()) std::cout << hints << std::flush;
-    return Serve(*config, mountpoint, *overrides, args, log_level, StartupReport(-1), false);
+    return Serve(*config, mountpoint, *overrides, args, log_level, cli::StartupReport(kProgram, -1),
+                 false);
   }
   int report_fd = -1;
-  const int parent_exit = Daemonise(&report_fd, hints);
+  const int parent_exit = cli::Daemonise(kProgram, &report_fd, hints);
   if (parent_exit >= 0) return parent_exit;
-  return Serve(*config, mountpoint, *overrides, args, log_level, StartupReport(report_fd), true);
+  return Serve(*config, mountpoint, *overrides, args, log_level,
+               cli::StartupReport(kProgram, report_fd), true);
 }
 
 }  // namespace

@@ -65,8 +65,10 @@ Duration NamespaceSync::TtlFor(const std::string& backend) const {
 }
 
 void NamespaceSync::WhenListed(const Entry& dir, std::function<void(Status)> ready) {
-  if (dir.id == catalog::kRootId) {
-    ready(Status::Ok());  // the root is made of configured backends, never listed
+  if (dir.id == catalog::kRootId || !dir.on_backend) {
+    // The root is made of configured backends; a directory made through the
+    // mount is not on the backend yet. Neither has anything to list.
+    ready(Status::Ok());
     return;
   }
   bool need_load;
@@ -188,6 +190,7 @@ void NamespaceSync::FinishListing(const Entry& dir, const Status& s) {
 }
 
 Status NamespaceSync::ListNow(const Entry& dir, const CancelToken& cancel, SyncProgress* progress) {
+  if (!dir.on_backend) return Status::Ok();  // made through the mount: nothing there yet
   auto backend_it = backends_.find(dir.backend);
   if (backend_it == backends_.end()) {
     return FailedPreconditionError("backend \"" + dir.backend + "\" is not configured");

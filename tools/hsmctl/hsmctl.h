@@ -56,6 +56,10 @@ struct JobsArgs {
 };
 int CmdJobs(Context& ctx, const JobsArgs& args);
 int CmdCancel(Context& ctx, const std::vector<int64_t>& ids);
+// put LOCAL... DEST: args holds the LOCALs then DEST.
+int CmdPut(Context& ctx, const std::vector<std::string>& args, bool wait, bool force);
+int CmdDaemon(Context& ctx, const std::string& action);
+int CmdFsck(Context& ctx, bool checksums, bool json);
 int CmdRetry(Context& ctx, const std::vector<int64_t>& ids, bool failed);
 
 }  // namespace hsmfs::hsmctl

@@ -7,6 +7,9 @@
 //   hsmctl [-c CONF] jobs [--json] [--watch] [--all]
 //   hsmctl [-c CONF] cancel ID...
 //   hsmctl [-c CONF] retry ID... | --failed
+//   hsmctl [-c CONF] put [--wait] [--force] LOCAL... DEST
+//   hsmctl [-c CONF] daemon start|stop|status|run
+//   hsmctl [-c CONF] fsck [--checksums] [--json]
 
 #include "common/logging.h"
 #include "tools/cli/cli.h"
@@ -73,6 +76,28 @@ int Main(int argc, char** argv) {
   retry->add_option("ids", retry_ids, "job IDs");
   retry->add_flag("--failed", retry_failed, "every failed job");
 
+  std::vector<std::string> put_args;
+  bool put_wait = false, put_force = false;
+  CLI::App* put = app.add_subcommand(
+      "put",
+      "copy local files (directories: recursively) into an archive directory and "
+      "queue them for archiving, like dm_iput");
+  put->add_flag("--wait", put_wait, "show progress until everything is archived");
+  put->add_flag("--force", put_force, "replace files that exist in DEST");
+  put->add_option("args", put_args, "LOCAL... DEST")->required()->expected(2, -1);
+
+  std::string daemon_action = "status";
+  CLI::App* daemon = app.add_subcommand(
+      "daemon", "run the engine without a mount so that queued jobs drain, like dm_idaemon");
+  daemon->add_option("action", daemon_action, "start, stop, status, or run (foreground)")
+      ->check(CLI::IsMember({"start", "stop", "status", "run"}));
+
+  bool fsck_checksums = false, fsck_json = false;
+  CLI::App* fsck = app.add_subcommand(
+      "fsck", "check that the catalog, the cache and the backends agree (read-only)");
+  fsck->add_flag("--checksums", fsck_checksums, "also read back archived files and compare");
+  fsck->add_flag("--json", fsck_json, "print JSON");
+
   if (auto code = cli::Parse(app, argc, argv)) return *code;
   LogOptions log;
   log.level = log_level;
@@ -87,6 +112,9 @@ int Main(int argc, char** argv) {
   if (*jobs) return CmdJobs(ctx, jobs_args);
   if (*cancel) return CmdCancel(ctx, cancel_ids);
   if (*retry) return CmdRetry(ctx, retry_ids, retry_failed);
+  if (*put) return CmdPut(ctx, put_args, put_wait, put_force);
+  if (*daemon) return CmdDaemon(ctx, daemon_action);
+  if (*fsck) return CmdFsck(ctx, fsck_checksums, fsck_json);
   return cli::kExitUsage;
 }
 

@@ -63,7 +63,12 @@ class StagerTest : public ::testing::Test {
     catalog_.reset();
     stdfs::remove_all(dir_);
   }
+  // Starts a stager as the engine does: jobs left running go back to the queue.
   void StartStager() {
+    {
+      auto s = catalog_->Acquire();
+      ASSERT_TRUE(JobQueue::ResetRunning(*s, clock_.WallNanos()).ok());
+    }
     stager_ = std::make_unique<Stager>(*catalog_, backends_, *cache_, clock_, options_, nullptr);
     ASSERT_TRUE(stager_->Start().ok());
   }
@@ -130,7 +135,7 @@ class StagerTest : public ::testing::Test {
   std::unique_ptr<FaultInjectingBackend> faulty_;
   BackendMap backends_;
   std::unique_ptr<FileCache> cache_;
-  StageOptions options_;
+  RunnerOptions options_;
   std::unique_ptr<Stager> stager_;
 };
 

@@ -1,0 +1,256 @@
+#include "fs/archiver.h"
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "common/logging.h"
+#include "common/units.h"
+
+namespace hsmfs::fs {
+namespace {
+
+using catalog::Entry;
+using catalog::EntryId;
+using catalog::Job;
+using catalog::JobQueue;
+
+std::string Display(const Entry& e) { return e.backend + "/" + e.backend_path; }
+
+// Creates `path` and its missing parents on the backend.
+Status MakeDirs(backends::Backend& backend, const std::string& path) {
+  if (path.empty()) return Status::Ok();
+  Status s = backend.MakeDir(path);
+  if (s.ok() || s.code() == Code::kAlreadyExists) return Status::Ok();
+  if (s.code() != Code::kNotFound) return s;
+  HSMFS_RETURN_IF_ERROR(MakeDirs(backend, backends::ParentObjectPath(path)));
+  s = backend.MakeDir(path);
+  return s.code() == Code::kAlreadyExists ? Status::Ok() : s;
+}
+
+}  // namespace
+
+Archiver::Archiver(catalog::Catalog& catalog, const BackendMap& backends, FileCache& cache,
+                   Clock& clock, RunnerOptions runner, ArchiveOptions options,
+                   KernelNotifier* notifier)
+    : catalog_(catalog),
+      cache_(cache),
+      clock_(clock),
+      options_(options),
+      notifier_(notifier),
+      runner_(catalog::JobKind::kArchive, catalog, backends, clock, std::move(runner), *this) {}
+
+Archiver::~Archiver() { runner_.Shutdown(); }
+
+Status Archiver::WithSession(const std::function<Status(catalog::Session&)>& fn) {
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+  return fn(session);
+}
+
+Status Archiver::Start() {
+  // Files closed before a crash but never queued: their settle time has long
+  // passed.
+  std::vector<EntryId> orphans;
+  HSMFS_RETURN_IF_ERROR(WithSession([&](catalog::Session& s) -> Status {
+    HSMFS_ASSIGN_OR_RETURN(
+        catalog::Stmt st,
+        s.db().Prepare("SELECT e.id FROM entries e WHERE e.state = 'online' AND "
+                       "(e.cached = 1 OR e.type = 2) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "
+                       "j.entry_id = e.id AND j.kind = 'archive' AND j.state IN "
+                       "('queued', 'running'))"));
+    for (;;) {
+      HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) return Status::Ok();
+      orphans.push_back(st.Int(0));
+    }
+  }));
+  if (!orphans.empty()) {
+    spdlog::info("archiving {} files written before hsmfs last stopped", orphans.size());
+    HSMFS_RETURN_IF_ERROR(QueueNow(orphans));
+  }
+  return runner_.Start();
+}
+
+void Archiver::Closed(EntryId entry) {
+  std::lock_guard<std::mutex> l(mu_);
+  settling_[entry] = clock_.Now() + options_.settle;
+}
+
+void Archiver::Modified(EntryId entry, const std::vector<int64_t>& superseded_jobs) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    settling_.erase(entry);
+  }
+  for (int64_t id : superseded_jobs) runner_.CancelRunning(id);
+}
+
+Status Archiver::QueueNow(const std::vector<EntryId>& entries) {
+  if (entries.empty()) return Status::Ok();
+  // One syncfs makes every settled copy durable: cheaper than an fsync each,
+  // and the job must not exist before its data is on disk.
+  const int fd = ::open(cache_.dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoToStatus(errno, "open the cache directory");
+  const int rc = ::syncfs(fd);
+  const int err = errno;
+  ::close(fd);
+  if (rc != 0) return ErrnoToStatus(err, "syncfs of the cache");
+  int queued = 0;
+  HSMFS_RETURN_IF_ERROR(WithSession([&](catalog::Session& s) -> Status {
+    HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+    for (EntryId id : entries) {
+      auto e = s.Get(id);
+      if (!e.ok()) continue;  // deleted meanwhile
+      HSMFS_ASSIGN_OR_RETURN(auto job, JobQueue::EnqueueArchive(s, *e, clock_.WallNanos()));
+      queued += job.has_value();
+    }
+    return tx.Commit();
+  }));
+  if (queued > 0) {
+    spdlog::debug("queued {} archive jobs", queued);
+    runner_.Kick();
+  }
+  return Status::Ok();
+}
+
+void Archiver::Tick() {
+  std::vector<EntryId> due;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    const TimePoint now = clock_.Now();
+    for (auto it = settling_.begin(); it != settling_.end();) {
+      if (it->second <= now) {
+        due.push_back(it->first);
+        it = settling_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  if (Status s = QueueNow(due); !s.ok()) {
+    spdlog::warn("cannot queue {} archive jobs: {}; trying again", due.size(), s.message());
+    std::lock_guard<std::mutex> l(mu_);
+    for (EntryId id : due) settling_.emplace(id, clock_.Now());
+  }
+}
+
+Status Archiver::Verify(backends::Backend& backend, const Job& job, const std::string& path,
+                        const std::string& checksum, const backends::ObjectInfo& stored,
+                        const CancelToken& cancel) {
+  using V = ArchiveConfig::Verify;
+  if (options_.verify == V::kNone) return Status::Ok();
+  if (options_.verify == V::kBackend) {
+    auto ours = AlgoOfChecksum(checksum);
+    auto theirs = AlgoOfChecksum(stored.checksum);
+    if (ours.ok() && theirs.ok() && *ours == *theirs) {
+      if (stored.checksum != checksum) {
+        return DataLossError(job.backend + "/" + path + ": the backend's checksum " +
+                             stored.checksum + " differs from ours " + checksum);
+      }
+      return Status::Ok();
+    }
+    if (FirstTimeFor("verify-backend:" + job.backend)) {
+      spdlog::warn("backend {} reports no {} checksum; verifying archives by reading back",
+                   job.backend, ChecksumAlgoName(options_.checksum));
+    }
+  }
+  backends::ReadOptions ro;
+  ro.cancel = &cancel;
+  ro.expect_checksum = checksum;
+  return backend.Read(path, "/dev/null", ro).Annotate("reading back " + job.backend + "/" + path);
+}
+
+Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelToken& cancel) {
+  Entry e;
+  HSMFS_RETURN_IF_ERROR(WithSession([&](catalog::Session& s) -> Status {
+    HSMFS_ASSIGN_OR_RETURN(e, s.Get(job.entry_id));
+    return Status::Ok();
+  }));
+  const TimePoint started = clock_.Now();
+  bool put = false;
+  const std::string path = e.backend_path;  // where this job puts the data
+  std::string checksum;
+  backends::ObjectInfo stored;
+  if (e.version != job.version) {
+    checksum = "";  // superseded before it started: FinishArchive says so
+  } else if (e.is_dir()) {
+    HSMFS_RETURN_IF_ERROR(MakeDirs(backend, path));
+  } else {
+    const auto copy = cache_.PathOf(e.id);
+    HSMFS_ASSIGN_OR_RETURN(checksum, ChecksumFile(copy, options_.checksum, cancel));
+    backends::PutOptions po;
+    po.cancel = &cancel;
+    po.checksum = checksum;
+    po.mtime_ns = e.mtime_ns;
+    po.mode = e.mode;
+    TimePoint last_progress = started;
+    po.progress = [&](uint64_t done) {
+      const TimePoint now = clock_.Now();
+      if (now - last_progress < std::chrono::seconds(1)) return;
+      last_progress = now;
+      WithSession([&](catalog::Session& s) {
+        return JobQueue::Progress(s, job.id, done, clock_.WallNanos());
+      }).IgnoreError();
+    };
+    HSMFS_ASSIGN_OR_RETURN(stored, backend.Put(copy, path, po));
+    put = true;
+    HSMFS_RETURN_IF_ERROR(Verify(backend, job, path, checksum, stored, cancel));
+  }
+  bool current = false;
+  bool stray = false;  // what we put belongs to no entry any more
+  HSMFS_RETURN_IF_ERROR(
+      WithSession([&](catalog::Session& s) -> Status {
+        HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+        auto now = s.Get(e.id);
+        if (!now.ok()) {
+          // Deleted while we worked (its job went with it).
+          stray = now.status().code() == Code::kNotFound;
+          return now.status().code() == Code::kNotFound ? Status::Ok() : now.status();
+        }
+        if (now->backend_path != path) {
+          stray = true;
+          // Moved while we worked: what we put is at the old name. The rename
+          // settled the entry again under its new name.
+          HSMFS_RETURN_IF_ERROR(JobQueue::Cancel(s, job.id, clock_.WallNanos()).status());
+        } else {
+          HSMFS_ASSIGN_OR_RETURN(current, JobQueue::FinishArchive(s, job, checksum, stored.location,
+                                                                  clock_.WallNanos()));
+        }
+        return tx.Commit();
+      }).Annotate("recording the archive"));
+  if (current) {
+    spdlog::info("archived {} ({}) in {}{}", Display(e), FormatSizeHuman(e.size),
+                 FormatDuration(clock_.Now() - started), checksum.empty() ? "" : ", " + checksum);
+    if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(e.id));
+    return Status::Ok();
+  }
+  if (stray && put) {
+    // Best effort: nothing refers to it, and a later job archives the entry
+    // under its current name.
+    if (Status s = backend.Remove(path); !s.ok() && s.code() != Code::kNotFound) {
+      spdlog::warn("cannot remove the stray archive copy {}/{}: {}", job.backend, path,
+                   s.message());
+    }
+  }
+  spdlog::debug("archive of {} superseded (modified, moved or deleted meanwhile)", Display(e));
+  return Status::Ok();
+}
+
+void Archiver::Failed(const Job& job, const Status& error) {
+  CountErrorSite("E-ARCHIVE-01");
+  spdlog::error(
+      "E-ARCHIVE-01: archiving {} failed after {} attempt(s): {}; the data stays in "
+      "the cache",
+      Display(job.entry), job.attempts + 1, error.message());
+  WithSession([&](catalog::Session& s) -> Status {
+    HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+    HSMFS_RETURN_IF_ERROR(JobQueue::FailArchive(s, job, error, clock_.WallNanos()));
+    return tx.Commit();
+  }).IgnoreError();
+  if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(job.entry_id));
+}
+
+void Archiver::Cancelled(const Job& job) {
+  spdlog::info("archiving {} stopped: {}", Display(job.entry), "cancelled or superseded");
+}
+
+}  // namespace hsmfs::fs

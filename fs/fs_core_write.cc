@@ -1,0 +1,522 @@
+// FsCore: the write path (create, write, truncate, mkdir, rename, unlink...).
+// See docs/SEMANTICS.md "Writing" for the contract.
+
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "catalog/job_queue.h"
+#include "common/logging.h"
+#include "fs/fs_core.h"
+
+namespace hsmfs::fs {
+namespace {
+
+using catalog::Entry;
+using catalog::EntryId;
+using catalog::FileState;
+
+std::string Display(const Entry& e) { return e.backend + "/" + e.backend_path; }
+
+std::string Join(std::string_view dir, std::string_view name) {
+  return dir.empty() ? std::string(name) : std::string(dir) + "/" + std::string(name);
+}
+
+int64_t MtimeNs(const struct stat& st) {
+  return int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+}  // namespace
+
+Status FsCore::CheckWritable(const std::string& backend, const std::string& path) const {
+  const BackendConfig* b = engine_.config().FindBackend(backend);
+  if (b && IsWritablePath(*b, path)) return Status::Ok();
+  std::string where;
+  if (b && !b->writable.empty()) {
+    for (const std::string& w : b->writable) where += (where.empty() ? "" : ", ") + w;
+    where = " (writable here: " + where + ")";
+  }
+  return ReadOnlyError(backend + "/" + path + ": not in a writable directory" + where);
+}
+
+Result<Entry> FsCore::LookupChild(uint64_t parent, std::string_view name) {
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session session, engine_.catalog().Acquire());
+  auto e = session.Lookup(static_cast<EntryId>(parent), name);
+  if (!e.ok() && e.status().code() != Code::kNotFound) return AtSite("E-CAT-01", e.status());
+  return e;
+}
+
+Status FsCore::BeginModify(EntryId id, bool cached) {
+  std::vector<int64_t> superseded;
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+    HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+    HSMFS_RETURN_IF_ERROR(s.BeginModify(id, cached, engine_.clock().WallNanos()).status());
+    HSMFS_ASSIGN_OR_RETURN(superseded,
+                           catalog::JobQueue::Supersede(s, id, engine_.clock().WallNanos()));
+    HSMFS_RETURN_IF_ERROR(tx.Commit());
+  }
+  if (Archiver* archiver = engine_.archiver()) archiver->Modified(id, superseded);
+  return Status::Ok();
+}
+
+void FsCore::Settle(EntryId id) {
+  if (Archiver* archiver = engine_.archiver()) return archiver->Closed(id);
+  // No engine runs jobs here (hsmctl put): make the copy durable and queue the
+  // job now; whichever engine runs next archives it.
+  auto e = GetEntry(static_cast<uint64_t>(id));
+  if (!e.ok()) return;
+  if (!e->is_dir()) {
+    const int fd = ::open(engine_.cache().PathOf(id).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+      ::fsync(fd);
+      ::close(fd);
+    }
+  }
+  auto session = engine_.catalog().Acquire();
+  if (!session.ok()) return;
+  catalog::JobQueue::EnqueueArchive(*session, *e, engine_.clock().WallNanos())
+      .status()
+      .IgnoreError();
+}
+
+Result<OpenFile> FsCore::OpenForWrite(const Entry& e, int flags) {
+  const EntryId id = e.id;
+  int fd;
+  bool modified = false;
+  if (!e.cached) {
+    // Only for O_TRUNC: the new data starts empty.
+    HSMFS_ASSIGN_OR_RETURN(fd, engine_.cache().CreateCopy(id));
+    if (Status s = BeginModify(id, /*cached=*/true); !s.ok()) {
+      ::close(fd);
+      return s;
+    }
+    modified = true;
+  } else {
+    const auto path = engine_.cache().PathOf(id);
+    fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) {
+      if (errno == ENOENT) return NotFoundError("the cached copy of " + e.name + " is gone");
+      return AtSite("E-CACHE-01", ErrnoToStatus(errno, "open cached copy " + path.string()));
+    }
+    if (flags & O_TRUNC) {
+      if (Status s = BeginModify(id, true); !s.ok()) {
+        ::close(fd);
+        return s;
+      }
+      if (::ftruncate(fd, 0) != 0) {
+        const int err = errno;
+        ::close(fd);
+        return ErrnoToStatus(err, "truncate " + path.string());
+      }
+      engine_.cache().Shrunk(id, 0);
+      modified = true;
+    }
+  }
+  engine_.cache().Opened(id);
+  std::lock_guard<std::mutex> l(write_mu_);
+  handle_modified_[fd] = modified;
+  Writers& w = writers_[id];
+  ++w.count;
+  w.dirty = w.dirty || modified;
+  return OpenFile{fd, true, true};
+}
+
+void FsCore::Release(uint64_t ino, const OpenFile& file) {
+  const EntryId id = static_cast<EntryId>(ino);
+  bool settle = false;
+  if (file.writable) {
+    std::lock_guard<std::mutex> l(write_mu_);
+    handle_modified_.erase(file.fd);
+    auto it = writers_.find(id);
+    if (it != writers_.end() && --it->second.count <= 0) {
+      settle = it->second.dirty;
+      writers_.erase(it);
+    }
+  }
+  if (settle) {
+    // The last writer closed: record the size and start the settle time.
+    struct stat st;
+    if (::fstat(file.fd, &st) == 0) {
+      auto session = engine_.catalog().Acquire();
+      if (session.ok()) {
+        session->SetLocalAttrs(id, static_cast<uint64_t>(st.st_size), MtimeNs(st)).IgnoreError();
+      }
+    }
+    engine_.cache().SizeRecorded(id);
+  }
+  ::close(file.fd);
+  engine_.cache().Closed(id);
+  if (settle) Settle(id);
+}
+
+Result<std::pair<Attr, OpenFile>> FsCore::Create(uint64_t parent, std::string_view name,
+                                                 uint32_t mode, int flags,
+                                                 const catalog::Requester& /*who*/) {
+  HSMFS_ASSIGN_OR_RETURN(Entry dir, GetEntry(parent));
+  if (!dir.is_dir()) return Status(Code::kNotDirectory, dir.name + ": not a directory");
+  const std::string path = Join(dir.backend_path, name);
+  HSMFS_RETURN_IF_ERROR(CheckWritable(dir.backend, path));
+  const int64_t now = engine_.clock().WallNanos();
+  Entry e;
+  e.parent = dir.id;
+  e.name = std::string(name);
+  e.type = catalog::EntryType::kFile;
+  e.mode = mode & 07777;
+  e.mtime_ns = now;
+  e.backend = dir.backend;
+  e.backend_path = path;
+  e.state = FileState::kOnline;
+  e.cached = true;
+  e.on_backend = false;
+  e.version = 1;
+  e.seen_gen = now;
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+    auto created = s.Create(e);
+    if (!created.ok()) {
+      if (created.status().code() == Code::kAlreadyExists) return created.status();
+      return AtSite("E-CAT-01", created.status());
+    }
+    e = std::move(created).value();
+  }
+  auto fd = engine_.cache().CreateCopy(e.id);
+  if (!fd.ok()) {
+    auto s = engine_.catalog().Acquire();
+    if (s.ok()) s->Remove(e.id).IgnoreError();
+    return AtSite("E-CACHE-01", fd.status());
+  }
+  engine_.cache().Opened(e.id);
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    handle_modified_[*fd] = true;
+    Writers& w = writers_[e.id];
+    ++w.count;
+    w.dirty = true;
+  }
+  static_cast<void>(flags);
+  return std::make_pair(ToAttr(e), OpenFile{*fd, true, true});
+}
+
+Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mode) {
+  HSMFS_ASSIGN_OR_RETURN(Entry dir, GetEntry(parent));
+  if (!dir.is_dir()) return Status(Code::kNotDirectory, dir.name + ": not a directory");
+  const std::string path = Join(dir.backend_path, name);
+  HSMFS_RETURN_IF_ERROR(CheckWritable(dir.backend, path));
+  const int64_t now = engine_.clock().WallNanos();
+  Entry e;
+  e.parent = dir.id;
+  e.name = std::string(name);
+  e.type = catalog::EntryType::kDir;
+  e.mode = mode & 07777;
+  e.mtime_ns = now;
+  e.backend = dir.backend;
+  e.backend_path = path;
+  e.state = FileState::kOnline;  // not on the backend yet
+  e.on_backend = false;
+  e.version = 1;
+  e.seen_gen = now;
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+    auto created = s.Create(e);
+    if (!created.ok()) {
+      if (created.status().code() == Code::kAlreadyExists) return created.status();
+      return AtSite("E-CAT-01", created.status());
+    }
+    e = std::move(created).value();
+  }
+  Settle(e.id);  // the archiver makes it on the backend
+  return ToAttr(e);
+}
+
+Status FsCore::DeleteEntry(const Entry& e) {
+  const BackendConfig* b = engine_.config().FindBackend(e.backend);
+  if (!e.is_dir() && e.on_backend && (!b || !b->allow_delete)) {
+    return NotPermittedError(Display(e) +
+                             " is archived; deleting it needs allow_delete = true "
+                             "on backend " +
+                             e.backend);
+  }
+  std::vector<int64_t> superseded;
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+    HSMFS_ASSIGN_OR_RETURN(superseded,
+                           catalog::JobQueue::Supersede(s, e.id, engine_.clock().WallNanos()));
+  }
+  if (Archiver* archiver = engine_.archiver()) archiver->Modified(e.id, superseded);
+  if (e.on_backend) {
+    backends::Backend* backend = engine_.backend(e.backend);
+    if (!backend) return FailedPreconditionError("backend " + e.backend + " is not configured");
+    Status s = backend->Remove(e.backend_path);
+    if (!s.ok() && s.code() != Code::kNotFound) {
+      return s.Annotate("removing " + Display(e) + " from the backend");
+    }
+  }
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+    HSMFS_RETURN_IF_ERROR(s.Remove(e.id));
+  }
+  if (!e.is_dir()) engine_.cache().RemoveCopyOf(e.id);
+  spdlog::debug("deleted {}", Display(e));
+  return Status::Ok();
+}
+
+Status FsCore::Unlink(uint64_t parent, std::string_view name) {
+  HSMFS_ASSIGN_OR_RETURN(Entry e, LookupChild(parent, name));
+  if (e.is_dir()) return Status(Code::kIsDirectory, e.name + ": is a directory");
+  HSMFS_RETURN_IF_ERROR(CheckWritable(e.backend, e.backend_path));
+  return DeleteEntry(e);
+}
+
+Status FsCore::RemoveDir(uint64_t parent, std::string_view name) {
+  HSMFS_ASSIGN_OR_RETURN(Entry e, LookupChild(parent, name));
+  if (!e.is_dir()) return Status(Code::kNotDirectory, e.name + ": not a directory");
+  HSMFS_RETURN_IF_ERROR(CheckWritable(e.backend, e.backend_path));
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+    HSMFS_ASSIGN_OR_RETURN(bool children, s.HasChildren(e.id));
+    if (children) return Status(Code::kNotEmpty, e.name + ": directory not empty");
+  }
+  return DeleteEntry(e);
+}
+
+Status FsCore::Rename(uint64_t parent, std::string_view name, uint64_t new_parent,
+                      std::string_view new_name, unsigned flags) {
+  if (flags & ~static_cast<unsigned>(RENAME_NOREPLACE)) {
+    return InvalidArgumentError("rename flags other than RENAME_NOREPLACE are not supported");
+  }
+  HSMFS_ASSIGN_OR_RETURN(Entry src, LookupChild(parent, name));
+  HSMFS_ASSIGN_OR_RETURN(Entry dir, GetEntry(new_parent));
+  if (!dir.is_dir()) return Status(Code::kNotDirectory, dir.name + ": not a directory");
+  if (src.backend != dir.backend) {
+    return Status(Code::kCrossDevice,
+                  "rename across backends (" + src.backend + " to " + dir.backend + ")");
+  }
+  const std::string new_path = Join(dir.backend_path, new_name);
+  HSMFS_RETURN_IF_ERROR(CheckWritable(src.backend, src.backend_path));
+  HSMFS_RETURN_IF_ERROR(CheckWritable(dir.backend, new_path));
+  if (src.is_dir() && new_path.rfind(src.backend_path + "/", 0) == 0) {
+    return InvalidArgumentError("cannot move " + Display(src) + " into itself");
+  }
+  auto existing = LookupChild(new_parent, new_name);
+  if (existing.ok()) {
+    if (existing->id == src.id) return Status::Ok();
+    if (flags & RENAME_NOREPLACE) return AlreadyExistsError(std::string(new_name) + ": exists");
+    if (existing->is_dir()) {
+      if (!src.is_dir()) return Status(Code::kIsDirectory, existing->name + ": is a directory");
+      HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+      HSMFS_ASSIGN_OR_RETURN(bool children, s.HasChildren(existing->id));
+      if (children) return Status(Code::kNotEmpty, existing->name + ": directory not empty");
+    } else if (src.is_dir()) {
+      return Status(Code::kNotDirectory, existing->name + ": not a directory");
+    }
+    HSMFS_RETURN_IF_ERROR(DeleteEntry(*existing));
+  } else if (existing.status().code() != Code::kNotFound) {
+    return existing.status();
+  }
+
+  // Archive jobs of what moves would put data under the old names: stop them
+  // and settle the files again once they have their new names.
+  std::vector<std::pair<EntryId, int64_t>> stopped;
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+    HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+    HSMFS_ASSIGN_OR_RETURN(
+        catalog::Stmt st,
+        s.db().Prepare("WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL SELECT e.id FROM entries e "
+                       "JOIN sub ON e.parent = sub.id) SELECT j.entry_id, j.id FROM jobs j WHERE "
+                       "j.entry_id IN sub AND j.kind = 'archive' AND j.state IN "
+                       "('queued', 'running')"));
+    st.Bind(1, src.id);
+    for (;;) {
+      HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
+      if (!row) break;
+      stopped.emplace_back(st.Int(0), st.Int(1));
+    }
+    st.Reset();
+    for (const auto& [entry, job] : stopped) {
+      HSMFS_RETURN_IF_ERROR(
+          catalog::JobQueue::Cancel(s, job, engine_.clock().WallNanos()).status());
+    }
+    HSMFS_RETURN_IF_ERROR(tx.Commit());
+  }
+  if (Archiver* archiver = engine_.archiver()) {
+    for (const auto& [entry, job] : stopped) archiver->Modified(entry, {job});
+  }
+  // Whether the backend holds it is read after the jobs stopped, so that an
+  // archive finishing meanwhile is moved too.
+  HSMFS_ASSIGN_OR_RETURN(src, GetEntry(static_cast<uint64_t>(src.id)));
+  if (src.on_backend) {
+    backends::Backend* backend = engine_.backend(src.backend);
+    if (!backend) return FailedPreconditionError("backend " + src.backend + " is not configured");
+    Status s = backend->Rename(src.backend_path, new_path);
+    if (!s.ok() && s.code() != Code::kNotFound) {
+      return s.Annotate("renaming " + Display(src) + " on the backend");
+    }
+  }
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+    HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+    HSMFS_RETURN_IF_ERROR(s.Move(src.id, dir.id, new_name, new_path));
+    HSMFS_RETURN_IF_ERROR(tx.Commit());
+  }
+  for (const auto& [entry, job] : stopped) Settle(entry);
+  return Status::Ok();
+}
+
+Result<size_t> FsCore::Write(uint64_t ino, const OpenFile& file, const char* data, size_t size,
+                             uint64_t offset) {
+  const EntryId id = static_cast<EntryId>(ino);
+  bool first;
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    auto it = handle_modified_.find(file.fd);
+    if (it == handle_modified_.end()) {
+      return InvalidArgumentError("the file is not open for writing");
+    }
+    first = !it->second;
+  }
+  if (first) {
+    // The first write through a descriptor makes the file a new version.
+    HSMFS_RETURN_IF_ERROR(BeginModify(id, true));
+    std::lock_guard<std::mutex> l(write_mu_);
+    handle_modified_[file.fd] = true;
+    writers_[id].dirty = true;
+  }
+  struct stat st;
+  if (::fstat(file.fd, &st) != 0) return ErrnoToStatus(errno, "stat the cached copy");
+  HSMFS_RETURN_IF_ERROR(engine_.cache().Grow(id, static_cast<uint64_t>(st.st_size), offset + size,
+                                             engine_.config().cache.write_wait));
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n =
+        ::pwrite(file.fd, data + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return AtSite("E-CACHE-03", ErrnoToStatus(errno, "write to the cache"));
+    }
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+Status FsCore::Fsync(uint64_t ino, const OpenFile& file) {
+  if (::fsync(file.fd) != 0) return AtSite("E-CACHE-03", ErrnoToStatus(errno, "fsync"));
+  if (!file.writable) return Status::Ok();
+  struct stat st;
+  if (::fstat(file.fd, &st) != 0) return ErrnoToStatus(errno, "stat the cached copy");
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+    HSMFS_RETURN_IF_ERROR(
+        s.SetLocalAttrs(static_cast<EntryId>(ino), static_cast<uint64_t>(st.st_size), MtimeNs(st)));
+  }
+  engine_.cache().SizeRecorded(static_cast<EntryId>(ino));
+  return Status::Ok();
+}
+
+Status FsCore::Truncate(const Entry& e, const OpenFile* file, uint64_t size) {
+  HSMFS_RETURN_IF_ERROR(BeginModify(e.id, true));
+  const auto path = engine_.cache().PathOf(e.id);
+  const int fd = file ? file->fd : ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return AtSite("E-CACHE-01", ErrnoToStatus(errno, "open " + path.string()));
+  struct stat st;
+  Status s;
+  if (::fstat(fd, &st) != 0) {
+    s = ErrnoToStatus(errno, "stat " + path.string());
+  } else if (size > static_cast<uint64_t>(st.st_size)) {
+    s = engine_.cache().Grow(e.id, static_cast<uint64_t>(st.st_size), size,
+                             engine_.config().cache.write_wait);
+  } else {
+    engine_.cache().Shrunk(e.id, size);
+  }
+  if (s.ok() && ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+    s = ErrnoToStatus(errno, "truncate " + path.string());
+  }
+  if (!file) ::close(fd);
+  return s;
+}
+
+void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& change,
+                     const catalog::Requester& who, std::function<void(Result<Attr>)> done) {
+  auto got = GetEntry(ino);
+  if (!got.ok()) return done(got.status());
+  const Entry e = std::move(got).value();
+  if (!change.mode && !change.size && !change.mtime_ns) return done(ToAttr(e));  // chown: ignored
+  if (Status s = CheckWritable(e.backend, e.backend_path); !s.ok()) return done(s);
+  if (change.size && e.is_dir())
+    return done(Status(Code::kIsDirectory, e.name + ": is a directory"));
+  const OpenFile file_copy = file ? *file : OpenFile{};
+  const bool has_file = file != nullptr;
+  // Applies the change to a file whose data is in the cache (or a directory).
+  auto apply = [this, ino, change, file_copy, has_file]() -> Result<Attr> {
+    HSMFS_ASSIGN_OR_RETURN(Entry now, GetEntry(ino));
+    if (!now.is_dir()) {
+      // Data or metadata of a file changes: a new version, archived again.
+      if (change.size) {
+        HSMFS_RETURN_IF_ERROR(Truncate(now, has_file ? &file_copy : nullptr, *change.size));
+      } else {
+        HSMFS_RETURN_IF_ERROR(BeginModify(now.id, true));
+      }
+    }
+    {
+      HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+      if (change.mode) HSMFS_RETURN_IF_ERROR(s.SetMode(now.id, *change.mode));
+      if (change.mtime_ns) HSMFS_RETURN_IF_ERROR(s.SetMtime(now.id, *change.mtime_ns));
+    }
+    if (!now.is_dir()) {
+      const auto path = engine_.cache().PathOf(now.id);
+      if (change.mtime_ns) {
+        const struct timespec times[2] = {
+            {0, UTIME_OMIT}, {*change.mtime_ns / 1'000'000'000, *change.mtime_ns % 1'000'000'000}};
+        ::utimensat(AT_FDCWD, path.c_str(), times, 0);
+      }
+      bool open_for_writing;
+      {
+        std::lock_guard<std::mutex> l(write_mu_);
+        auto it = writers_.find(now.id);
+        open_for_writing = it != writers_.end();
+        if (open_for_writing) it->second.dirty = true;
+      }
+      if (!open_for_writing) {
+        // Nobody writes it: record the attributes and settle now.
+        struct stat st;
+        if (::stat(path.c_str(), &st) == 0) {
+          HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+          HSMFS_RETURN_IF_ERROR(
+              s.SetLocalAttrs(now.id, static_cast<uint64_t>(st.st_size), MtimeNs(st)));
+        }
+        engine_.cache().SizeRecorded(now.id);
+        Settle(now.id);
+      }
+    }
+    return GetAttr(ino);
+  };
+  if (e.is_dir() || e.cached ||
+      (change.size && *change.size == 0 && !change.mode && !change.mtime_ns)) {
+    if (!e.is_dir() && !e.cached) {
+      // Truncating an offline file to nothing needs no recall.
+      auto fd = engine_.cache().CreateCopy(e.id);
+      if (!fd.ok()) return done(fd.status());
+      ::close(*fd);
+      if (Status s = BeginModify(e.id, true); !s.ok()) return done(s);
+    }
+    return done(apply());
+  }
+  // The file is offline: recall it first, then change it.
+  if (DeniedRecall(who)) {
+    return done(PermissionDeniedError(who.command + " may not recall " + Display(e)));
+  }
+  Stager* stager = engine_.stager();
+  if (!stager) return done(UnavailableError("this engine does not run recalls"));
+  auto job = stager->Request(e, who);
+  if (!job.ok()) return done(job.status());
+  if (!*job) return done(apply());
+  WaitForRecall(e, [apply, done = std::move(done)](Status s) {
+    if (!s.ok()) return done(s);
+    done(apply());
+  });
+}
+
+}  // namespace hsmfs::fs

@@ -1,0 +1,426 @@
+// The write path and the archiver through FsCore, without a mount: a
+// FakeBackend behind a FaultInjectingBackend, a FakeClock, a real catalog and
+// cache in a temporary directory.
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/fs.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <sstream>
+
+#include "backends/testing/fake_backend.h"
+#include "backends/testing/fault_injecting_backend.h"
+#include "catalog/job_queue.h"
+#include "common/checksum.h"
+#include "fs/errno_map.h"
+#include "fs/fs_core.h"
+#include "fs/fsck.h"
+
+namespace hsmfs::fs {
+namespace {
+
+using namespace std::chrono_literals;
+using backends::FakeBackend;
+using backends::FaultInjectingBackend;
+using backends::Op;
+using catalog::JobState;
+namespace stdfs = std::filesystem;
+
+const catalog::Requester kMe{1000, 42, "cp"};
+
+std::string Md5(const std::string& data) {
+  auto h = Hasher::Create(ChecksumAlgo::kMd5);
+  h->Update(data.data(), data.size());
+  return h->Finish();
+}
+
+class FsCoreWriteTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = stdfs::temp_directory_path() /
+           ("hsmfs_write_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    stdfs::remove_all(dir_);
+    stdfs::create_directories(dir_);
+    config_.catalog.path = dir_ / "catalog.db";
+    config_.cache.dir = dir_ / "cache";
+    config_.cache.write_wait = 2s;
+    config_.archive.settle = 5s;
+    config_.archive.max_attempts = 3;
+    config_.archive.retry_delay = 1s;
+    BackendConfig vault;
+    vault.name = "vault";
+    vault.type = "posix";
+    vault.root = "/nonexistent";
+    vault.writable = {"incoming"};
+    config_.backends.push_back(vault);
+  }
+  void TearDown() override {
+    core_.reset();
+    engine_.reset();
+    stdfs::remove_all(dir_);
+  }
+
+  // Starts (or restarts) the engine; the fake backend's contents survive.
+  void Start() {
+    core_.reset();
+    engine_.reset();
+    auto fake = std::make_unique<FakeBackend>();
+    fake_ = fake.get();
+    for (const auto& [path, data] : backend_files_) fake_->AddFile(path, data);
+    fake_->AddDir("incoming");
+    fake_->AddFile("archived.dat", "old archive data");
+    auto faulty = std::make_unique<FaultInjectingBackend>(std::move(fake), clock_);
+    faulty_ = faulty.get();
+    EngineOptions options;
+    options.run_jobs = true;
+    options.backends["vault"] = std::move(faulty);
+    auto engine = Engine::Open(config_, clock_, std::move(options));
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = std::move(engine).value();
+    core_ = std::make_unique<FsCore>(*engine_, FsCore::Options{0, 0});
+    vault_ = Lookup(catalog::kRootId, "vault")->ino;
+    incoming_ = Lookup(vault_, "incoming")->ino;
+  }
+
+  Result<Attr> Lookup(uint64_t parent, const std::string& name) {
+    std::promise<Result<Attr>> p;
+    core_->Lookup(parent, name, [&](Result<Attr> r) { p.set_value(r); });
+    return p.get_future().get();
+  }
+  template <typename Pred>
+  bool Drive(Pred pred, Duration step = 100ms) {
+    for (int i = 0; i < 3000; ++i) {
+      if (pred()) return true;
+      clock_.Advance(step);
+      std::this_thread::sleep_for(1ms);
+    }
+    return pred();
+  }
+  std::string State(uint64_t ino) {
+    auto v = core_->GetXattr(ino, "user.hsm.state");
+    return v.ok() && *v ? **v : "?";
+  }
+  // Creates `name` in `dir` holding `data` and closes it.
+  uint64_t WriteFile(uint64_t dir, const std::string& name, const std::string& data) {
+    auto created = core_->Create(dir, name, 0644, O_WRONLY | O_CREAT, kMe);
+    EXPECT_TRUE(created.ok()) << created.status().ToString();
+    if (!created.ok()) return 0;
+    EXPECT_TRUE(
+        core_->Write(created->first.ino, created->second, data.data(), data.size(), 0).ok());
+    core_->Release(created->first.ino, created->second);
+    return created->first.ino;
+  }
+  Result<OpenFile> Open(uint64_t ino, int flags) {
+    std::promise<Result<OpenFile>> p;
+    core_->Open(ino, flags, kMe, [&](Result<OpenFile> r) { p.set_value(r); });
+    auto f = p.get_future();
+    if (!Drive([&] { return f.wait_for(0ms) == std::future_status::ready; })) {
+      return InternalError("open never answered");
+    }
+    return f.get();
+  }
+  std::vector<catalog::Job> Jobs() {
+    auto s = engine_->catalog().Acquire();
+    return *catalog::JobQueue::List(*s, catalog::JobFilter());
+  }
+  static std::string ReadFd(int fd) {
+    std::string out(1 << 16, '\0');
+    const ssize_t n = ::pread(fd, out.data(), out.size(), 0);
+    out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+    return out;
+  }
+
+  stdfs::path dir_;
+  FakeClock clock_;
+  Config config_;
+  std::map<std::string, std::string> backend_files_;
+  FakeBackend* fake_ = nullptr;
+  FaultInjectingBackend* faulty_ = nullptr;
+  std::unique_ptr<Engine> engine_;
+  std::unique_ptr<FsCore> core_;
+  uint64_t vault_ = 0, incoming_ = 0;
+};
+
+TEST_F(FsCoreWriteTest, AClosedFileIsArchivedAfterSettlingAndVerified) {
+  Start();
+  const std::string data = "results of run 42\n";
+  const uint64_t ino = WriteFile(incoming_, "results.txt", data);
+  EXPECT_EQ(State(ino), "online");
+  EXPECT_EQ(core_->GetAttr(ino)->size, data.size());
+  clock_.Advance(4s);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(faulty_->calls(Op::kPut), 0);  // still settling
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  EXPECT_EQ(fake_->Data("incoming/results.txt"), data);
+  EXPECT_EQ(**core_->GetXattr(ino, "user.hsm.checksum"), Md5(data));
+  EXPECT_EQ(faulty_->calls(Op::kRead), 1);  // read back to verify
+  // Still readable from the cache without a recall.
+  auto f = Open(ino, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(ReadFd(f->fd), data);
+  core_->Release(ino, *f);
+}
+
+TEST_F(FsCoreWriteTest, AFileIsReadableWhileItIsWritten) {
+  Start();
+  auto created = core_->Create(incoming_, "growing.log", 0644, O_WRONLY, kMe);
+  ASSERT_TRUE(created.ok());
+  const uint64_t ino = created->first.ino;
+  ASSERT_TRUE(core_->Write(ino, created->second, "abc", 3, 0).ok());
+  auto reader = Open(ino, O_RDONLY);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(ReadFd(reader->fd), "abc");
+  EXPECT_EQ(core_->GetAttr(ino)->size, 3u);
+  ASSERT_TRUE(core_->Write(ino, created->second, "def", 3, 3).ok());
+  EXPECT_EQ(ReadFd(reader->fd), "abcdef");
+  EXPECT_EQ(**core_->GetXattr(ino, "user.hsm.state"), "online");
+  core_->Release(ino, *reader);
+  core_->Release(ino, created->second);
+}
+
+TEST_F(FsCoreWriteTest, RewritingBeforeTheJobRunsSupersedesIt) {
+  Start();
+  faulty_->Hang(Op::kPut);
+  const uint64_t ino = WriteFile(incoming_, "data.bin", "version 1");
+  ASSERT_TRUE(Drive([&] { return faulty_->hanging() == 1; }));
+  EXPECT_EQ(State(ino), "archiving");
+  auto f = Open(ino, O_WRONLY | O_TRUNC);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(State(ino), "online");
+  ASSERT_TRUE(core_->Write(ino, *f, "version 2", 9, 0).ok());
+  core_->Release(ino, *f);
+  faulty_->Unhang(Op::kPut);
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  EXPECT_EQ(fake_->Data("incoming/data.bin"), "version 2");
+  EXPECT_EQ(**core_->GetXattr(ino, "user.hsm.checksum"), Md5("version 2"));
+  int superseded = 0, done = 0;
+  for (const auto& j : Jobs()) {
+    if (j.state == JobState::kCancelled) ++superseded;
+    if (j.state == JobState::kDone) ++done;
+  }
+  EXPECT_EQ(superseded, 1);
+  EXPECT_EQ(done, 1);
+}
+
+TEST_F(FsCoreWriteTest, OpeningForWriteWithoutWritingChangesNothing) {
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "f", "data");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  auto f = Open(ino, O_RDWR);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(ReadFd(f->fd), "data");
+  core_->Release(ino, *f);
+  EXPECT_EQ(State(ino), "dual");
+  EXPECT_EQ(faulty_->calls(Op::kPut), 1);
+}
+
+TEST_F(FsCoreWriteTest, RewritingAnArchivedFileArchivesANewVersion) {
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "f", "first");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  auto f = Open(ino, O_WRONLY | O_APPEND);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(core_->Write(ino, *f, "+more", 5, 5).ok());
+  EXPECT_EQ(State(ino), "online");
+  core_->Release(ino, *f);
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  EXPECT_EQ(fake_->Data("incoming/f"), "first+more");
+}
+
+TEST_F(FsCoreWriteTest, OutsideWritableDirectoriesEverythingIsReadOnly) {
+  Start();
+  EXPECT_EQ(ToErrno(core_->Create(vault_, "x", 0644, O_WRONLY, kMe).status()), EROFS);
+  EXPECT_EQ(ToErrno(core_->MakeDir(vault_, "d", 0755).status()), EROFS);
+  const uint64_t archived = Lookup(vault_, "archived.dat")->ino;
+  EXPECT_EQ(ToErrno(Open(archived, O_WRONLY).status()), EROFS);
+  EXPECT_EQ(ToErrno(core_->Unlink(vault_, "archived.dat")), EROFS);
+  EXPECT_EQ(ToErrno(core_->Rename(vault_, "archived.dat", incoming_, "a", 0)), EROFS);
+  std::promise<Result<Attr>> p;
+  AttrChange chmod;
+  chmod.mode = 0600;
+  core_->SetAttr(archived, nullptr, chmod, kMe, [&](Result<Attr> r) { p.set_value(r); });
+  EXPECT_EQ(ToErrno(p.get_future().get().status()), EROFS);
+  const uint64_t f = WriteFile(incoming_, "f", "x");
+  EXPECT_EQ(ToErrno(core_->Rename(incoming_, "f", vault_, "f", 0)), EROFS);
+  EXPECT_NE(f, 0u);
+}
+
+TEST_F(FsCoreWriteTest, DeletingArchivedDataNeedsAllowDelete) {
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "keep.dat", "precious");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  const Status s = core_->Unlink(incoming_, "keep.dat");
+  EXPECT_EQ(ToErrno(s), EPERM);
+  EXPECT_NE(s.message().find("allow_delete"), std::string::npos);
+  EXPECT_TRUE(fake_->Exists("incoming/keep.dat"));
+  // A file never archived is deleted without asking the backend.
+  WriteFile(incoming_, "scratch", "tmp");
+  EXPECT_TRUE(core_->Unlink(incoming_, "scratch").ok());
+  EXPECT_EQ(faulty_->calls(Op::kRemove), 0);
+
+  config_.backends[0].allow_delete = true;
+  Start();
+  EXPECT_TRUE(core_->Unlink(incoming_, "keep.dat").ok());
+  EXPECT_FALSE(fake_->Exists("incoming/keep.dat"));
+  EXPECT_EQ(Lookup(incoming_, "keep.dat").status().code(), Code::kNotFound);
+}
+
+TEST_F(FsCoreWriteTest, TransientPutFailuresAreRetried) {
+  Start();
+  faulty_->FailFirst(Op::kPut, 2, UnavailableError("hsi: connection reset"));
+  const uint64_t ino = WriteFile(incoming_, "f", "data");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  EXPECT_EQ(faulty_->calls(Op::kPut), 3);
+  EXPECT_EQ(fake_->Data("incoming/f"), "data");
+}
+
+TEST_F(FsCoreWriteTest, APutThatAlwaysFailsEndsFailedAndKeepsTheData) {
+  Start();
+  faulty_->FailAlways(Op::kPut, UnavailableError("tape library offline"));
+  const uint64_t ino = WriteFile(incoming_, "f", "only copy");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "failed"; }));
+  EXPECT_EQ(faulty_->calls(Op::kPut), 3);
+  EXPECT_EQ(**core_->GetXattr(ino, "user.hsm.error"), "tape library offline");
+  auto f = Open(ino, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(ReadFd(f->fd), "only copy");
+  core_->Release(ino, *f);
+  // Never evicted, never released.
+  EXPECT_EQ(ToErrno(core_->SetXattr(ino, "user.hsm.release", kMe)), EPERM);
+  // A retry after the backend is back succeeds.
+  faulty_->Clear(Op::kPut);
+  {
+    auto s = engine_->catalog().Acquire();
+    const auto jobs = *catalog::JobQueue::List(*s, catalog::JobFilter());
+    for (const auto& j : jobs) {
+      if (j.state == JobState::kFailed) {
+        ASSERT_TRUE(*catalog::JobQueue::Retry(*s, j.id, 1));
+      }
+    }
+  }
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+}
+
+TEST_F(FsCoreWriteTest, ABadReadBackIsRetried) {
+  Start();
+  faulty_->FailFirst(Op::kRead, 1, DataLossError("checksum mismatch on read back"));
+  const uint64_t ino = WriteFile(incoming_, "f", "data");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  EXPECT_EQ(faulty_->calls(Op::kPut), 2);
+}
+
+TEST_F(FsCoreWriteTest, RenameMovesOnTheBackendAndKeepsState) {
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "a.dat", "payload");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  ASSERT_TRUE(core_->MakeDir(incoming_, "sub", 0755).ok());
+  const uint64_t sub = Lookup(incoming_, "sub")->ino;
+  ASSERT_TRUE(core_->Rename(incoming_, "a.dat", sub, "b.dat", 0).ok());
+  EXPECT_EQ(fake_->Data("incoming/sub/b.dat"), "payload");
+  EXPECT_FALSE(fake_->Exists("incoming/a.dat"));
+  EXPECT_EQ(State(ino), "dual");
+  EXPECT_EQ(Lookup(sub, "b.dat")->ino, ino);
+  EXPECT_EQ(ToErrno(core_->Rename(sub, "b.dat", incoming_, "x", RENAME_EXCHANGE)), EINVAL);
+}
+
+TEST_F(FsCoreWriteTest, RenameWhileArchivingArchivesUnderTheNewName) {
+  Start();
+  faulty_->Hang(Op::kPut);
+  const uint64_t ino = WriteFile(incoming_, "old.dat", "moving target");
+  ASSERT_TRUE(Drive([&] { return faulty_->hanging() == 1; }));
+  ASSERT_TRUE(core_->Rename(incoming_, "old.dat", incoming_, "new.dat", 0).ok());
+  faulty_->Unhang(Op::kPut);
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual" && !fake_->Exists("incoming/old.dat"); }));
+  EXPECT_EQ(fake_->Data("incoming/new.dat"), "moving target");
+}
+
+TEST_F(FsCoreWriteTest, DirectoriesAreMadeAndRemovedOnTheBackend) {
+  Start();
+  auto d = core_->MakeDir(incoming_, "run1", 0755);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(ToErrno(core_->MakeDir(incoming_, "run1", 0755).status()), EEXIST);
+  ASSERT_TRUE(Drive([&] { return fake_->Exists("incoming/run1"); }));
+  WriteFile(d->ino, "f", "x");
+  EXPECT_EQ(ToErrno(core_->RemoveDir(incoming_, "run1")), ENOTEMPTY);
+  ASSERT_TRUE(core_->Unlink(d->ino, "f").ok());  // not archived yet: no allow_delete needed
+  ASSERT_TRUE(core_->RemoveDir(incoming_, "run1").ok());
+  EXPECT_FALSE(fake_->Exists("incoming/run1"));
+}
+
+TEST_F(FsCoreWriteTest, FilesClosedBeforeARestartAreArchivedAfterIt) {
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "f", "survives");
+  core_.reset();  // hsmfs stops before the settle time (as after kill -9)
+  engine_.reset();
+  Start();
+  const uint64_t again = Lookup(incoming_, "f")->ino;
+  EXPECT_EQ(again, ino);
+  ASSERT_TRUE(Drive([&] { return State(again) == "dual"; }));
+  EXPECT_EQ(fake_->Data("incoming/f"), "survives");
+}
+
+TEST_F(FsCoreWriteTest, AFullCacheOfUnarchivedDataGivesEnospcAfterWaiting) {
+  config_.cache.size = 1000;
+  Start();
+  faulty_->Hang(Op::kPut);
+  auto a = core_->Create(incoming_, "a", 0644, O_WRONLY, kMe);
+  const std::string big(800, 'a');
+  ASSERT_TRUE(core_->Write(a->first.ino, a->second, big.data(), big.size(), 0).ok());
+  std::promise<Status> second;
+  std::thread writer([&] {
+    second.set_value(core_->Write(a->first.ino, a->second, big.data(), big.size(), 800).status());
+  });
+  auto result = second.get_future();
+  EXPECT_EQ(result.wait_for(100ms), std::future_status::timeout);  // waits for room
+  ASSERT_TRUE(Drive([&] { return result.wait_for(0ms) == std::future_status::ready; }));
+  writer.join();
+  EXPECT_EQ(ToErrno(result.get()), ENOSPC);
+  core_->Release(a->first.ino, a->second);
+  faulty_->Unhang(Op::kPut);
+}
+
+TEST_F(FsCoreWriteTest, TruncateAndTimesMakeANewVersion) {
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "f", "0123456789");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  AttrChange change;
+  change.size = 4;
+  change.mtime_ns = 1'600'000'000'123'456'789;
+  std::promise<Result<Attr>> p;
+  core_->SetAttr(ino, nullptr, change, kMe, [&](Result<Attr> r) { p.set_value(r); });
+  auto attr = p.get_future().get();
+  ASSERT_TRUE(attr.ok()) << attr.status().ToString();
+  EXPECT_EQ(attr->size, 4u);
+  EXPECT_EQ(attr->mtime_ns, 1'600'000'000'123'456'789);
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual" && fake_->Data("incoming/f") == "0123"; }));
+  EXPECT_EQ(fake_->Stat("incoming/f")->mtime_ns, 1'600'000'000'123'456'789);
+}
+
+TEST_F(FsCoreWriteTest, FsckFindsNothingWrongAfterArchivingAndNoticesDamage) {
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "f", "data");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  FsckOptions options;
+  options.checksums = true;
+  auto clean = Fsck(*engine_, options);
+  ASSERT_TRUE(clean.ok());
+  EXPECT_TRUE(clean->problems.empty())
+      << clean->problems[0].path << ": " << clean->problems[0].what;
+  EXPECT_EQ(clean->on_backend, 2);  // f and archived.dat (listed)
+  // Same sizes, different bytes: only checksums can tell.
+  std::ofstream(engine_->cache().PathOf(static_cast<catalog::EntryId>(ino))) << "dXta";
+  fake_->AddFile("incoming/f", "dat4");
+  auto damaged = Fsck(*engine_, options);
+  ASSERT_TRUE(damaged.ok());
+  ASSERT_EQ(damaged->problems.size(), 2u);
+  EXPECT_NE(damaged->problems[0].what.find("reading back"), std::string::npos);
+  EXPECT_NE(damaged->problems[1].what.find("cached copy has checksum"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace hsmfs::fs

@@ -1,0 +1,351 @@
+// hsmctl put (like dm_iput), daemon (like dm_idaemon) and fsck.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <future>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+#include <vector>
+
+#include "catalog/job_queue.h"
+#include "common/logging.h"
+#include "common/units.h"
+#include "fs/fs_core.h"
+#include "fs/fsck.h"
+#include "tools/cli/cli.h"
+#include "tools/cli/daemon.h"
+#include "tools/cli/paths.h"
+#include "tools/cli/progress.h"
+#include "tools/hsmctl/hsmctl.h"
+
+namespace hsmfs::hsmctl {
+namespace {
+
+namespace stdfs = std::filesystem;
+using catalog::Entry;
+
+struct PutTotals {
+  int64_t files = 0;
+  uint64_t bytes = 0;
+};
+
+// Copies one local file into the archive directory `dir` as `name`, through
+// the same write path as the mount.
+Status PutFile(fs::FsCore& core, const Entry& dir, const stdfs::path& local,
+               const std::string& name, bool force, cli::Progress& progress, PutTotals& totals) {
+  const int in = ::open(local.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ErrnoToStatus(errno, local.string());
+  struct stat st;
+  ::fstat(in, &st);
+  const catalog::Requester me{static_cast<uint32_t>(::getuid()), static_cast<int32_t>(::getpid()),
+                              "hsmctl"};
+  auto created = core.Create(static_cast<uint64_t>(dir.id), name, st.st_mode & 07777, O_WRONLY, me);
+  fs::OpenFile file;
+  uint64_t ino;
+  if (created.ok()) {
+    ino = created->first.ino;
+    file = created->second;
+  } else if (created.status().code() == Code::kAlreadyExists && force) {
+    {
+      auto session = core.engine().catalog().Acquire();
+      HSMFS_RETURN_IF_ERROR(session.status());
+      HSMFS_ASSIGN_OR_RETURN(Entry existing, session->Lookup(dir.id, name));
+      ino = static_cast<uint64_t>(existing.id);
+    }
+    std::promise<Result<fs::OpenFile>> opened;
+    core.Open(ino, O_WRONLY | O_TRUNC, me, [&](Result<fs::OpenFile> r) { opened.set_value(r); });
+    HSMFS_ASSIGN_OR_RETURN(file, opened.get_future().get());
+  } else {
+    ::close(in);
+    if (created.status().code() == Code::kAlreadyExists) {
+      return AlreadyExistsError(created.status().message() + " (use --force to replace it)");
+    }
+    return created.status();
+  }
+  std::vector<char> buf(1 << 20);
+  uint64_t offset = 0;
+  Status s;
+  for (;;) {
+    const ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      s = ErrnoToStatus(errno, "read " + local.string());
+      break;
+    }
+    if (n == 0) break;
+    auto written = core.Write(ino, file, buf.data(), static_cast<size_t>(n), offset);
+    if (!written.ok()) {
+      s = written.status();
+      break;
+    }
+    offset += *written;
+    totals.bytes += *written;
+    progress.Update(totals.files, 0, totals.bytes, 0);
+  }
+  ::close(in);
+  // Keep the local mtime, as cp -p and dm_iput do.
+  if (s.ok()) {
+    fs::AttrChange change;
+    change.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+    std::promise<Result<fs::Attr>> done;
+    core.SetAttr(ino, &file, change, me, [&](Result<fs::Attr> r) { done.set_value(r); });
+    s = done.get_future().get().status();
+  }
+  core.Release(ino, file);
+  ++totals.files;
+  return s;
+}
+
+Status PutTree(fs::FsCore& core, const Entry& dir, const stdfs::path& local, bool force,
+               cli::Progress& progress, PutTotals& totals) {
+  const std::string name = local.filename().string();
+  struct stat st;
+  if (::stat(local.c_str(), &st) != 0) return ErrnoToStatus(errno, local.string());
+  if (!S_ISDIR(st.st_mode)) return PutFile(core, dir, local, name, force, progress, totals);
+  auto made = core.MakeDir(static_cast<uint64_t>(dir.id), name, st.st_mode & 07777);
+  if (!made.ok() && made.status().code() != Code::kAlreadyExists) return made.status();
+  Entry sub;
+  {
+    auto session = core.engine().catalog().Acquire();
+    HSMFS_RETURN_IF_ERROR(session.status());
+    HSMFS_ASSIGN_OR_RETURN(sub, session->Lookup(dir.id, name));
+  }
+  if (!sub.is_dir()) return Status(Code::kNotDirectory, name + " exists and is not a directory");
+  std::error_code ec;
+  for (const auto& child : stdfs::directory_iterator(local, ec)) {
+    HSMFS_RETURN_IF_ERROR(PutTree(core, sub, child.path(), force, progress, totals));
+  }
+  if (ec) return ErrnoToStatus(ec.value(), local.string());
+  return Status::Ok();
+}
+
+// Waits until no archive job is active (polling the catalog), with progress.
+int WaitForArchives(Context& ctx, const PutTotals& totals) {
+  cli::Progress progress("archive", "jobs");
+  int64_t done_before = -1, failed_before = 0;
+  for (;;) {
+    int64_t active = 0, done = 0, failed = 0;
+    {
+      auto session = ctx.engine->catalog().Acquire();
+      if (!session.ok()) return cli::Fail(kProgram, session.status().message(), cli::kExitFailed);
+      auto st = session->db().Prepare(
+          "SELECT SUM(state IN ('queued', 'running')), SUM(state = 'done'), "
+          "SUM(state = 'failed') FROM jobs WHERE kind = 'archive'");
+      if (!st.ok()) return cli::Fail(kProgram, st.status().message(), cli::kExitFailed);
+      if (auto row = st->Step(); row.ok() && *row) {
+        active = st->Int(0);
+        done = st->Int(1);
+        failed = st->Int(2);
+      }
+    }
+    if (done_before < 0) {
+      done_before = done;
+      failed_before = failed;
+    }
+    done -= done_before;
+    failed -= failed_before;
+    progress.Update(done, 0, 0, 0, cli::Thousands(active) + " to go");
+    if (active == 0) {
+      progress.Finish();
+      if (failed > 0) {
+        std::cerr << kProgram << ": " << failed
+                  << " archive jobs failed (hsmctl jobs shows why; hsmctl retry --failed)\n";
+        return cli::kExitFailed;
+      }
+      std::cout << "archived " << cli::Thousands(totals.files) << " files ("
+                << FormatSizeHuman(totals.bytes) << ")\n";
+      return cli::kExitOk;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+int RunEngineUntilSignalled(Context& ctx, cli::StartupReport report, bool background) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  LogOptions log;
+  log.level = ctx.config.log.level;
+  log.name = "hsmctl-daemon";
+  if (background) log.file = ctx.config.log.file;
+  if (Status s = InitLogging(log); !s.ok()) return report.Fail(s.message(), cli::kExitFailed);
+  ctx.engine.reset();
+  fs::EngineOptions options;
+  options.program = "hsmctl";
+  options.run_jobs = true;
+  options.description = "hsmctl daemon";
+  auto engine = fs::Engine::Open(ctx.config, Clock::Real(), std::move(options));
+  if (!engine.ok()) return report.Fail(engine.status().message(), cli::kExitFailed);
+  spdlog::info("hsmctl daemon running jobs for {}", ctx.config.catalog.path.string());
+  report.Ok();
+  if (background) cli::DetachStdio();
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("hsmctl daemon stopping (signal {})", sig);
+  (*engine)->Shutdown();
+  return cli::kExitOk;
+}
+
+// The pid in an engine lock description ("hsmctl daemon, pid 123").
+pid_t PidOf(const std::string& holder) {
+  const size_t at = holder.rfind("pid ");
+  return at == std::string::npos ? 0 : static_cast<pid_t>(std::atoi(holder.c_str() + at + 4));
+}
+
+}  // namespace
+
+int CmdPut(Context& ctx, const std::vector<std::string>& args, bool wait, bool force) {
+  if (args.size() < 2) return cli::Fail(kProgram, "put: give LOCAL... DEST", cli::kExitUsage);
+  if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  const std::string dest_arg = args.back();
+  auto cpath = cli::ToCatalogPath(dest_arg);
+  if (!cpath.ok()) return cli::Fail(kProgram, cpath.status().message(), cli::kExitUsage);
+  auto dest = ctx.engine->sync().Resolve(*cpath, CancelToken::None());
+  if (!dest.ok()) return cli::Fail(kProgram, dest.status().message(), cli::kExitFailed);
+  if (!dest->is_dir()) return cli::Fail(kProgram, dest_arg + ": not a directory", cli::kExitUsage);
+  PutTotals totals;
+  int rc = cli::kExitOk;
+  {
+    fs::FsCore core(*ctx.engine, fs::FsCore::Options{::getuid(), ::getgid()});
+    cli::Progress progress("put", "files");
+    for (size_t i = 0; i + 1 < args.size(); ++i) {
+      if (Status s = PutTree(core, *dest, stdfs::absolute(args[i]), force, progress, totals);
+          !s.ok()) {
+        rc = cli::Fail(kProgram, s.message(), cli::ExitCodeFor(s));
+      }
+    }
+    progress.Finish();
+  }
+  // The core shut the engine down when it went: open a fresh one to wait with.
+  if (Status s = OpenEngine(ctx); !s.ok())
+    return cli::Fail(kProgram, s.message(), cli::kExitFailed);
+  std::cout << "queued " << cli::Thousands(totals.files) << " files ("
+            << FormatSizeHuman(totals.bytes) << ") for archiving\n";
+  if (fs::EngineLockHolder(ctx.config.catalog.path).empty()) {
+    if (!wait) {
+      std::cerr << kProgram << ": no hsmfs engine runs for this catalog: archiving starts when "
+                << "one does (hsmctl daemon start, or mount it)\n";
+      return rc;
+    }
+    ctx.engine.reset();
+    fs::EngineOptions options;
+    options.program = "hsmctl";
+    options.run_jobs = true;
+    options.description = "hsmctl put --wait";
+    auto opened = fs::Engine::Open(ctx.config, Clock::Real(), std::move(options));
+    if (!opened.ok()) return cli::Fail(kProgram, opened.status().message(), cli::kExitFailed);
+    ctx.engine = std::move(opened).value();
+  }
+  if (!wait) return rc;
+  const int waited = WaitForArchives(ctx, totals);
+  return rc != cli::kExitOk ? rc : waited;
+}
+
+int CmdDaemon(Context& ctx, const std::string& action) {
+  if (ctx.config_path.empty()) ctx.config_path = cli::DefaultConfigPath();
+  auto config = LoadConfig(ctx.config_path);
+  if (!config.ok()) return cli::Fail(kProgram, config.status().message(), cli::kExitUsage);
+  ctx.config = std::move(config).value();
+  const std::string holder = fs::EngineLockHolder(ctx.config.catalog.path);
+  if (action == "status") {
+    if (holder.empty()) {
+      std::cout << "not running: no engine runs jobs for " << ctx.config.catalog.path.string()
+                << "\n";
+    } else {
+      std::cout << "running: " << holder << "\n";
+    }
+    if (Status s = OpenEngine(ctx); s.ok()) {
+      auto session = ctx.engine->catalog().Acquire();
+      if (session.ok()) {
+        auto st = session->db().Prepare(
+            "SELECT kind, state, COUNT(*) FROM jobs WHERE state IN ('queued', 'running', "
+            "'failed') GROUP BY kind, state ORDER BY kind, state");
+        if (st.ok()) {
+          while (true) {
+            auto row = st->Step();
+            if (!row.ok() || !*row) break;
+            std::cout << "  " << st->Text(0) << " jobs " << st->Text(1) << ": " << st->Int(2)
+                      << "\n";
+          }
+        }
+      }
+    }
+    return holder.empty() ? 3 : cli::kExitOk;  // 3: not running, as init scripts expect
+  }
+  if (action == "stop") {
+    if (holder.empty()) return cli::Fail(kProgram, "daemon: not running", cli::kExitFailed);
+    if (holder.rfind("hsmctl daemon", 0) != 0) {
+      return cli::Fail(kProgram, "daemon: the engine runs in " + holder + "; stop that instead",
+                       cli::kExitFailed);
+    }
+    const pid_t pid = PidOf(holder);
+    if (pid <= 0 || ::kill(pid, SIGTERM) != 0) {
+      return cli::Fail(kProgram, "daemon: cannot signal " + holder, cli::kExitFailed);
+    }
+    for (int i = 0; i < 600; ++i) {
+      if (fs::EngineLockHolder(ctx.config.catalog.path).empty()) {
+        std::cout << "stopped (" << holder << ")\n";
+        return cli::kExitOk;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return cli::Fail(kProgram, "daemon: still running after 30 s: " + holder, cli::kExitFailed);
+  }
+  if (!holder.empty()) {
+    return cli::Fail(kProgram, "daemon: an engine already runs for this catalog: " + holder,
+                     cli::kExitFailed);
+  }
+  if (action == "run") return RunEngineUntilSignalled(ctx, cli::StartupReport(kProgram, -1), false);
+  if (action == "start") {
+    int report_fd = -1;
+    const int parent = cli::Daemonise(
+        kProgram, &report_fd, "hsmctl daemon started; log: " + ctx.config.log.file.string() + "\n");
+    if (parent >= 0) return parent;
+    return RunEngineUntilSignalled(ctx, cli::StartupReport(kProgram, report_fd), true);
+  }
+  return cli::Fail(kProgram, "daemon: unknown action \"" + action + "\" (start, stop, status, run)",
+                   cli::kExitUsage);
+}
+
+int CmdFsck(Context& ctx, bool checksums, bool json) {
+  if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  cli::Progress progress("fsck", "files");
+  fs::FsckOptions options;
+  options.checksums = checksums;
+  options.progress = [&](int64_t n) { progress.Update(n, 0, 0, 0); };
+  auto report = fs::Fsck(*ctx.engine, options);
+  progress.Finish();
+  if (!report.ok()) return cli::Fail(kProgram, report.status().message(), cli::kExitFailed);
+  if (json) {
+    nlohmann::json problems = nlohmann::json::array();
+    for (const auto& p : report->problems)
+      problems.push_back({{"path", p.path}, {"problem", p.what}});
+    std::cout << nlohmann::json{{"entries", report->entries},
+                                {"cached", report->cached},
+                                {"on_backend", report->on_backend},
+                                {"problems", problems}}
+                     .dump(2)
+              << "\n";
+  } else {
+    for (const auto& p : report->problems) std::cout << p.path << ": " << p.what << "\n";
+    std::cout << "fsck: " << cli::Thousands(report->entries) << " files, "
+              << cli::Thousands(report->cached) << " cached copies, "
+              << cli::Thousands(report->on_backend) << " backend copies checked; "
+              << (report->problems.empty()
+                      ? "no problems"
+                      : cli::Thousands(static_cast<int64_t>(report->problems.size())) + " problems")
+              << "\n";
+  }
+  return report->problems.empty() ? cli::kExitOk : cli::kExitFailed;
+}
+
+}  // namespace hsmfs::hsmctl
