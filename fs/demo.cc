@@ -14,7 +14,7 @@ namespace {
 
 namespace stdfs = std::filesystem;
 
-constexpr char kDemoVersion[] = "hsmfs-demo-1";
+constexpr char kDemoVersion[] = "hsmfs-demo-2";
 
 constexpr char kDemoConfig[] = R"(# hsmfs demo configuration, written by `hsmfs --demo`.
 # Relative paths are relative to this file.
@@ -32,6 +32,10 @@ list_ttl = "1m"
 
 [log]
 file = "hsmfs.log"
+
+# Files copied into vault/incoming are archived 2 s after their last close.
+[archive]
+settle = "2s"
 
 # The archive tier: a plain directory. stage_delay makes every recall take two
 # seconds, the way a tape mount would (only shorter).
@@ -216,6 +220,8 @@ std::string DemoHints(const stdfs::path& mountpoint, const stdfs::path& config,
       {ctl + " stage --preview vault/act6/season4", "what a recall would cost"},
       {ctl + " stage --wait vault/lsst/raw/2024-05-01", "a tape-ordered batch"},
       {ctl + " jobs", "the queue"},
+      {"cp /etc/services " + m + "/vault/incoming/", "writable: archived after 2 s"},
+      {"getfattr -n user.hsm.state " + m + "/vault/incoming/services", "online, then dual"},
   };
   std::string out = "hsmfs demo mounted on " + m + "\n\nTry:\n";
   for (const auto& [command, note] : tries) {
