@@ -124,18 +124,12 @@ void FileCache::InvalidateUsage() {
 }
 
 Result<uint64_t> FileCache::Usage() {
+  bool fresh;
   {
     std::lock_guard<std::mutex> l(mu_);
-    if (!cached_sum_valid_ || clock_.Now() - cached_sum_at_ > std::chrono::seconds(1)) {
-      cached_sum_valid_ = false;
-    }
+    fresh = cached_sum_valid_ && clock_.Now() - cached_sum_at_ <= std::chrono::seconds(1);
   }
-  bool valid;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    valid = cached_sum_valid_;
-  }
-  if (!valid) {
+  if (!fresh) {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
     HSMFS_ASSIGN_OR_RETURN(uint64_t sum, session.CachedBytes());
     std::lock_guard<std::mutex> l(mu_);

@@ -379,8 +379,10 @@ Result<size_t> FsCore::Write(uint64_t ino, const OpenFile& file, const char* dat
     first = !it->second;
   }
   if (first) {
-    // The first write through a descriptor makes the file a new version.
-    HSMFS_RETURN_IF_ERROR(BeginModify(id, true));
+    // The first write through a descriptor makes the file a new version. A
+    // file unlinked while open has no entry any more: its data just goes to
+    // the unlinked copy, as on a local disk.
+    if (Status s = BeginModify(id, true); !s.ok() && s.code() != Code::kNotFound) return s;
     std::lock_guard<std::mutex> l(write_mu_);
     handle_modified_[file.fd] = true;
     writers_[id].dirty = true;

@@ -207,6 +207,21 @@ TEST_F(FsCoreWriteTest, RewritingBeforeTheJobRunsSupersedesIt) {
   EXPECT_EQ(done, 1);
 }
 
+TEST_F(FsCoreWriteTest, AnUnlinkedOpenFileStaysWritable) {
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "scratch", "abc");
+  auto f = Open(ino, O_RDWR);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(core_->Unlink(incoming_, "scratch").ok());
+  auto written = core_->Write(ino, *f, "def", 3, 3);
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(ReadFd(f->fd), "abcdef");
+  core_->Release(ino, *f);
+  EXPECT_EQ(Lookup(incoming_, "scratch").status().code(), Code::kNotFound);
+  ASSERT_TRUE(Drive([&] { return Jobs().empty() || Jobs()[0].state != JobState::kQueued; }));
+  EXPECT_FALSE(fake_->Exists("incoming/scratch"));
+}
+
 TEST_F(FsCoreWriteTest, OpeningForWriteWithoutWritingChangesNothing) {
   Start();
   const uint64_t ino = WriteFile(incoming_, "f", "data");
