@@ -67,22 +67,35 @@ std::string ProgressText(const Job& j) {
   return std::to_string(percent) + "% of " + FormatSizeHuman(j.bytes_total);
 }
 
+// Bytes per second of a running job, or of a finished one over its run time.
+std::string RateText(const Job& j, int64_t now_ns) {
+  if (j.started_ns == 0) return "-";
+  const int64_t end = j.state == JobState::kRunning ? now_ns : j.finished_ns;
+  const uint64_t bytes = j.state == JobState::kDone ? j.bytes_total : j.bytes_done;
+  if (end <= j.started_ns || bytes == 0 ||
+      (j.state != JobState::kRunning && j.state != JobState::kDone)) {
+    return "-";
+  }
+  const double seconds = static_cast<double>(end - j.started_ns) / 1e9;
+  return FormatSizeHuman(static_cast<uint64_t>(static_cast<double>(bytes) / seconds)) + "/s";
+}
+
 void PrintTable(const std::vector<Job>& jobs, int64_t now_ns) {
   const auto positions = Positions(jobs);
-  std::printf("%6s  %-7s  %-9s  %-3s  %4s  %-16s  %8s  %-16s  %s\n", "ID", "KIND", "STATE", "DMF",
-              "POS", "PROGRESS", "AGE", "REQUESTER", "FILE");
+  std::printf("%6s  %-7s  %-9s  %-3s  %4s  %-16s  %11s  %8s  %-16s  %s\n", "ID", "KIND", "STATE",
+              "DMF", "POS", "PROGRESS", "RATE", "AGE", "REQUESTER", "FILE");
   for (const Job& j : jobs) {
     auto pos = positions.find(j.id);
     const std::string pos_text = pos == positions.end() ? "-" : std::to_string(pos->second);
     const std::string who = j.requester.command.empty()
                                 ? "-"
                                 : j.requester.command + "[" + std::to_string(j.requester.pid) + "]";
-    std::printf("%6lld  %-7s  %-9s  %-3s  %4s  %-16s  %8s  %-16s  %s", static_cast<long long>(j.id),
-                std::string(catalog::JobKindName(j.kind)).c_str(),
+    std::printf("%6lld  %-7s  %-9s  %-3s  %4s  %-16s  %11s  %8s  %-16s  %s",
+                static_cast<long long>(j.id), std::string(catalog::JobKindName(j.kind)).c_str(),
                 std::string(catalog::JobStateName(j.state)).c_str(),
                 std::string(catalog::DmfCode(j.entry.state)).c_str(), pos_text.c_str(),
-                ProgressText(j).c_str(), Age(j.created_ns, now_ns).c_str(), who.c_str(),
-                CatalogPathOf(j.entry).c_str());
+                ProgressText(j).c_str(), RateText(j, now_ns).c_str(),
+                Age(j.created_ns, now_ns).c_str(), who.c_str(), CatalogPathOf(j.entry).c_str());
     if (!j.last_error.empty() && j.state != JobState::kDone) {
       std::printf("  [%s]", j.last_error.c_str());
     }
@@ -91,7 +104,7 @@ void PrintTable(const std::vector<Job>& jobs, int64_t now_ns) {
   if (jobs.empty()) std::printf("(no jobs)\n");
 }
 
-nlohmann::json ToJson(const std::vector<Job>& jobs) {
+nlohmann::json ToJson(const std::vector<Job>& jobs, int64_t now_ns) {
   const auto positions = Positions(jobs);
   nlohmann::json out = nlohmann::json::array();
   for (const Job& j : jobs) {
@@ -106,12 +119,15 @@ nlohmann::json ToJson(const std::vector<Job>& jobs) {
         {"attempts", j.attempts},
         {"bytes_total", j.bytes_total},
         {"bytes_done", j.bytes_done},
+        {"rate", RateText(j, now_ns)},
         {"created", FormatMtime(j.created_ns, true)},
         {"requester",
          {{"uid", j.requester.uid}, {"pid", j.requester.pid}, {"command", j.requester.command}}}};
     row["queue_position"] =
         pos == positions.end() ? nlohmann::json(nullptr) : nlohmann::json(pos->second);
     if (!j.volume.empty()) row["volume"] = j.volume;
+    if (j.started_ns) row["started"] = FormatMtime(j.started_ns, true);
+    if (j.finished_ns) row["finished"] = FormatMtime(j.finished_ns, true);
     if (!j.last_error.empty()) row["error"] = j.last_error;
     out.push_back(std::move(row));
   }
@@ -128,7 +144,7 @@ int CmdJobs(Context& ctx, const JobsArgs& args) {
     if (!jobs.ok()) return cli::Fail(kProgram, jobs.status().message(), cli::kExitFailed);
     if (args.watch && tty) std::printf("\033[H\033[2J");
     if (args.json) {
-      std::cout << ToJson(*jobs).dump(2) << "\n";
+      std::cout << ToJson(*jobs, Clock::Real().WallNanos()).dump(2) << "\n";
     } else {
       PrintTable(*jobs, Clock::Real().WallNanos());
     }
