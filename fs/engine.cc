@@ -134,6 +134,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
     stage.workers = config.stage.workers;
     for (const BackendConfig& b : config.backends) {
       if (b.stage_workers > 0) stage.workers_by_backend[b.name] = b.stage_workers;
+      if (b.stage_delay.count() > 0) stage.expected_by_backend[b.name] = b.stage_delay;
     }
     stage.coalesce = config.stage.coalesce;
     stage.max_attempts = config.stage.max_attempts;

@@ -150,7 +150,7 @@ class PendingOpen {
 
  private:
   void Reply(Result<OpenFile> r) {
-    if (!r.ok()) return ReplyError(req_, r.status(), "open", 0);
+    if (!r.ok()) return ReplyError(req_, r.status(), "open", ino_);
     fi_.fh = static_cast<uint64_t>(r->fd);
     fi_.keep_cache = r->keep_cache;
     if (fuse_reply_open(req_, &fi_) != 0) {

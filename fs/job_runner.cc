@@ -40,6 +40,10 @@ JobRunner::JobRunner(catalog::JobKind kind, catalog::Catalog& catalog, const Bac
     lane->workers =
         std::max(1, it == options_.workers_by_backend.end() ? options_.workers : it->second);
     lane->window_until = clock_.Now();
+    auto expected = options_.expected_by_backend.find(name);
+    lane->avg_seconds = expected == options_.expected_by_backend.end()
+                            ? 0
+                            : std::chrono::duration<double>(expected->second).count();
     lanes_[name] = std::move(lane);
   }
 }

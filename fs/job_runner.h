@@ -46,6 +46,9 @@ struct RunnerOptions {
   int max_attempts = 5;
   Duration retry_delay = std::chrono::seconds(2);  // doubles per attempt
   Duration max_retry_delay = std::chrono::minutes(5);
+  // What a job on a backend is expected to take before any has been timed
+  // (e.g. a posix backend's stage_delay); 5 s where unknown.
+  std::map<std::string, Duration, std::less<>> expected_by_backend;
   Duration monitor_interval = std::chrono::milliseconds(500);
 };
 

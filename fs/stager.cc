@@ -94,7 +94,7 @@ void Stager::Finish(EntryId entry, const Status& s) {
 
 Duration Stager::Eta(const Job& job, int64_t position) {
   double avg = runner_.AverageSeconds(job.backend);
-  if (avg <= 0) avg = 5.0;  // until a recall of this backend has been timed
+  if (avg <= 0) avg = 5.0;  // nothing known about this backend yet
   const int workers = runner_.Workers(job.backend);
   double seconds;
   if (position <= 0) {

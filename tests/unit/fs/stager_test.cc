@@ -378,3 +378,17 @@ TEST_F(StagerTest, EtaFollowsQueuePosition) {
 
 }  // namespace
 }  // namespace hsmfs::fs
+
+namespace hsmfs::fs {
+namespace {
+
+TEST_F(StagerTest, EtaStartsFromTheExpectedRecallTime) {
+  options_.expected_by_backend["vault"] = std::chrono::hours(1);
+  StartStager();
+  Job job;
+  job.backend = "vault";
+  EXPECT_EQ(stager_->Eta(job, 1), Duration(std::chrono::hours(1)));
+}
+
+}  // namespace
+}  // namespace hsmfs::fs
