@@ -16,6 +16,7 @@
 #include "backends/testing/fake_backend.h"
 #include "backends/testing/fault_injecting_backend.h"
 #include "catalog/job_queue.h"
+#include "common/logging.h"
 #include "fs/errno_map.h"
 
 namespace hsmfs::fs {
@@ -489,6 +490,7 @@ TEST_F(FsCoreTest, AFailedRecallIsEioWithTheReason) {
 
 TEST_F(FsCoreTest, ScannersAreRefusedAndQueueNothing) {
   auto tod = Path("vault/act6/season4/tod_001.dat");
+  const uint64_t denied_before = ErrorSiteCounts()["DENY-RECALL"];
   PendingOpen open = Open(tod->ino, O_RDONLY, "updatedb");
   ASSERT_TRUE(open.ready());
   EXPECT_EQ(ToErrno(open.future.get().status()), EACCES);
@@ -497,7 +499,8 @@ TEST_F(FsCoreTest, ScannersAreRefusedAndQueueNothing) {
     auto s = engine_->catalog().Acquire();
     EXPECT_TRUE(catalog::JobQueue::List(*s, catalog::JobFilter())->empty());
   }
-  EXPECT_NE((*core_->GetXattr(catalog::kRootId, "user.hsm.stats"))->find("DENY-RECALL=1"),
+  EXPECT_EQ(ErrorSiteCounts()["DENY-RECALL"], denied_before + 1);
+  EXPECT_NE((*core_->GetXattr(catalog::kRootId, "user.hsm.stats"))->find("DENY-RECALL="),
             std::string::npos);
 }
 
