@@ -104,7 +104,9 @@ class Backend {
   virtual Status Remove(const ObjectPath& path) = 0;
   // Renames within the backend; kUnimplemented where the backend cannot.
   virtual Status Rename(const ObjectPath& from, const ObjectPath& to) = 0;
-  virtual Status MakeDir(const ObjectPath& path) = 0;
+  // Creates the directory `path` with permission bits `mode` (where the backend
+  // keeps them); kAlreadyExists if it exists, kNotFound without its parent.
+  virtual Status MakeDir(const ObjectPath& path, uint32_t mode) = 0;
 };
 
 // Joins a directory path and a name ("" + "a" = "a", "a" + "b" = "a/b").

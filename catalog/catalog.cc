@@ -306,7 +306,8 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
   const Entry before = e;
   e.seen_gen = gen;
   if (e.is_dir()) {
-    e.mode = listed.mode;
+    // The mode stays the catalog's: chmod through the mount changes only the
+    // catalog (no backend call may block it), so a listing must not undo it.
     e.mtime_ns = listed.mtime_ns;
   } else if (!e.holds_unarchived_data()) {
     const bool changed_on_backend = e.size != listed.size || e.mtime_ns != listed.mtime_ns;

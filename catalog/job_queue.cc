@@ -168,16 +168,18 @@ Result<std::optional<Job>> JobQueue::EnqueueArchive(Session& s, const Entry& ent
 }
 
 Result<bool> JobQueue::FinishArchive(Session& s, const Job& job, std::string_view checksum,
-                                     std::string_view location, int64_t now_ns) {
+                                     uint64_t size, std::string_view location, int64_t now_ns) {
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt e, s.db().Prepare("UPDATE entries SET state = 'dual', checksum = ?, location = ?, "
-                             "on_backend = 1, error = NULL, seen_gen = MAX(seen_gen, ?) "
+      Stmt e, s.db().Prepare("UPDATE entries SET state = 'dual', checksum = ?, size = ?, "
+                             "location = ?, on_backend = 1, error = NULL, "
+                             "seen_gen = MAX(seen_gen, ?) "
                              "WHERE id = ? AND version = ? AND state IN ('queued', 'archiving')"));
   e.Bind(1, checksum)
-      .BindText(2, location)
-      .Bind(3, now_ns)
-      .Bind(4, job.entry_id)
-      .Bind(5, job.version);
+      .Bind(2, static_cast<int64_t>(size))
+      .BindText(3, location)
+      .Bind(4, now_ns)
+      .Bind(5, job.entry_id)
+      .Bind(6, job.version);
   HSMFS_RETURN_IF_ERROR(e.Run());
   const bool current = s.db().Changes() == 1;
   HSMFS_ASSIGN_OR_RETURN(Stmt st,

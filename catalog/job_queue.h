@@ -82,8 +82,9 @@ class JobQueue {
   // An archive finished with data of `checksum`: the entry becomes `dual`,
   // unless it was modified or moved since (then false: the job is marked
   // superseded and the newer version has its own job).
+  // `size` is how many bytes were archived.
   static Result<bool> FinishArchive(Session& s, const Job& job, std::string_view checksum,
-                                    std::string_view location, int64_t now_ns);
+                                    uint64_t size, std::string_view location, int64_t now_ns);
   // Archiving failed for good: the job and the entry are `failed` (the data
   // stays cached: it is the only copy).
   static Status FailArchive(Session& s, const Job& job, const Status& error, int64_t now_ns);

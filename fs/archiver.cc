@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/logging.h"
@@ -17,14 +18,15 @@ using catalog::JobQueue;
 
 std::string Display(const Entry& e) { return e.backend + "/" + e.backend_path; }
 
-// Creates `path` and its missing parents on the backend.
-Status MakeDirs(backends::Backend& backend, const std::string& path) {
+// Creates `path` (with `mode`) and its missing parents (0755: their own archive
+// jobs, which carry their modes, then find them made) on the backend.
+Status MakeDirs(backends::Backend& backend, const std::string& path, uint32_t mode) {
   if (path.empty()) return Status::Ok();
-  Status s = backend.MakeDir(path);
+  Status s = backend.MakeDir(path, mode);
   if (s.ok() || s.code() == Code::kAlreadyExists) return Status::Ok();
   if (s.code() != Code::kNotFound) return s;
-  HSMFS_RETURN_IF_ERROR(MakeDirs(backend, backends::ParentObjectPath(path)));
-  s = backend.MakeDir(path);
+  HSMFS_RETURN_IF_ERROR(MakeDirs(backend, backends::ParentObjectPath(path), 0755));
+  s = backend.MakeDir(path, mode);
   return s.code() == Code::kAlreadyExists ? Status::Ok() : s;
 }
 
@@ -100,6 +102,16 @@ Status Archiver::QueueNow(const std::vector<EntryId>& entries) {
     for (EntryId id : entries) {
       auto e = s.Get(id);
       if (!e.ok()) continue;  // deleted meanwhile
+      if (!e->is_dir() && e->state == catalog::FileState::kOnline) {
+        // close(2) returns before the kernel's RELEASE reaches us, so a crash
+        // can keep the last size from the catalog: take it from the copy.
+        struct stat st;
+        if (::stat(cache_.PathOf(id).c_str(), &st) == 0) {
+          e->size = static_cast<uint64_t>(st.st_size);
+          e->mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+          HSMFS_RETURN_IF_ERROR(s.SetLocalAttrs(id, e->size, e->mtime_ns));
+        }
+      }
       HSMFS_ASSIGN_OR_RETURN(auto job, JobQueue::EnqueueArchive(s, *e, clock_.WallNanos()));
       queued += job.has_value();
     }
@@ -167,15 +179,19 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
   }));
   const TimePoint started = clock_.Now();
   bool put = false;
+  uint64_t archived_size = e.size;
   const std::string path = e.backend_path;  // where this job puts the data
   std::string checksum;
   backends::ObjectInfo stored;
   if (e.version != job.version) {
     checksum = "";  // superseded before it started: FinishArchive says so
   } else if (e.is_dir()) {
-    HSMFS_RETURN_IF_ERROR(MakeDirs(backend, path));
+    HSMFS_RETURN_IF_ERROR(MakeDirs(backend, path, e.mode));
   } else {
     const auto copy = cache_.PathOf(e.id);
+    struct stat st;
+    if (::stat(copy.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat " + copy.string());
+    archived_size = static_cast<uint64_t>(st.st_size);
     HSMFS_ASSIGN_OR_RETURN(checksum, ChecksumFile(copy, options_.checksum, cancel));
     backends::PutOptions po;
     po.cancel = &cancel;
@@ -212,8 +228,9 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
           // settled the entry again under its new name.
           HSMFS_RETURN_IF_ERROR(JobQueue::Cancel(s, job.id, clock_.WallNanos()).status());
         } else {
-          HSMFS_ASSIGN_OR_RETURN(current, JobQueue::FinishArchive(s, job, checksum, stored.location,
-                                                                  clock_.WallNanos()));
+          HSMFS_ASSIGN_OR_RETURN(
+              current, JobQueue::FinishArchive(s, job, checksum, archived_size, stored.location,
+                                               clock_.WallNanos()));
         }
         return tx.Commit();
       }).Annotate("recording the archive"));

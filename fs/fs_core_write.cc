@@ -63,6 +63,17 @@ Status FsCore::BeginModify(EntryId id, bool cached) {
 }
 
 void FsCore::Settle(EntryId id) {
+  {
+    // A writer still has it open: its next writes would not make a new
+    // version, so archiving now could mark half-written data dual. Its last
+    // close settles it.
+    std::lock_guard<std::mutex> l(write_mu_);
+    auto it = writers_.find(id);
+    if (it != writers_.end()) {
+      it->second.dirty = true;
+      return;
+    }
+  }
   if (Archiver* archiver = engine_.archiver()) return archiver->Closed(id);
   // No engine runs jobs here (hsmctl put): make the copy durable and queue the
   // job now; whichever engine runs next archives it.

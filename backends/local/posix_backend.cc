@@ -19,6 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 
 constexpr size_t kListBatch = 1024;
+// Put writes ".<name>.hsmfs-put-XXXXXX" beside the target.
+constexpr std::string_view kPutMarker = ".hsmfs-put-";
 constexpr size_t kCopyChunk = 1 << 20;
 
 // Closes a file descriptor on scope exit.
@@ -142,6 +144,8 @@ Status PosixBackend::List(const ObjectPath& dir, const ListSink& sink, const Can
     }
     const std::string_view name = ent->d_name;
     if (name == "." || name == "..") continue;
+    // A Put in progress: not an object until it is renamed into place.
+    if (name.front() == '.' && name.find(kPutMarker) != std::string_view::npos) continue;
     struct stat st;
     if (::fstatat(fd, ent->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
       if (errno == ENOENT) continue;  // removed while we listed
@@ -217,7 +221,7 @@ Result<ObjectInfo> PosixBackend::Put(const fs::path& src, const ObjectPath& path
   // Write beside the target and rename over it, so that readers of the archive
   // never see a half-written file and a crash leaves the old version intact.
   fs::path tmp = full;
-  tmp.replace_filename("." + full.filename().string() + ".hsmfs-put-XXXXXX");
+  tmp.replace_filename("." + full.filename().string() + std::string(kPutMarker) + "XXXXXX");
   std::string tmpl = tmp.string();
   Fd out(::mkostemp(tmpl.data(), O_CLOEXEC));
   if (out.get() < 0) return ErrnoToStatus(errno, "create " + tmpl);
@@ -263,10 +267,13 @@ Status PosixBackend::Rename(const ObjectPath& from, const ObjectPath& to) {
   return Status::Ok();
 }
 
-Status PosixBackend::MakeDir(const ObjectPath& path) {
+Status PosixBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
   HSMFS_ASSIGN_OR_RETURN(fs::path full, Resolve(path));
   if (path.empty()) return AlreadyExistsError("the backend root exists");
-  if (::mkdir(full.c_str(), 0755) != 0) return ErrnoToStatus(errno, "mkdir " + full.string());
+  if (::mkdir(full.c_str(), 0700) != 0) return ErrnoToStatus(errno, "mkdir " + full.string());
+  // Exactly `mode`, whatever the umask (mkdir(2) applies it).
+  if (::chmod(full.c_str(), mode & 07777) != 0)
+    return ErrnoToStatus(errno, "chmod " + full.string());
   return Status::Ok();
 }
 

@@ -30,7 +30,7 @@ class PosixBackend final : public Backend {
                          const PutOptions& options) override;
   Status Remove(const ObjectPath& path) override;
   Status Rename(const ObjectPath& from, const ObjectPath& to) override;
-  Status MakeDir(const ObjectPath& path) override;
+  Status MakeDir(const ObjectPath& path, uint32_t mode) override;
 
  private:
   // Validates `path` and checks that the root is reachable; returns the full path.

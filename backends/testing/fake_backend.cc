@@ -246,7 +246,7 @@ Status FakeBackend::Rename(const ObjectPath& from, const ObjectPath& to) {
   return Status::Ok();
 }
 
-Status FakeBackend::MakeDir(const ObjectPath& path) {
+Status FakeBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
   Count(Op::kMakeDir);
   HSMFS_RETURN_IF_ERROR(ValidateObjectPath(path));
   std::lock_guard<std::mutex> l(mu_);
@@ -258,7 +258,7 @@ Status FakeBackend::MakeDir(const ObjectPath& path) {
   Node& n = nodes_[path];
   n.info.name = BaseName(path);
   n.info.type = ObjectType::kDir;
-  n.info.mode = 0755;
+  n.info.mode = mode & 07777;
   return Status::Ok();
 }
 

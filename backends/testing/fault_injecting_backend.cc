@@ -140,9 +140,9 @@ Status FaultInjectingBackend::Rename(const ObjectPath& from, const ObjectPath& t
   return base_->Rename(from, to);
 }
 
-Status FaultInjectingBackend::MakeDir(const ObjectPath& path) {
+Status FaultInjectingBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
   HSMFS_RETURN_IF_ERROR(Before(Op::kMakeDir, CancelToken::None()));
-  return base_->MakeDir(path);
+  return base_->MakeDir(path, mode);
 }
 
 }  // namespace hsmfs::backends

@@ -50,7 +50,7 @@ class FaultInjectingBackend final : public Backend {
                          const PutOptions& options) override;
   Status Remove(const ObjectPath& path) override;
   Status Rename(const ObjectPath& from, const ObjectPath& to) override;
-  Status MakeDir(const ObjectPath& path) override;
+  Status MakeDir(const ObjectPath& path, uint32_t mode) override;
 
  private:
   struct Rule {

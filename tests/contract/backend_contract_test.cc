@@ -143,7 +143,7 @@ TYPED_TEST(BackendContractTest, PutCreatesParentsAndListShowsChildren) {
 
 TYPED_TEST(BackendContractTest, ListingManyEntriesArrivesWhole) {
   for (int i = 0; i < 1500; ++i) {
-    ASSERT_TRUE(this->backend_->MakeDir("d" + std::to_string(i)).ok());
+    ASSERT_TRUE(this->backend_->MakeDir("d" + std::to_string(i), 0755).ok());
   }
   EXPECT_EQ(this->ListAll("").size(), 1500u);
 }
@@ -212,10 +212,11 @@ TYPED_TEST(BackendContractTest, RenameMovesFilesAndTrees) {
 }
 
 TYPED_TEST(BackendContractTest, MakeDir) {
-  ASSERT_TRUE(this->backend_->MakeDir("new").ok());
+  ASSERT_TRUE(this->backend_->MakeDir("new", 0750).ok());
   EXPECT_EQ(this->backend_->Stat("new")->type, ObjectType::kDir);
-  EXPECT_EQ(this->backend_->MakeDir("new").code(), Code::kAlreadyExists);
-  EXPECT_EQ(this->backend_->MakeDir("missing/child").code(), Code::kNotFound);
+  EXPECT_EQ(this->backend_->Stat("new")->mode, 0750u);
+  EXPECT_EQ(this->backend_->MakeDir("new", 0750).code(), Code::kAlreadyExists);
+  EXPECT_EQ(this->backend_->MakeDir("missing/child", 0755).code(), Code::kNotFound);
 }
 
 TYPED_TEST(BackendContractTest, StageOfAnExistingObjectSucceeds) {
