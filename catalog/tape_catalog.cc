@@ -83,16 +83,18 @@ Status ExpectOneChange(Session& s, std::string what) {
 std::string_view TargetStateName(TargetState state) { return kStateNames[static_cast<int>(state)]; }
 
 Status TapeCatalog::OpenTape(Session& s, std::string_view name, std::string_view serial,
-                             uint64_t capacity, int64_t now_ns) {
+                             uint64_t capacity, int64_t first_block, int64_t now_ns) {
   if (name.empty()) return InvalidArgumentError("a tape needs a name");
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st, s.db().Prepare("INSERT INTO tapes (name, serial, capacity, created_ns, updated_ns) "
-                              "VALUES (?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING"));
+      Stmt st,
+      s.db().Prepare("INSERT INTO tapes (name, serial, capacity, next_block, created_ns, "
+                     "updated_ns) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING"));
   st.Bind(1, name)
       .Bind(2, serial)
       .Bind(3, static_cast<int64_t>(capacity))
-      .Bind(4, now_ns)
-      .Bind(5, now_ns);
+      .Bind(4, first_block)
+      .Bind(5, now_ns)
+      .Bind(6, now_ns);
   HSMFS_RETURN_IF_ERROR(st.Run());
   if (s.db().Changes() == 0) {
     return AlreadyExistsError("tape " + std::string(name) + " is already in the catalog");
@@ -348,6 +350,44 @@ Status TapeCatalog::RecordConfirm(Session& s, int64_t id, const std::vector<std:
                        : std::to_string(bad.size()) + " damaged file(s), first: " + bad.front())
       .Bind(4, id);
   return st.Run();
+}
+
+Result<int64_t> TapeCatalog::RestoreUnit(Session& s, const Target& target,
+                                         const std::vector<TargetFile>& files, int64_t next_file,
+                                         int64_t next_block, int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Tape tape, GetTape(s, target.tape));
+  HSMFS_ASSIGN_OR_RETURN(int64_t id, Import(s, target, files, now_ns));
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, s.db().Prepare("UPDATE targets SET state = 'archived', tape = ?, file_number = ?, "
+                              "start_block = ?, block_size = ?, tar_bytes = ?, archived_ns = ? "
+                              "WHERE id = ?"));
+  st.Bind(1, tape.name)
+      .Bind(2, target.file_number)
+      .Bind(3, target.start_block)
+      .Bind(4, int64_t{target.block_size})
+      .Bind(5, static_cast<int64_t>(target.tar_bytes))
+      .Bind(6, now_ns)
+      .Bind(7, id);
+  HSMFS_RETURN_IF_ERROR(st.Run());
+  HSMFS_ASSIGN_OR_RETURN(Stmt f, s.db().Prepare("UPDATE target_files SET data_offset = ? "
+                                                "WHERE target_id = ? AND rel_path = ?"));
+  for (const auto& file : files) {
+    f.Reset();
+    f.Bind(1, file.data_offset).Bind(2, id).Bind(3, file.rel_path);
+    HSMFS_RETURN_IF_ERROR(f.Run());
+  }
+  // The tape's end moves only forward (units may be restored in any order).
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt t, s.db().Prepare("UPDATE tapes SET bytes_used = bytes_used + ?3, updated_ns = ?4, "
+                             "next_file = CASE WHEN ?2 > next_block THEN ?1 ELSE next_file END, "
+                             "next_block = MAX(next_block, ?2) WHERE name = ?5"));
+  t.Bind(1, next_file)
+      .Bind(2, next_block)
+      .Bind(3, static_cast<int64_t>(target.tar_bytes))
+      .Bind(4, now_ns)
+      .Bind(5, tape.name);
+  HSMFS_RETURN_IF_ERROR(t.Run());
+  return id;
 }
 
 Result<std::vector<FileLocation>> TapeCatalog::WhereIs(Session& s, std::string_view needle,

@@ -75,8 +75,9 @@ struct FileLocation {
 class TapeCatalog {
  public:
   // Tapes.
+  // `first_block`: where the first unit starts (after the label).
   static Status OpenTape(Session& s, std::string_view name, std::string_view serial,
-                         uint64_t capacity, int64_t now_ns);
+                         uint64_t capacity, int64_t first_block, int64_t now_ns);
   static Result<Tape> GetTape(Session& s, std::string_view name);
   static Result<std::vector<Tape>> Tapes(Session& s);
   static Result<std::optional<Tape>> ActiveTape(Session& s);
@@ -111,6 +112,13 @@ class TapeCatalog {
   // the unit becomes `confirmed`).
   static Status RecordConfirm(Session& s, int64_t id, const std::vector<std::string>& bad,
                               int64_t now_ns);
+
+  // Records a unit read from a tape's manifest (hsmtape rebuild_catalog): it is
+  // `archived` on `target.tape` with every member's offset, and the tape's end
+  // moves to (next_file, next_block) if that is further.
+  static Result<int64_t> RestoreUnit(Session& s, const Target& target,
+                                     const std::vector<TargetFile>& files, int64_t next_file,
+                                     int64_t next_block, int64_t now_ns);
 
   // Files whose path (source path + "/" + rel_path) contains `needle`.
   static Result<std::vector<FileLocation>> WhereIs(Session& s, std::string_view needle, int limit);

@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -206,6 +207,37 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
     HSMFS_RETURN_IF_ERROR(r.Path("root", &out->root));
     if (out->root.empty()) return r.Error(&table, "root", "missing required key for type posix");
     HSMFS_RETURN_IF_ERROR(r.Dur("stage_delay", &out->stage_delay));
+  } else if (out->type == "hpss") {
+    // root is a path in HPSS, never resolved against the config file.
+    std::string root;
+    HSMFS_RETURN_IF_ERROR(r.String("root", &root));
+    if (root.empty()) return r.Error(&table, "root", "missing required key for type hpss");
+    if (root.front() != '/') {
+      return r.Error(table.get("root"), "root", "must be an absolute HPSS path");
+    }
+    while (root.size() > 1 && root.back() == '/') root.pop_back();
+    out->root = root;
+    out->hsi = DefaultHpssTool("hsi");
+    out->htar = DefaultHpssTool("htar");
+    // A bare program name is searched in $PATH when run; a path is a path.
+    for (auto [key, dest] : {std::pair{"hsi", &out->hsi}, std::pair{"htar", &out->htar}}) {
+      const toml::node* node = table.get(key);
+      if (node && node->is_string() && node->as_string()->get().find('/') == std::string::npos) {
+        std::string name;
+        HSMFS_RETURN_IF_ERROR(r.String(key, &name));
+        if (name.empty()) return r.Error(node, key, "must not be empty");
+        *dest = name;
+      } else {
+        HSMFS_RETURN_IF_ERROR(r.Path(key, dest));
+      }
+    }
+    HSMFS_RETURN_IF_ERROR(r.StringList("hsi_args", &out->hsi_args));
+    HSMFS_RETURN_IF_ERROR(r.Dur("command_timeout", &out->command_timeout));
+    if (out->command_timeout.count() <= 0) {
+      return r.Error(table.get("command_timeout"), "command_timeout", "must be positive");
+    }
+    HSMFS_RETURN_IF_ERROR(r.Dur("session_idle", &out->session_idle));
+    HSMFS_RETURN_IF_ERROR(r.Bool("checksum", &out->checksum));
   } else {
     return r.Error(table.get("type"), "type",
                    "backend type \"" + out->type + "\" is not available in this build yet");
@@ -330,6 +362,12 @@ std::vector<std::string> StageConfig::DefaultDenyRecallFrom() {
           "aide",       "rkhunter"};
 }
 
+std::filesystem::path DefaultHpssTool(std::string_view name) {
+  const char* dir = std::getenv("HPSS_DIR");
+  if (dir && *dir) return fs::path(dir) / "bin" / name;
+  return fs::path(name);
+}
+
 const BackendConfig* Config::FindBackend(std::string_view name) const {
   for (const BackendConfig& b : backends) {
     if (b.name == name) return &b;
@@ -405,6 +443,16 @@ std::string RenderConfig(const Config& c) {
     if (b.type == "posix") {
       t.insert("root", b.root.string());
       t.insert("stage_delay", FormatDurationExact(b.stage_delay));
+    } else if (b.type == "hpss") {
+      t.insert("root", b.root.string());
+      t.insert("hsi", b.hsi.string());
+      t.insert("htar", b.htar.string());
+      toml::array hsi_args;
+      for (const std::string& a : b.hsi_args) hsi_args.push_back(a);
+      t.insert("hsi_args", hsi_args);
+      t.insert("command_timeout", FormatDurationExact(b.command_timeout));
+      t.insert("session_idle", FormatDurationExact(b.session_idle));
+      t.insert("checksum", b.checksum);
     }
     backends.push_back(std::move(t));
   }

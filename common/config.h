@@ -74,14 +74,26 @@ struct LogConfig {
 struct BackendConfig {
   std::string name;                   // directory name under the mount root
   std::string type;                   // posix | tape | hpss | irods
-  std::filesystem::path root;         // posix: the archive tier directory
+  std::filesystem::path root;         // posix: the archive tier directory; hpss: the HPSS directory
   std::vector<std::string> writable;  // backend-relative directories that accept writes
   Duration stage_delay{0};            // posix: simulated recall latency per file
   bool allow_delete = false;          // unlink of archived files
   Duration list_ttl{-1};              // overrides [mount] list_ttl when >= 0
   int stage_workers = 0;              // overrides [stage] workers when > 0
   int archive_workers = 0;            // overrides [archive] workers when > 0
+
+  // hpss only (docs/HPSS.md).
+  std::filesystem::path hsi;          // the hsi client; default $HPSS_DIR/bin/hsi, else $PATH
+  std::filesystem::path htar;         // the htar client; found the same way
+  std::vector<std::string> hsi_args;  // extra hsi options, e.g. ["-s", "archive"]
+  Duration command_timeout = std::chrono::hours(1);  // one hsi command or htar run
+  Duration session_idle = std::chrono::minutes(5);   // idle hsi sessions are closed after this
+  bool checksum = false;                             // put/get with "-c on" (HPSS-side md5)
 };
+
+// The default hsi/htar: $HPSS_DIR/bin/NAME when $HPSS_DIR is set, else NAME
+// (searched in $PATH when run).
+std::filesystem::path DefaultHpssTool(std::string_view name);
 
 struct Config {
   std::filesystem::path file;  // the file it came from; empty for built-in configs

@@ -118,12 +118,17 @@ Duration JobRunner::Backoff(int attempts) const {
 
 std::optional<Job> JobRunner::TakeLocked(Lane& lane, const std::string& volume) {
   if (lane.ready.empty()) return std::nullopt;
-  auto it = lane.ready.begin();
+  auto it = lane.ready.end();
   if (!volume.empty()) {
-    auto same = std::find_if(lane.ready.begin(), lane.ready.end(),
-                             [&](const Job& j) { return j.volume == volume; });
-    if (same != lane.ready.end()) it = same;
+    it = std::find_if(lane.ready.begin(), lane.ready.end(),
+                      [&](const Job& j) { return j.volume == volume; });
   }
+  if (it == lane.ready.end()) {
+    it = std::find_if(lane.ready.begin(), lane.ready.end(), [&](const Job& j) {
+      return j.volume.empty() || lane.busy_volumes.count(j.volume) == 0;
+    });
+  }
+  if (it == lane.ready.end()) it = lane.ready.begin();
   Job job = std::move(*it);
   lane.ready.erase(it);
   return job;
@@ -161,10 +166,12 @@ void JobRunner::WorkerLoop(Lane& lane) {
     }
     if (!lane.refilling) {
       if (std::optional<Job> job = TakeLocked(lane, volume)) {
-        l.unlock();
         volume = job->volume;
+        auto busy = lane.busy_volumes.insert(volume);
+        l.unlock();
         Process(lane, *job);
         l.lock();
+        lane.busy_volumes.erase(busy);
         continue;
       }
     }

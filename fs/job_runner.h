@@ -6,7 +6,8 @@
 // Ordering: when new jobs arrive on an idle lane, the lane waits a short
 // coalescing window so that a burst is sorted together; workers then take
 // queued jobs in volume and position order, each preferring the volume it
-// used last (on tape: the mounted cartridge).
+// used last (on tape: the mounted cartridge), then a volume no other worker is
+// on, so that each cartridge is read by one worker in one forward pass.
 //
 // A job: claim it (queued -> running, in the catalog), Work::Run it, and on
 // failure classify: transient errors (Unavailable, DeadlineExceeded, Aborted,
@@ -26,6 +27,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -101,6 +103,9 @@ class JobRunner {
     bool refilling = false;
     TimePoint window_until;  // coalescing: no dispatch before this
     double avg_seconds = 0;
+    // Volumes workers are on now: another worker starts on a different one,
+    // so that two workers do not fight over one cartridge.
+    std::multiset<std::string> busy_volumes;
   };
 
   void WorkerLoop(Lane& lane);

@@ -14,11 +14,18 @@ WORK=$(mktemp -d /tmp/hsmfs-it.XXXXXX)
 MOUNTS=()
 PIDS=()
 
+# Keeps the test's own exit status: a hiccup while cleaning up (a daemon still
+# writing its log as rm runs) must not turn a pass into a failure.
 cleanup() {
-  local m p
+  local rc=$? m p
   for m in "${MOUNTS[@]}"; do fusermount3 -uz "$m" 2>/dev/null || true; done
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi
+  if [ -n "${KEEP_WORK:-}" ]; then
+    echo "kept $WORK"
+  else
+    rm -rf "$WORK" 2>/dev/null || { sleep 1; rm -rf "$WORK" || echo "note: could not remove $WORK"; }
+  fi
+  exit "$rc"
 }
 trap cleanup EXIT
 

@@ -55,10 +55,10 @@ class TapeCatalogTest : public ::testing::Test {
 
 TEST_F(TapeCatalogTest, OpenActivateAndCloseTapes) {
   auto s = S();
-  ASSERT_TRUE(TapeCatalog::OpenTape(s, "A00001", "SN1", 1 << 30, 1).ok());
-  EXPECT_EQ(TapeCatalog::OpenTape(s, "A00001", "", 0, 2).code(), Code::kAlreadyExists);
-  EXPECT_EQ(TapeCatalog::OpenTape(s, "", "", 0, 2).code(), Code::kInvalidArgument);
-  ASSERT_TRUE(TapeCatalog::OpenTape(s, "A00002", "", 0, 3).ok());
+  ASSERT_TRUE(TapeCatalog::OpenTape(s, "A00001", "SN1", 1 << 30, 2, 1).ok());
+  EXPECT_EQ(TapeCatalog::OpenTape(s, "A00001", "", 0, 2, 2).code(), Code::kAlreadyExists);
+  EXPECT_EQ(TapeCatalog::OpenTape(s, "", "", 0, 2, 2).code(), Code::kInvalidArgument);
+  ASSERT_TRUE(TapeCatalog::OpenTape(s, "A00002", "", 0, 2, 3).ok());
   EXPECT_FALSE(TapeCatalog::ActiveTape(s)->has_value());
   ASSERT_TRUE(TapeCatalog::ActivateTape(s, "A00001", 4).ok());
   ASSERT_TRUE(TapeCatalog::ActivateTape(s, "A00002", 5).ok());
@@ -68,6 +68,7 @@ TEST_F(TapeCatalogTest, OpenActivateAndCloseTapes) {
   EXPECT_FALSE(TapeCatalog::GetTape(s, "A00001")->active);
   EXPECT_EQ(TapeCatalog::GetTape(s, "A00001")->serial, "SN1");
   EXPECT_EQ(TapeCatalog::GetTape(s, "A00001")->next_file, 1);
+  EXPECT_EQ(TapeCatalog::GetTape(s, "A00001")->next_block, 2);
   ASSERT_TRUE(TapeCatalog::CloseTape(s, "A00002", 6).ok());
   EXPECT_TRUE(TapeCatalog::GetTape(s, "A00002")->closed);
   EXPECT_FALSE(TapeCatalog::ActiveTape(s)->has_value());
@@ -99,7 +100,7 @@ TEST_F(TapeCatalogTest, TheWholeCycleMovesTheTapeOnlyWhenAWriteCompletes) {
   const int64_t a = ImportDir("/d/a", 2);
   const int64_t b = ImportDir("/d/b", 1);
   auto s = S();
-  ASSERT_TRUE(TapeCatalog::OpenTape(s, "T1", "", 0, 1).ok());
+  ASSERT_TRUE(TapeCatalog::OpenTape(s, "T1", "", 0, 2, 1).ok());
   EXPECT_EQ(*TapeCatalog::Assign(s, "T1"), 2);
   EXPECT_EQ(TapeCatalog::Targets(s, "T1", TargetState::kAssigned)->size(), 2u);
 
@@ -131,7 +132,7 @@ TEST_F(TapeCatalogTest, TheWholeCycleMovesTheTapeOnlyWhenAWriteCompletes) {
   EXPECT_EQ(TapeCatalog::GetTarget(s, b)->tape, "");
   EXPECT_EQ(TapeCatalog::GetTarget(s, a)->tape, "T1");  // archived units stay
   EXPECT_EQ(TapeCatalog::Assign(s, "T1").status().code(), Code::kFailedPrecondition);
-  ASSERT_TRUE(TapeCatalog::OpenTape(s, "T2", "", 0, 4).ok());
+  ASSERT_TRUE(TapeCatalog::OpenTape(s, "T2", "", 0, 2, 4).ok());
   EXPECT_EQ(*TapeCatalog::Assign(s, "T2"), 1);
 
   // Confirm: damaged files are marked and the unit stays archived until clean.
@@ -160,11 +161,38 @@ TEST_F(TapeCatalogTest, WhereIsFindsFilesByAnyPartOfTheirPath) {
   EXPECT_TRUE(TapeCatalog::WhereIs(s, "x_", 10)->empty());  // _ is not a wildcard
 }
 
+TEST_F(TapeCatalogTest, RestoredUnitsAreArchivedWhereTheManifestSays) {
+  auto s = S();
+  ASSERT_TRUE(TapeCatalog::OpenTape(s, "T9", "", 0, 2, 1).ok());
+  Target t;
+  t.path = "/d/x";
+  t.tape = "T9";
+  t.file_number = 1;
+  t.start_block = 2;
+  t.block_size = 65536;
+  t.tar_bytes = 70000;
+  TargetFile f;
+  f.rel_path = "a";
+  f.size = 5;
+  f.md5 = "abc";
+  f.data_offset = 1536;
+  auto id = TapeCatalog::RestoreUnit(s, t, {f}, 3, 7, 1);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto got = TapeCatalog::GetTarget(s, *id);
+  EXPECT_EQ(got->state, TargetState::kArchived);
+  EXPECT_EQ(got->tape, "T9");
+  EXPECT_EQ(got->start_block, 2);
+  EXPECT_EQ((*TapeCatalog::Files(s, *id))[0].data_offset, 1536);
+  EXPECT_EQ(TapeCatalog::GetTape(s, "T9")->next_file, 3);
+  EXPECT_EQ(TapeCatalog::GetTape(s, "T9")->next_block, 7);
+  EXPECT_EQ(TapeCatalog::RestoreUnit(s, t, {f}, 3, 7, 1).status().code(), Code::kAlreadyExists);
+}
+
 TEST_F(TapeCatalogTest, StateSurvivesReopening) {
   const int64_t a = ImportDir("/d/a", 1);
   {
     auto s = S();
-    ASSERT_TRUE(TapeCatalog::OpenTape(s, "T1", "", 0, 1).ok());
+    ASSERT_TRUE(TapeCatalog::OpenTape(s, "T1", "", 0, 2, 1).ok());
     ASSERT_TRUE(TapeCatalog::ActivateTape(s, "T1", 1).ok());
     ASSERT_EQ(*TapeCatalog::Assign(s, "T1"), 1);
     ASSERT_TRUE(TapeCatalog::BeginWrite(s, a, 1, 1, 65536).ok());

@@ -1,0 +1,135 @@
+#pragma once
+
+// HpssBackend: an HPSS directory (`root`) reached through the site's `hsi` and
+// `htar` clients, run as subprocesses (common/subprocess: argv, no shell,
+// timeouts, stderr captured). docs/HPSS.md describes the commands it sends.
+//
+//  - hsi: one long-lived session per calling thread (HsiSession), so that a
+//    stage worker sends all its recalls through one sign-in, in the order the
+//    stager hands them out (tape volume, then position: List fills
+//    ObjectInfo.volume/position from `hsi ls -P`). Sessions idle longer than
+//    `session_idle` are closed.
+//  - htar archives: a file X.tar with its index X.tar.idx is shown as a
+//    read-only directory of its members (from `htar -t`); X.tar.idx is hidden.
+//    Reading a member extracts only that member (`htar -xvf X.tar member`).
+//    Put/Remove/Rename/MakeDir inside an archive fail with kReadOnly.
+//  - Errors: a "***" line or a non-zero exit is a failure, never success.
+//    HPSS_ENOENT -> kNotFound, HPSS_EACCES -> kPermissionDenied, timeouts,
+//    lost sessions and I/O errors -> kUnavailable (the engine retries), a
+//    missing hsi/htar program -> kFailedPrecondition.
+// Thread-safe.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "backends/backend.h"
+#include "backends/hpss/hsi_output_parser.h"
+#include "backends/hpss/hsi_session.h"
+
+namespace hsmfs::backends::hpss {
+
+struct HpssOptions {
+  std::string root;  // absolute HPSS directory shown as the backend
+  std::filesystem::path hsi = "hsi";
+  std::filesystem::path htar = "htar";
+  std::vector<std::string> hsi_args;  // extra options before the commands (e.g. "-s", "site")
+  Duration command_timeout = std::chrono::hours(1);
+  Duration session_idle = std::chrono::minutes(5);
+  bool checksum = false;  // put/get with "-c on" (HPSS-side md5)
+  Duration archive_list_ttl = std::chrono::minutes(1);
+};
+
+class HpssBackend final : public Backend {
+ public:
+  HpssBackend(HpssOptions options, Clock& clock);
+  ~HpssBackend() override;
+  HpssBackend(const HpssBackend&) = delete;
+  HpssBackend& operator=(const HpssBackend&) = delete;
+
+  Result<ObjectInfo> Stat(const ObjectPath& path) override;
+  Status List(const ObjectPath& dir, const ListSink& sink, const CancelToken& cancel) override;
+  Status Stage(const ObjectPath& path, Deadline deadline) override;
+  Status Read(const ObjectPath& path, const std::filesystem::path& dest,
+              const ReadOptions& options) override;
+  Result<ObjectInfo> Put(const std::filesystem::path& src, const ObjectPath& path,
+                         const PutOptions& options) override;
+  Status Remove(const ObjectPath& path) override;
+  Status Rename(const ObjectPath& from, const ObjectPath& to) override;
+  Status MakeDir(const ObjectPath& path, uint32_t mode) override;
+
+  // Total hsi processes started (sign-ins), for tests and status displays.
+  int SessionStarts() const;
+
+  // Administration beyond the Backend interface, for hsmscan -p
+  // (tools/hsmscan, HPSSPy's process_missing) and tools like it.
+
+  // `mkdir -p -m MODE` (as HPSSPy's makedirs); "" is the root itself.
+  Status MakeDirs(const ObjectPath& path, uint32_t mode);
+  // Runs `htar -cvf ARCHIVE [extra_args...] [-L list_file] [members...]` in
+  // `cwd`, then lists the new archive (`htar -t`) and returns its members
+  // (htar's consistency file left out). A run that does not exit 0 with
+  // "HTAR SUCCESSFUL" is a failure; comparing the members with what was
+  // meant to go in is the caller's job.
+  struct HtarCreate {
+    std::filesystem::path cwd;
+    std::vector<std::string> extra_args;  // e.g. {"-H", "crc:verify=all"}
+    std::filesystem::path list_file;      // -L: one member per line (empty: none)
+    std::vector<std::string> members;
+  };
+  Result<std::vector<HtarMember>> CreateArchive(const ObjectPath& archive, const HtarCreate& spec);
+  // Every entry below `dir` from one `hsi ls -R -D` (HPSSPy's format), in
+  // this thread's session. LsEntry.dir is the absolute directory.
+  Status ListTree(const ObjectPath& dir, const std::function<void(const LsEntry&)>& sink);
+
+ private:
+  struct Slot {
+    std::unique_ptr<HsiSession> session;
+    TimePoint last_used;
+    bool busy = false;
+  };
+  class Lease;
+  // Where a path lies relative to htar archives.
+  struct Split {
+    std::string archive;  // ObjectPath of X.tar; empty when not inside an archive
+    std::string member;   // path inside the archive ("" = the archive itself)
+  };
+  struct ArchiveListing {
+    std::vector<HtarMember> members;
+    TimePoint fetched;
+  };
+
+  std::string Full(const ObjectPath& path) const;
+  // Runs one hsi command in this thread's session; returns its output lines or
+  // the failure it reports.
+  Result<std::vector<std::string>> Hsi(const std::string& command, std::string_view what,
+                                       const CancelToken& cancel = CancelToken::None());
+  Result<bool> IsArchive(const ObjectPath& path);
+  Result<Split> SplitArchive(const ObjectPath& path);
+  Result<std::vector<HtarMember>> ArchiveMembers(const ObjectPath& archive);
+  Result<ObjectInfo> StatPlain(const ObjectPath& path);
+  Result<ObjectInfo> StatMember(const Split& split);
+  Status ListArchive(const Split& split, const ListSink& sink);
+  Status ReadMember(const Split& split, const std::filesystem::path& dest,
+                    const ReadOptions& options);
+  void FillTape(ObjectInfo& info, const TapeEntry& tape) const;
+
+  const HpssOptions options_;
+  Clock& clock_;
+
+  mutable std::mutex mu_;
+  std::map<std::thread::id, Slot> sessions_;        // GUARDED_BY(mu_)
+  int closed_starts_ = 0;                           // GUARDED_BY(mu_)
+  std::set<std::string> archives_;                  // GUARDED_BY(mu_): known htar archives
+  std::map<std::string, ArchiveListing> listings_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace hsmfs::backends::hpss

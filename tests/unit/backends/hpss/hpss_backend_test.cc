@@ -1,0 +1,397 @@
+// HpssBackend against the hsi/htar EMULATOR (tests/emulators/hpss): the
+// Backend contract checks that apply to HPSS, plus what is HPSS's own: tape
+// positions, one session for many commands, htar archives as read-only
+// directories, "***" errors and exits never taken for success.
+
+#include "backends/hpss/hpss_backend.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "common/subprocess.h"
+
+namespace hsmfs::backends::hpss {
+namespace {
+
+namespace stdfs = std::filesystem;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const stdfs::path kEmulator = stdfs::path(HSMFS_SOURCE_DIR) / "tests/emulators/hpss";
+
+std::string Slurp(const stdfs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class HpssBackendTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    static int counter = 0;
+    dir_ = stdfs::temp_directory_path() /
+           ("hsmfs_hpss_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    stdfs::remove_all(dir_);
+    stdfs::create_directories(dir_ / "hpss/home/elvis");
+    stdfs::create_directories(dir_ / "scratch");
+    ::setenv("HPSS_EMU_ROOT", (dir_ / "hpss").c_str(), 1);
+    ::setenv("HPSS_EMU_STATE", (dir_ / "state").c_str(), 1);
+    ::unsetenv("HPSS_EMU_FAULTS");
+    ::unsetenv("HPSS_EMU_RECALL_DELAY");
+    backend_ = Make();
+  }
+  void TearDown() override {
+    backend_.reset();
+    stdfs::remove_all(dir_);
+  }
+  std::unique_ptr<HpssBackend> Make(Duration timeout = seconds(30)) {
+    HpssOptions o;
+    o.root = "/home/elvis";
+    o.hsi = kEmulator / "hsi";
+    o.htar = kEmulator / "htar";
+    o.command_timeout = timeout;
+    o.checksum = true;
+    return std::make_unique<HpssBackend>(o, clock_);
+  }
+  stdfs::path Local(const std::string& data) {
+    const stdfs::path p = dir_ / "scratch" / ("src" + std::to_string(n_++));
+    std::ofstream(p, std::ios::binary) << data;
+    return p;
+  }
+  Result<ObjectInfo> Put(const ObjectPath& path, const std::string& data) {
+    return backend_->Put(Local(data), path, PutOptions());
+  }
+  Result<std::string> ReadAll(const ObjectPath& path, const ReadOptions& o = {}) {
+    const stdfs::path dest = dir_ / "scratch" / ("dest" + std::to_string(n_++));
+    HSMFS_RETURN_IF_ERROR(backend_->Read(path, dest, o));
+    return Slurp(dest);
+  }
+  std::vector<ObjectInfo> ListAll(const ObjectPath& dir, Status* status = nullptr) {
+    std::vector<ObjectInfo> all;
+    Status s = backend_->List(
+        dir,
+        [&](std::vector<ObjectInfo>&& batch) {
+          for (auto& o : batch) all.push_back(std::move(o));
+          return Status::Ok();
+        },
+        CancelToken::None());
+    if (status) *status = s;
+    std::sort(all.begin(), all.end(),
+              [](const ObjectInfo& a, const ObjectInfo& b) { return a.name < b.name; });
+    return all;
+  }
+  // Makes the htar archive /home/elvis/<archive> from a local tree.
+  void MakeArchive(const std::string& archive) {
+    stdfs::create_directories(dir_ / "tree/nova/remnants");
+    std::ofstream(dir_ / "tree/nova/sn1987a") << "supernova";
+    std::ofstream(dir_ / "tree/nova/remnants/crab") << "pulsar!";
+    std::ofstream(dir_ / "tree/readme") << "read me";
+    SubprocessOptions o;
+    o.argv = {(kEmulator / "htar").string(), "-c",   "-f",
+              "/home/elvis/" + archive,      "nova", "readme"};
+    o.cwd = dir_ / "tree";
+    auto r = RunSubprocess(o, seconds(30));
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->exit_code, 0) << r->out << r->err;
+  }
+  // The hsi/htar commands the emulator logged, as "tool cmd line".
+  std::vector<std::string> Calls(const std::string& cmd) {
+    std::vector<std::string> out;
+    std::ifstream in(dir_ / "state/calls.log");
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("\"event\": \"cmd\"") == std::string::npos) continue;
+      if (line.find("\"cmd\": \"" + cmd + "\"") != std::string::npos) out.push_back(line);
+    }
+    return out;
+  }
+
+  FakeClock clock_;
+  stdfs::path dir_;
+  std::unique_ptr<HpssBackend> backend_;
+  int n_ = 0;
+};
+
+TEST_F(HpssBackendTest, PutStatReadBack) {
+  std::string data(300'000, 'x');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31);
+  auto put = Put("dir/sub/file.bin", data);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->size, data.size());
+  EXPECT_EQ(put->type, ObjectType::kFile);
+  EXPECT_FALSE(put->volume.empty());
+  auto st = backend_->Stat("dir/sub/file.bin");
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->name, "file.bin");
+  EXPECT_EQ(st->size, data.size());
+  EXPECT_EQ(st->residency, Residency::kTape);
+  EXPECT_NE(st->location.find(st->volume), std::string::npos);
+  auto back = ReadAll("dir/sub/file.bin");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, data);
+  // put went with "-c on" and mkdir -p before it.
+  ASSERT_EQ(Calls("put").size(), 1u);
+  EXPECT_NE(Calls("put")[0].find("-c on"), std::string::npos);
+  EXPECT_EQ(Calls("mkdir").size(), 1u);
+  EXPECT_TRUE(stdfs::is_regular_file(dir_ / "hpss/home/elvis/dir/sub/file.bin"));
+}
+
+TEST_F(HpssBackendTest, EmptyFileAndReplace) {
+  ASSERT_TRUE(Put("empty", "").ok());
+  EXPECT_EQ(backend_->Stat("empty")->size, 0u);
+  EXPECT_EQ(*ReadAll("empty"), "");
+  ASSERT_TRUE(Put("f", "first version").ok());
+  ASSERT_TRUE(Put("f", "v2").ok());
+  EXPECT_EQ(*ReadAll("f"), "v2");
+  EXPECT_EQ(ListAll("").size(), 2u);
+}
+
+TEST_F(HpssBackendTest, ListShowsChildrenWithTapePositions) {
+  ASSERT_TRUE(Put("a/b/c.txt", "ccc").ok());
+  ASSERT_TRUE(Put("a/d.txt", "dd").ok());
+  ASSERT_TRUE(Put("a/e.txt", "eee").ok());
+  auto top = ListAll("");
+  ASSERT_EQ(top.size(), 1u);
+  EXPECT_EQ(top[0].name, "a");
+  EXPECT_EQ(top[0].type, ObjectType::kDir);
+  auto a = ListAll("a");
+  ASSERT_EQ(a.size(), 3u);
+  EXPECT_EQ(a[0].name, "b");
+  EXPECT_EQ(a[0].type, ObjectType::kDir);
+  EXPECT_EQ(a[1].name, "d.txt");
+  EXPECT_EQ(a[1].size, 2u);
+  EXPECT_EQ(a[1].residency, Residency::kTape);
+  EXPECT_EQ(a[1].volume, "EM000000");
+  // Files put one after the other follow each other on tape.
+  EXPECT_EQ(a[2].position, a[1].position + 1);
+}
+
+TEST_F(HpssBackendTest, ListingFollowsTheLayoutFile) {
+  stdfs::create_directories(dir_ / "state");
+  std::ofstream(dir_ / "state/layout")
+      << "/home/elvis/t/x VOLB0000 7\n/home/elvis/t/y VOLA0000 9\n";
+  ASSERT_TRUE(Put("t/x", "1").ok());
+  ASSERT_TRUE(Put("t/y", "2").ok());
+  auto t = ListAll("t");
+  ASSERT_EQ(t.size(), 2u);
+  EXPECT_EQ(t[0].volume, "VOLB0000");
+  EXPECT_EQ(t[0].position, 7);
+  EXPECT_EQ(t[1].volume, "VOLA0000");
+  EXPECT_EQ(t[1].position, 9);
+}
+
+TEST_F(HpssBackendTest, ManyEntriesArriveWhole) {
+  for (int i = 0; i < 1500; ++i) {
+    stdfs::create_directories(dir_ / "hpss/home/elvis/many" / ("d" + std::to_string(i)));
+  }
+  EXPECT_EQ(ListAll("many").size(), 1500u);
+}
+
+TEST_F(HpssBackendTest, MissingObjectsAreNotFound) {
+  EXPECT_EQ(backend_->Stat("nope").status().code(), Code::kNotFound);
+  EXPECT_EQ(ReadAll("nope").status().code(), Code::kNotFound);
+  Status s;
+  ListAll("nope", &s);
+  EXPECT_EQ(s.code(), Code::kNotFound);
+  EXPECT_EQ(backend_->Remove("nope").code(), Code::kNotFound);
+  EXPECT_EQ(backend_->Rename("nope", "other").code(), Code::kNotFound);
+  EXPECT_EQ(backend_->Stage("nope", Deadline::Never()).code(), Code::kNotFound);
+}
+
+TEST_F(HpssBackendTest, ListOfAFileIsNotADirectory) {
+  ASSERT_TRUE(Put("f", "x").ok());
+  Status s;
+  ListAll("f", &s);
+  EXPECT_EQ(s.code(), Code::kNotDirectory);
+}
+
+TEST_F(HpssBackendTest, ReadVerifiesExpectedChecksumAndHonoursCancel) {
+  ASSERT_TRUE(Put("f", "abc").ok());
+  ReadOptions good;
+  good.expect_checksum = "md5:900150983cd24fb0d6963f7d28e17f72";
+  EXPECT_EQ(*ReadAll("f", good), "abc");
+  ReadOptions bad;
+  bad.expect_checksum = "md5:00000000000000000000000000000000";
+  EXPECT_EQ(ReadAll("f", bad).status().code(), Code::kDataLoss);
+  CancelToken cancel;
+  cancel.Cancel();
+  ReadOptions o;
+  o.cancel = &cancel;
+  EXPECT_EQ(ReadAll("f", o).status().code(), Code::kCancelled);
+}
+
+TEST_F(HpssBackendTest, RemoveRenameMakeDir) {
+  ASSERT_TRUE(Put("d/f", "payload").ok());
+  EXPECT_EQ(backend_->Remove("d").code(), Code::kNotEmpty);
+  ASSERT_TRUE(backend_->Rename("d/f", "d/g").ok());
+  EXPECT_EQ(*ReadAll("d/g"), "payload");
+  EXPECT_EQ(backend_->Stat("d/f").status().code(), Code::kNotFound);
+  ASSERT_TRUE(backend_->Rename("d", "e").ok());
+  EXPECT_EQ(*ReadAll("e/g"), "payload");
+  EXPECT_TRUE(backend_->Remove("e/g").ok());
+  EXPECT_TRUE(backend_->Remove("e").ok());
+  EXPECT_EQ(backend_->Stat("e").status().code(), Code::kNotFound);
+  ASSERT_TRUE(backend_->MakeDir("new", 0750).ok());
+  EXPECT_EQ(backend_->Stat("new")->type, ObjectType::kDir);
+  EXPECT_EQ(backend_->Stat("new")->mode, 0750u);
+  EXPECT_EQ(backend_->MakeDir("new", 0750).code(), Code::kAlreadyExists);
+  EXPECT_EQ(backend_->MakeDir("missing/child", 0755).code(), Code::kNotFound);
+}
+
+TEST_F(HpssBackendTest, StageAndMalformedPaths) {
+  ASSERT_TRUE(Put("f", "x").ok());
+  EXPECT_TRUE(backend_->Stage("f", Deadline::Never()).ok());
+  EXPECT_EQ(Calls("stage").size(), 1u);
+  for (const char* bad : {"../etc/passwd", "/abs", "a//b", "a/./b", "trailing/"}) {
+    EXPECT_EQ(backend_->Stat(bad).status().code(), Code::kInvalidArgument) << bad;
+    EXPECT_EQ(Put(bad, "x").status().code(), Code::kInvalidArgument) << bad;
+  }
+}
+
+TEST_F(HpssBackendTest, OneSessionServesManyCommandsOfAThread) {
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(Put("s/f" + std::to_string(i), "x").ok());
+  for (int i = 0; i < 20; ++i) ASSERT_TRUE(ReadAll("s/f" + std::to_string(i)).ok());
+  EXPECT_EQ(backend_->SessionStarts(), 1);
+  std::set<std::string> sessions;
+  for (const std::string& line : Calls("get")) {
+    const size_t at = line.find("\"session\": \"");
+    sessions.insert(line.substr(at, line.find('"', at + 12) - at));
+  }
+  EXPECT_EQ(Calls("get").size(), 20u);
+  EXPECT_EQ(sessions.size(), 1u);
+}
+
+TEST_F(HpssBackendTest, ConcurrentThreadsUseTheirOwnSessions) {
+  std::vector<std::thread> threads;
+  std::atomic<int> errors{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 10; ++i) {
+        const std::string path = "t" + std::to_string(t) + "/f" + std::to_string(i);
+        const std::string data(static_cast<size_t>(i * 100 + t), static_cast<char>('a' + t));
+        if (!backend_->Put(Local(data), path, PutOptions()).ok()) ++errors;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(errors, 0);
+  EXPECT_EQ(ListAll("t3").size(), 10u);
+  EXPECT_EQ(*ReadAll("t2/f7"), std::string(702, 'c'));
+  EXPECT_EQ(backend_->SessionStarts(), 5);  // one per thread, and this one
+}
+
+TEST_F(HpssBackendTest, ErrorLineIsAFailureEvenWhenHsiWouldExitZero) {
+  ASSERT_TRUE(Put("f7", "data").ok());
+  ::setenv("HPSS_EMU_FAULTS", "action=error-exit0 match=^get .*f7$", 1);
+  backend_ = Make();  // a new session sees the fault variable
+  auto r = ReadAll("f7");
+  EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("***"), std::string::npos);
+}
+
+TEST_F(HpssBackendTest, DyingSessionIsUnavailableAndRestarted) {
+  ASSERT_TRUE(Put("f", "data").ok());
+  ::setenv("HPSS_EMU_FAULTS", "action=exit code=75 times=1 match=^stage", 1);
+  backend_ = Make();  // a new session sees the fault variable
+  EXPECT_EQ(backend_->Stage("f", Deadline::Never()).code(), Code::kUnavailable);
+  EXPECT_TRUE(backend_->Stage("f", Deadline::Never()).ok());
+  EXPECT_EQ(backend_->SessionStarts(), 2);
+}
+
+TEST_F(HpssBackendTest, HangingCommandTimesOutAsUnavailable) {
+  ASSERT_TRUE(Put("f", "data").ok());
+  ::setenv("HPSS_EMU_FAULTS", "action=hang tool=hsi times=1 match=^stage", 1);
+  backend_ = Make(milliseconds(1500));
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(backend_->Stage("f", Deadline::Never()).code(), Code::kUnavailable);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
+  EXPECT_TRUE(backend_->Stage("f", Deadline::Never()).ok());
+}
+
+TEST_F(HpssBackendTest, HtarArchiveIsAReadOnlyDirectory) {
+  MakeArchive("nova.tar");
+  auto top = ListAll("");
+  ASSERT_EQ(top.size(), 1u);  // nova.tar.idx is hidden
+  EXPECT_EQ(top[0].name, "nova.tar");
+  EXPECT_EQ(top[0].type, ObjectType::kDir);
+  EXPECT_EQ(top[0].mode, 0555u);  // the 0644 archive file, as a directory one can enter
+  auto inside = ListAll("nova.tar");
+  ASSERT_EQ(inside.size(), 2u);
+  EXPECT_EQ(inside[0].name, "nova");
+  EXPECT_EQ(inside[0].type, ObjectType::kDir);
+  EXPECT_EQ(inside[1].name, "readme");
+  EXPECT_EQ(inside[1].size, 7u);
+  auto nova = ListAll("nova.tar/nova");
+  ASSERT_EQ(nova.size(), 2u);
+  EXPECT_EQ(nova[0].name, "remnants");
+  EXPECT_EQ(nova[1].name, "sn1987a");
+  EXPECT_EQ(backend_->Stat("nova.tar")->type, ObjectType::kDir);
+  EXPECT_EQ(backend_->Stat("nova.tar/nova/sn1987a")->size, 9u);
+  EXPECT_EQ(backend_->Stat("nova.tar/nothere").status().code(), Code::kNotFound);
+
+  EXPECT_EQ(Put("nova.tar/new", "x").status().code(), Code::kReadOnly);
+  EXPECT_EQ(backend_->Remove("nova.tar/readme").code(), Code::kReadOnly);
+  EXPECT_EQ(backend_->Rename("nova.tar/readme", "r").code(), Code::kReadOnly);
+  EXPECT_EQ(backend_->MakeDir("nova.tar/d", 0755).code(), Code::kReadOnly);
+  EXPECT_EQ(backend_->Remove("nova.tar").code(), Code::kNotPermitted);
+}
+
+TEST_F(HpssBackendTest, ReadingAMemberExtractsOnlyThatMember) {
+  MakeArchive("nova.tar");
+  auto r = ReadAll("nova.tar/nova/remnants/crab");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(*r, "pulsar!");
+  const auto extracts = Calls("extract");
+  ASSERT_EQ(extracts.size(), 1u);
+  EXPECT_NE(extracts[0].find("\"files\": [{\"name\": \"nova/remnants/crab\""), std::string::npos);
+  EXPECT_EQ(extracts[0].find("sn1987a"), std::string::npos);
+  // No temporary extraction directory is left behind.
+  for (const auto& e : stdfs::directory_iterator(dir_ / "scratch")) {
+    EXPECT_EQ(e.path().filename().string().find(".hsmfs-htar"), std::string::npos);
+  }
+}
+
+TEST_F(HpssBackendTest, FailingHtarIsAFailure) {
+  MakeArchive("nova.tar");
+  ::setenv("HPSS_EMU_FAULTS", "action=error tool=htar match=-x", 1);
+  auto r = ReadAll("nova.tar/readme");
+  EXPECT_EQ(r.status().code(), Code::kUnavailable) << r.status().ToString();
+}
+
+TEST_F(HpssBackendTest, HtarThatExtractsFewerMembersThanAskedFails) {
+  MakeArchive("nova.tar");
+  ASSERT_TRUE(ListAll("nova.tar").size() == 2u);  // listing cached from the real emulator
+  // An htar that claims success but names no extracted member (the emulator
+  // cannot be told to do that on extract).
+  const stdfs::path fake = dir_ / "fake_htar";
+  std::ofstream(fake) << "#!/bin/sh\necho 'HTAR: HTAR SUCCESSFUL'\nexit 0\n";
+  stdfs::permissions(fake, stdfs::perms::owner_all);
+  HpssOptions o;
+  o.root = "/home/elvis";
+  o.hsi = kEmulator / "hsi";
+  o.htar = fake;
+  HpssBackend b(o, clock_);
+  const stdfs::path dest = dir_ / "scratch/dest";
+  Status s = b.Read("nova.tar/readme", dest, ReadOptions());
+  EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("did not extract"), std::string::npos) << s.ToString();
+}
+
+TEST_F(HpssBackendTest, MissingHsiIsAConfigurationError) {
+  HpssOptions o;
+  o.root = "/home/elvis";
+  o.hsi = dir_ / "no/hsi";
+  o.htar = dir_ / "no/htar";
+  HpssBackend b(o, clock_);
+  EXPECT_EQ(b.Stat("x").status().code(), Code::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace hsmfs::backends::hpss

@@ -1,0 +1,1 @@
+# Tests of tools/hsmscan (included by tests/CMakeLists.txt).
