@@ -2,6 +2,8 @@
 
 #include "backends/hpss/hpss_backend.h"
 #include "backends/local/posix_backend.h"
+#include "backends/tape/device_spec.h"
+#include "backends/tape/tape_backend.h"
 
 namespace hsmfs::backends {
 
@@ -20,6 +22,23 @@ Result<std::unique_ptr<Backend>> CreateBackend(const BackendConfig& config, Cloc
     o.session_idle = config.session_idle;
     o.checksum = config.checksum;
     return std::unique_ptr<Backend>(std::make_unique<hpss::HpssBackend>(std::move(o), clock));
+  }
+  if (config.type == "tape") {
+    tape::TapeBackendOptions o;
+    const std::vector<std::string> specs =
+        config.library.empty() ? config.drives : std::vector<std::string>{config.library};
+    for (const std::string& text : specs) {
+      auto spec = tape::ParseDeviceSpec(text);
+      if (!spec.ok()) {
+        return spec.status().Annotate("backend \"" + config.name + "\"");
+      }
+      o.devices.push_back(*spec);
+    }
+    o.catalog = config.tape_catalog;
+    o.strip_prefix = config.strip_prefix;
+    auto b = tape::TapeBackend::Create(std::move(o), clock);
+    if (!b.ok()) return b.status().Annotate("backend \"" + config.name + "\"");
+    return std::unique_ptr<Backend>(std::move(b).value());
   }
   return InvalidArgumentError("backend \"" + config.name + "\": type \"" + config.type +
                               "\" is not available in this build");

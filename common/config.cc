@@ -2,8 +2,10 @@
 
 #include <toml++/toml.h>
 
+#include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -175,6 +177,101 @@ Result<std::string> NormaliseRelative(std::string_view text) {
   return s;
 }
 
+// Checks a tape device spec the way tape::ParseDeviceSpec (backends/tape,
+// which links against this library) does, so that a bad one is a config error
+// naming the key; the tape backend parses it again with ParseDeviceSpec.
+Status CheckTapeSpec(std::string_view text, bool library) {
+  const std::string quoted = "'" + std::string(text) + "'";
+  if (library) {
+    if (text.substr(0, 4) != "vtl:" || text.size() == 4 || text[4] == '#') {
+      return InvalidArgumentError(quoted + ": expected vtl:DIR[#N]");
+    }
+    if (auto hash = text.rfind('#'); hash != std::string_view::npos) {
+      std::string_view num = text.substr(hash + 1);
+      if (num.empty() || num.find_first_not_of("0123456789") != std::string_view::npos) {
+        return InvalidArgumentError(quoted + ": drive after '#' must be a number >= 0");
+      }
+    }
+    return Status::Ok();
+  }
+  if (text.empty() || text.front() != '/') {
+    return InvalidArgumentError(quoted + ": expected a /dev/nstN device path");
+  }
+  // /dev/stN[lma] rewind on close: a second process would overwrite the first one's data.
+  std::string_view base = text.substr(text.rfind('/') + 1);
+  if (text.substr(0, 5) == "/dev/" && text.find('/', 5) == std::string_view::npos &&
+      base.substr(0, 2) == "st" && base.size() > 2 &&
+      std::isdigit(static_cast<unsigned char>(base[2]))) {
+    return InvalidArgumentError(quoted + " is a rewinding node; use /dev/n" + std::string(base));
+  }
+  return Status::Ok();
+}
+
+// The number of drives of the virtual library in DIR (library.json), 0 when
+// it cannot be read (the library may be created after the config).
+int VirtualLibraryDrives(const fs::path& dir) {
+  std::ifstream in(dir / "library.json", std::ios::binary);
+  if (!in) return 0;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("drives") || !j["drives"].is_array()) {
+    return 0;
+  }
+  return static_cast<int>(j["drives"].size());
+}
+
+Status ReadTapeBackend(const toml::table& table, const fs::path& file, TableReader& r,
+                       BackendConfig* out) {
+  HSMFS_RETURN_IF_ERROR(r.String("library", &out->library));
+  HSMFS_RETURN_IF_ERROR(r.StringList("drives", &out->drives));
+  if (out->library.empty() == out->drives.empty()) {
+    return r.Error(&table, out->library.empty() ? "library" : "drives",
+                   "type tape needs exactly one of library = \"vtl:DIR\" or drives = [...]");
+  }
+  int drive_count = 0;
+  if (!out->library.empty()) {
+    if (Status s = CheckTapeSpec(out->library, true); !s.ok()) {
+      return r.Error(table.get("library"), "library", s.message());
+    }
+    // A relative DIR is relative to the config file, as for every other path.
+    std::string dir = out->library.substr(4);
+    std::string drive;
+    if (auto hash = dir.rfind('#'); hash != std::string::npos) {
+      drive = dir.substr(hash);
+      dir.resize(hash);
+    }
+    fs::path p(dir);
+    if (p.is_relative()) p = file.parent_path() / p;
+    p = p.lexically_normal();
+    out->library = "vtl:" + p.string() + drive;
+    drive_count = VirtualLibraryDrives(p);
+  } else {
+    for (const std::string& d : out->drives) {
+      if (Status s = CheckTapeSpec(d, false); !s.ok()) {
+        return r.Error(table.get("drives"), "drives", s.message());
+      }
+    }
+    drive_count = static_cast<int>(out->drives.size());
+  }
+  if (!out->writable.empty()) {
+    // The backend refuses Put; failing here beats archives that fail later.
+    return r.Error(table.get("writable"), "writable",
+                   "writes into a tape backend are not supported yet");
+  }
+  HSMFS_RETURN_IF_ERROR(r.Path("tape_catalog", &out->tape_catalog));
+  HSMFS_RETURN_IF_ERROR(r.String("strip_prefix", &out->strip_prefix));
+  if (out->strip_prefix.empty() || out->strip_prefix.front() != '/') {
+    return r.Error(table.get("strip_prefix"), "strip_prefix", "must be an absolute path");
+  }
+  while (out->strip_prefix.size() > 1 && out->strip_prefix.back() == '/') {
+    out->strip_prefix.pop_back();
+  }
+  // One recall worker per drive: more would only queue for a drive.
+  if (out->stage_workers == 0) out->stage_workers = drive_count > 0 ? drive_count : 2;
+  return Status::Ok();
+}
+
 Status ReadBackend(const toml::table& table, int index, const fs::path& file, BackendConfig* out) {
   std::string label = "[[backend]] #" + std::to_string(index + 1);
   if (const toml::node* name = table.get("name"); name && name->is_string()) {
@@ -238,6 +335,8 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
     }
     HSMFS_RETURN_IF_ERROR(r.Dur("session_idle", &out->session_idle));
     HSMFS_RETURN_IF_ERROR(r.Bool("checksum", &out->checksum));
+  } else if (out->type == "tape") {
+    HSMFS_RETURN_IF_ERROR(ReadTapeBackend(table, file, r, out));
   } else {
     return r.Error(table.get("type"), "type",
                    "backend type \"" + out->type + "\" is not available in this build yet");
@@ -334,6 +433,8 @@ Status ReadConfig(const toml::table& root, const fs::path& file, Config* c) {
     if (!names.insert(b.name).second) {
       return top.Error(arr->get(i), "backend", "name \"" + b.name + "\" is used twice");
     }
+    // The tape tables live in the hsmfs catalog unless tape_catalog names another file.
+    if (b.type == "tape" && b.tape_catalog.empty()) b.tape_catalog = c->catalog.path;
     c->backends.push_back(std::move(b));
   }
   return top.CheckNoUnknownKeys();
@@ -453,6 +554,16 @@ std::string RenderConfig(const Config& c) {
       t.insert("command_timeout", FormatDurationExact(b.command_timeout));
       t.insert("session_idle", FormatDurationExact(b.session_idle));
       t.insert("checksum", b.checksum);
+    } else if (b.type == "tape") {
+      if (!b.library.empty()) {
+        t.insert("library", b.library);
+      } else {
+        toml::array drives;
+        for (const std::string& d : b.drives) drives.push_back(d);
+        t.insert("drives", drives);
+      }
+      t.insert("tape_catalog", b.tape_catalog.string());
+      t.insert("strip_prefix", b.strip_prefix);
     }
     backends.push_back(std::move(t));
   }

@@ -89,6 +89,12 @@ struct BackendConfig {
   Duration command_timeout = std::chrono::hours(1);  // one hsi command or htar run
   Duration session_idle = std::chrono::minutes(5);   // idle hsi sessions are closed after this
   bool checksum = false;                             // put/get with "-c on" (HPSS-side md5)
+
+  // tape only (docs/CONFIG.md, docs/TAPE.md). Exactly one of library/drives.
+  std::string library;                 // "vtl:DIR[#N]", DIR resolved against the config file
+  std::vector<std::string> drives;     // st nodes, e.g. ["/dev/nst0", "/dev/nst1"]
+  std::filesystem::path tape_catalog;  // the tape tables' SQLite file; default [catalog] path
+  std::string strip_prefix = "/";      // removed from source paths to place units in the tree
 };
 
 // The default hsi/htar: $HPSS_DIR/bin/NAME when $HPSS_DIR is set, else NAME

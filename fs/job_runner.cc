@@ -124,8 +124,22 @@ std::optional<Job> JobRunner::TakeLocked(Lane& lane, const std::string& volume) 
                       [&](const Job& j) { return j.volume == volume; });
   }
   if (it == lane.ready.end()) {
+    // A new volume: the free one with the most waiting jobs (a mount is paid
+    // once for the most work), its first job in position order.
+    std::map<std::string_view, size_t> waiting;
+    for (const Job& j : lane.ready) {
+      if (!j.volume.empty() && lane.busy_volumes.count(j.volume) == 0) ++waiting[j.volume];
+    }
+    const std::string_view* best = nullptr;
+    size_t most = 0;
+    for (const auto& [v, n] : waiting) {
+      if (n > most) {
+        most = n;
+        best = &v;
+      }
+    }
     it = std::find_if(lane.ready.begin(), lane.ready.end(), [&](const Job& j) {
-      return j.volume.empty() || lane.busy_volumes.count(j.volume) == 0;
+      return best ? j.volume == *best : j.volume.empty();
     });
   }
   if (it == lane.ready.end()) it = lane.ready.begin();

@@ -6,8 +6,9 @@
 // Ordering: when new jobs arrive on an idle lane, the lane waits a short
 // coalescing window so that a burst is sorted together; workers then take
 // queued jobs in volume and position order, each preferring the volume it
-// used last (on tape: the mounted cartridge), then a volume no other worker is
-// on, so that each cartridge is read by one worker in one forward pass.
+// used last (on tape: the mounted cartridge), then the volume no other worker
+// is on with the most waiting jobs, so that each cartridge is read by one worker
+// in one forward pass and a mount is paid for the most work.
 //
 // A job: claim it (queued -> running, in the catalog), Work::Run it, and on
 // failure classify: transient errors (Unavailable, DeadlineExceeded, Aborted,
