@@ -138,9 +138,8 @@ std::optional<Job> JobRunner::TakeLocked(Lane& lane, const std::string& volume) 
         best = &v;
       }
     }
-    it = std::find_if(lane.ready.begin(), lane.ready.end(), [&](const Job& j) {
-      return best ? j.volume == *best : j.volume.empty();
-    });
+    it = std::find_if(lane.ready.begin(), lane.ready.end(),
+                      [&](const Job& j) { return best ? j.volume == *best : j.volume.empty(); });
   }
   if (it == lane.ready.end()) it = lane.ready.begin();
   Job job = std::move(*it);

@@ -402,9 +402,8 @@ Status ArchiveOne(Context& ctx, tape::TapeDrive& drive, const Tape& tape, Target
   };
   cli::Progress progress("archive " + Where(t), "files");
   const auto started = std::chrono::steady_clock::now();
-  auto written = tape::WriteUnit(drive, t, files, open, CancelToken::None(), [&](uint64_t bytes) {
-    progress.Update(0, 0, bytes, t.bytes);
-  });
+  auto written = tape::WriteUnit(drive, t, files, open, CancelToken::None(),
+                                 [&](uint64_t bytes) { progress.Update(0, 0, bytes, t.bytes); });
   progress.Finish();
   HSMFS_ASSIGN_OR_RETURN(Session s, ctx.Db());
   if (!written.ok()) {
@@ -527,9 +526,8 @@ int CmdConfirm(Context& ctx, const std::string& which, bool all, bool retry, boo
       files = std::move(f).value();
     }
     cli::Progress progress("confirm file " + std::to_string(t.file_number), "files");
-    auto damaged = tape::ConfirmUnit(**drive, t, files, CancelToken::None(), [&](uint64_t b) {
-      progress.Update(0, 0, b, t.tar_bytes);
-    });
+    auto damaged = tape::ConfirmUnit(**drive, t, files, CancelToken::None(),
+                                     [&](uint64_t b) { progress.Update(0, 0, b, t.tar_bytes); });
     progress.Finish();
     if (!damaged.ok()) {
       std::cerr << "hsmtape: confirm of file " << t.file_number << " (" << Where(t)
@@ -679,8 +677,7 @@ int CmdRebuild(Context& ctx, const std::string& name) {
     if (auto* lib = ctx.library(); lib && capacity == 0) {
       if (auto inv = lib->GetInventory(); inv.ok()) capacity = inv->capacity;
     }
-    if (Status st = TapeCatalog::OpenTape(*s, name, label->serial, capacity, 2, Now());
-        !st.ok()) {
+    if (Status st = TapeCatalog::OpenTape(*s, name, label->serial, capacity, 2, Now()); !st.ok()) {
       return Fail(st);
     }
   }
