@@ -84,6 +84,15 @@ for bad in 'colour = "blue"|colour' 'library = "/dev/st0"|library' 'strip_prefix
     fail "bad config '${bad%|*}': exit $rc, '$out'"
 done
 pass "bad tape keys exit 2 with one line naming the key"
+# hsmtape reads the mount's config too: same catalog, same library.
+[ "$("$BIN/hsmtape" -c hsmfs.toml tapes </dev/null | grep -c '^T0000[123] ')" -eq 3 ] ||
+  fail "hsmtape -c hsmfs.toml tapes: $("$BIN/hsmtape" -c hsmfs.toml tapes 2>&1 </dev/null)"
+"$BIN/hsmtape" -c hsmfs.toml where_is run13/sub </dev/null | grep -q "tape T0000[123] file" ||
+  fail "hsmtape -c hsmfs.toml where_is"
+rc=0; out=$("$BIN/hsmtape" -c hsmfs.toml --backend nope tapes 2>&1 </dev/null) || rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q "no \[\[backend\]\] with type = \"tape\" named nope" ||
+  fail "hsmtape --backend nope: exit $rc, '$out'"
+pass "hsmtape -c hsmfs.toml uses the mount's catalog and library"
 
 # --- browse
 mount_bg hsmfs.toml mnt

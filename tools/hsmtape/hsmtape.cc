@@ -57,8 +57,8 @@ bool Ask(const std::string& question, bool default_yes) {
 
 class Context {
  public:
-  Status Open(const std::string& conf_path) {
-    HSMFS_ASSIGN_OR_RETURN(conf_, LoadTapeConf(conf_path));
+  Status Open(const std::string& conf_path, const std::string& backend) {
+    HSMFS_ASSIGN_OR_RETURN(conf_, LoadTapeConf(conf_path, backend));
     HSMFS_ASSIGN_OR_RETURN(catalog_, catalog::Catalog::Open(conf_.database_file));
     return Status::Ok();
   }
@@ -736,7 +736,10 @@ int Main(int argc, char** argv) {
                std::string(kProgram));
   app.require_subcommand(1);
   std::string conf = "tape.conf";
-  app.add_option("-c,--config", conf, "tape.conf (default: ./tape.conf)");
+  app.add_option("-c,--config", conf,
+                 "tape.conf (default: ./tape.conf), or the hsmfs config (*.toml) of the mount");
+  std::string backend;
+  app.add_option("--backend", backend, "with an hsmfs config: the tape backend to use");
   std::string log_level = "warn";
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error");
   app.set_version_flag("--version", std::string(kProgram) + " " + HSMFS_VERSION);
@@ -798,7 +801,7 @@ int Main(int argc, char** argv) {
     return cli::Fail(kProgram, st.message(), cli::kExitUsage);
   }
   Context ctx;
-  if (Status st = ctx.Open(conf); !st.ok()) return Fail(st);
+  if (Status st = ctx.Open(conf, backend); !st.ok()) return Fail(st);
 
   if (*vtl) return CmdVtlCreate(ctx, slots, drives, capacity);
   if (*tapes) return CmdTapes(ctx);

@@ -4,6 +4,7 @@
 #include <fstream>
 #include <map>
 
+#include "common/config.h"
 #include "common/units.h"
 
 namespace hsmfs::hsmtape {
@@ -18,7 +19,37 @@ std::string Trim(std::string s) {
 
 }  // namespace
 
-Result<TapeConf> LoadTapeConf(const std::filesystem::path& path) {
+namespace {
+
+Result<TapeConf> FromHsmfsConfig(const std::filesystem::path& path, const std::string& backend) {
+  HSMFS_ASSIGN_OR_RETURN(Config config, LoadConfig(path));
+  const BackendConfig* tape = nullptr;
+  for (const auto& b : config.backends) {
+    if (b.type != "tape" || (!backend.empty() && b.name != backend)) continue;
+    if (tape) {
+      return InvalidArgumentError(path.string() +
+                                  ": several tape backends; name one with --backend");
+    }
+    tape = &b;
+  }
+  if (!tape) {
+    return InvalidArgumentError(path.string() + ": no [[backend]] with type = \"tape\"" +
+                                (backend.empty() ? "" : " named " + backend));
+  }
+  TapeConf conf;
+  conf.file = path;
+  conf.database_file = tape->tape_catalog;
+  auto device = tape::ParseDeviceSpec(tape->library.empty() ? tape->drives.front() : tape->library);
+  if (!device.ok()) return InvalidArgumentError(path.string() + ": " + device.status().message());
+  conf.device = *device;
+  return conf;
+}
+
+}  // namespace
+
+Result<TapeConf> LoadTapeConf(const std::filesystem::path& path, const std::string& backend) {
+  if (path.extension() == ".toml") return FromHsmfsConfig(path, backend);
+  if (!backend.empty()) return InvalidArgumentError("--backend needs an hsmfs config (*.toml)");
   std::ifstream in(path);
   if (!in) {
     return InvalidArgumentError(

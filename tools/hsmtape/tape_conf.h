@@ -34,6 +34,9 @@ struct TapeConf {
 };
 
 // kInvalidArgument naming the file, line and key for anything wrong.
-Result<TapeConf> LoadTapeConf(const std::filesystem::path& path);
+// A file named *.toml is read as an hsmfs config instead: its tape backend
+// (the one named `backend`, or the only one) gives the catalog (tape_catalog)
+// and the device (library, or the first of drives); such targets are local.
+Result<TapeConf> LoadTapeConf(const std::filesystem::path& path, const std::string& backend = "");
 
 }  // namespace hsmfs::hsmtape
