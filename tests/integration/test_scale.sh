@@ -6,7 +6,7 @@ DIRS=${HSMFS_SCALE_DIRS:-1000}
 PER_DIR=${HSMFS_SCALE_FILES:-100}
 TOTAL=$((DIRS * PER_DIR))
 ROOT=$WORK/vault
-python3 - "$ROOT" "$DIRS" "$PER_DIR" <<'PY'
+/usr/bin/python3 - "$ROOT" "$DIRS" "$PER_DIR" <<'PY'
 import os, sys
 root, dirs, per = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 for d in range(dirs):

@@ -63,7 +63,7 @@ recalls_logged() { grep -c "recalled $1 (" "$P/hsmfs.log" || true; }
 
 # count_jobs CATALOG_PATH [STATE...]: jobs for one file (in any of the states).
 count_jobs() {
-  hsmctl jobs --all --json | python3 -c '
+  hsmctl jobs --all --json | /usr/bin/python3 -c '
 import json, sys
 path, states = sys.argv[1], sys.argv[2:]
 print(sum(1 for j in json.load(sys.stdin) if j["path"] == path and (not states or j["state"] in states)))
@@ -72,7 +72,7 @@ print(sum(1 for j in json.load(sys.stdin) if j["path"] == path and (not states o
 
 # job_field CATALOG_PATH FIELD: FIELD of the newest job for the file.
 job_field() {
-  hsmctl jobs --all --json | python3 -c '
+  hsmctl jobs --all --json | /usr/bin/python3 -c '
 import json, sys
 jobs = [j for j in json.load(sys.stdin) if j["path"] == sys.argv[1]]
 print(max(jobs, key=lambda j: j["id"]).get(sys.argv[2]) if jobs else "no job")
@@ -110,9 +110,9 @@ while True:
     h.update(b)
 print("ok %s %.3f" % (h.hexdigest(), elapsed))
 PY
-open_py() { python3 "$WORK/open.py" "$@" 2>/dev/null; }
+open_py() { /usr/bin/python3 "$WORK/open.py" "$@" 2>/dev/null; }
 # slower_than SECONDS LIMIT: true when SECONDS > LIMIT (decimals).
-slower_than() { python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)' "$1" "$2"; }
+slower_than() { /usr/bin/python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) > float(sys.argv[2]) else 1)' "$1" "$2"; }
 
 T_START=$(now_ms)
 
@@ -173,7 +173,7 @@ unmount_part
 
 # --- c) 200 distinct offline files read by 8 parallel processes
 new_part c "" "workers = 4" 'stage_delay = "0s"'
-python3 - "$ROOT" <<'PY'
+/usr/bin/python3 - "$ROOT" <<'PY'
 import os, random, sys
 rnd = random.Random(3)
 for i in range(200):
@@ -192,7 +192,7 @@ assert_eq "$(hsmctl ls -R vault/c | grep -c '^DUL')" "200" "c: all 200 are dual 
 unmount_part
 
 # --- d) O_NONBLOCK: EAGAIN at once, the recall stays queued
-new_part d "" "" 'stage_delay = "1s"'
+new_part d "" "" 'stage_delay = "5s"'
 head -c 300000 /dev/urandom >"$ROOT/d.dat"
 mount_bg "$CONF" "$MNT"
 F=$MNT/vault/d.dat
@@ -216,7 +216,7 @@ mount_bg "$CONF" "$MNT"
 for mode in sigdfl sighandler; do
   name=$([ $mode == sigdfl ] && echo killed.dat || echo handled.dat)
   F=$MNT/vault/$name
-  python3 "$WORK/open.py" "$F" "$mode" >"$P/$mode.out" 2>/dev/null &
+  /usr/bin/python3 "$WORK/open.py" "$F" "$mode" >"$P/$mode.out" 2>/dev/null &
   reader=$!
   wait_state "$F" staging 5
   sleep 0.3  # the reader is in open(), waiting for the recall
@@ -300,7 +300,7 @@ mount_bg "$CONF" "$MNT"
 out=$(hsmctl stage "$MNT/vault/g") || fail "g: hsmctl stage: $out"
 assert_eq "$out" "queued 30 recalls" "g: hsmctl stage of a directory queues its 30 files"
 for i in $(seq 1 300); do
-  done_jobs=$(hsmctl jobs --all --json | python3 -c 'import json,sys; print(sum(j["state"] == "done" for j in json.load(sys.stdin)))')
+  done_jobs=$(hsmctl jobs --all --json | /usr/bin/python3 -c 'import json,sys; print(sum(j["state"] == "done" for j in json.load(sys.stdin)))')
   [ "$done_jobs" -ge 3 ] && break
   sleep 0.05
 done
@@ -318,7 +318,7 @@ for i in $(seq 1 600); do
   sleep 0.1
 done
 assert_eq "$dul" "30" "g: after remounting, every queued and running recall resumed: 30 files dual"
-assert_eq "$(hsmctl jobs --all --json | python3 -c 'import json,sys; print(sum(j["state"] != "done" for j in json.load(sys.stdin)))')" \
+assert_eq "$(hsmctl jobs --all --json | /usr/bin/python3 -c 'import json,sys; print(sum(j["state"] != "done" for j in json.load(sys.stdin)))')" \
   "0" "g: no job is left queued, running, failed or cancelled"
 (cd "$MNT/vault" && md5sum g/*) >"$P/got"
 (cd "$ROOT" && md5sum g/*) >"$P/want"
@@ -399,15 +399,15 @@ assert_eq "$(stat -c %b "$F")" "0" "j: a released file has st_blocks 0"
 assert_eq "$(md5 "$F")" "$(md5 "$ROOT/x.dat")" "j: a released file is recalled again when read"
 assert_eq "$(count_jobs vault/x.dat)" "2" "j: ... by a second job"
 
-before=$(hsmctl jobs --all --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+before=$(hsmctl jobs --all --json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 hsmctl stage --preview "$MNT/vault/batch" >"$P/preview" || fail "j: hsmctl stage --preview"
 grep -q "4 files" "$P/preview" && grep -q "estimated time" "$P/preview" && grep -q "volumes" "$P/preview" ||
   fail "j: hsmctl stage --preview: $(cat "$P/preview")"
 pass "j: hsmctl stage --preview prints files, volumes and an estimated time"
 assert_eq "$(hsmctl stage --preview --json "$MNT/vault/batch" |
-  python3 -c 'import json,sys; b = json.load(sys.stdin)["backends"][0]; print(b["files"], b["bytes"])')" \
+  /usr/bin/python3 -c 'import json,sys; b = json.load(sys.stdin)["backends"][0]; print(b["files"], b["bytes"])')" \
   "4 1000000" "j: hsmctl stage --preview --json counts files and bytes"
-after=$(hsmctl jobs --all --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+after=$(hsmctl jobs --all --json | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
 assert_eq "$after" "$before" "j: --preview queues nothing"
 assert_eq "$(state "$MNT/vault/batch/b1.dat")" "offline" "j: --preview leaves the files offline"
 timeout 60 "$BIN/hsmctl" -c "$CONF" stage --wait "$MNT/vault/batch" >"$P/wait.out" 2>&1 ||
@@ -420,7 +420,7 @@ out=$(printf 'vault/c1.dat\nvault/c2.dat\nvault/c3.dat\n' | hsmctl stage -) || f
 assert_eq "$out" "queued 3 recalls" "j: hsmctl stage - reads paths from stdin"
 hsmctl jobs --json >"$P/jobs.json"
 # The last queued of the three (one runs, one more waits before it) is cancelled.
-last=$(python3 - "$P/jobs.json" <<'PY'
+last=$(/usr/bin/python3 - "$P/jobs.json" <<'PY'
 import json, sys
 jobs = [j for j in json.load(open(sys.argv[1])) if j["path"] in ("vault/c1.dat", "vault/c2.dat", "vault/c3.dat")]
 assert len(jobs) == 3, jobs
