@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/checksum.h"
+#include "common/fd.h"
 
 namespace hsmfs::backends {
 namespace {
@@ -22,26 +23,6 @@ constexpr size_t kListBatch = 1024;
 // Put writes ".<name>.hsmfs-put-XXXXXX" beside the target.
 constexpr std::string_view kPutMarker = ".hsmfs-put-";
 constexpr size_t kCopyChunk = 1 << 20;
-
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  int release() {
-    int fd = fd_;
-    fd_ = -1;
-    return fd;
-  }
-
- private:
-  int fd_;
-};
 
 int64_t MtimeNs(const struct stat& st) {
   return int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;

@@ -10,23 +10,10 @@
 #include <utility>
 #include <vector>
 
+#include "common/fd.h"
+
 namespace hsmfs::hsmtape {
 namespace {
-
-// Closes a file descriptor on scope exit.
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
 
 std::string Join(const std::string& dir, const std::string& name) {
   if (dir.empty()) return name;
