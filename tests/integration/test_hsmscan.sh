@@ -2,14 +2,15 @@
 # hsmscan against the reference oracle (tests/testdata/hsmscan/oracle.py, HPSSPy's
 # algorithm with Python's own re/csv/json): the disk cache CSV, the
 # missing_files JSON byte for byte, bad-config exit codes, HPSS cache use and
-# "newer" detection. No mount needed. HSMSCAN_IT_FILES=200000 for the big tree.
+# "newer" detection. No mount needed. 200,000 files under make check-full
+# (HSMFS_FULL=1), or HSMSCAN_IT_FILES=N.
 set -euo pipefail
 
 BIN=${HSMFS_BIN:?set HSMFS_BIN to the build directory}/bin
 SRC=${HSMFS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 DATA=$SRC/tests/testdata/hsmscan
 PY=/usr/bin/python3
-N=${HSMSCAN_IT_FILES:-20000}
+N=${HSMSCAN_IT_FILES:-$([ -n "${HSMFS_FULL:-}" ] && echo 200000 || echo 20000)}
 WORK=$(mktemp -d /tmp/hsmscan-it.XXXXXX)
 trap 'if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK"; else rm -rf "$WORK"; fi' EXIT
 
