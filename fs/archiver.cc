@@ -187,6 +187,9 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
     checksum = "";  // superseded before it started: FinishArchive says so
   } else if (e.is_dir()) {
     HSMFS_RETURN_IF_ERROR(MakeDirs(backend, path, e.mode));
+    // An rmdir while we worked saw no backend copy yet: the cleanup below
+    // removes the one we made.
+    put = true;
   } else {
     const auto copy = cache_.PathOf(e.id);
     struct stat st;

@@ -265,9 +265,34 @@ Status FsCore::DeleteEntry(const Entry& e) {
       return s.Annotate("removing " + Display(e) + " from the backend");
     }
   }
+  // An archive job that was running may have put the entry on the backend
+  // since `e` was read: the catalog says so, in the transaction that deletes.
+  // (If the job records after this, it finds the entry gone and removes what
+  // it put.)
+  bool archived_meanwhile = false;
   {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+    HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+    auto now = s.Get(e.id);
+    if (now.ok() && !e.on_backend && now->on_backend) {
+      if (!now->is_dir() && (!b || !b->allow_delete)) {
+        return NotPermittedError(Display(e) +
+                                 " was archived meanwhile; deleting it needs "
+                                 "allow_delete = true on backend " +
+                                 e.backend);
+      }
+      archived_meanwhile = true;
+    }
     HSMFS_RETURN_IF_ERROR(s.Remove(e.id));
+    HSMFS_RETURN_IF_ERROR(tx.Commit());
+  }
+  if (archived_meanwhile) {
+    backends::Backend* backend = engine_.backend(e.backend);
+    Status s = backend ? backend->Remove(e.backend_path) : Status::Ok();
+    if (!s.ok() && s.code() != Code::kNotFound) {
+      // The entry is gone; a later listing shows the backend copy again.
+      spdlog::warn("cannot remove {} from the backend: {}", Display(e), s.message());
+    }
   }
   if (!e.is_dir()) engine_.cache().RemoveCopyOf(e.id);
   spdlog::debug("deleted {}", Display(e));
