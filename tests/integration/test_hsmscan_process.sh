@@ -88,14 +88,37 @@ PY
 
 count_creates() { grep -c '"cmd": "create"' "$HPSS_EMU_STATE/calls.log" || true; }
 
-# 1. -p creates every archive.
+# 1. -p creates every archive (and records them in an hsmfs catalog).
+cat >"$WORK/hsmfs.toml" <<EOF
+[catalog]
+path = "$WORK/catalog.db"
+[cache]
+dir = "$WORK/cache"
+[[backend]]
+name = "hpss"
+type = "hpss"
+root = "/hpss/test"
+hsi = "$SRC/tests/emulators/hpss/hsi"
+htar = "$SRC/tests/emulators/hpss/htar"
+EOF
+rc=0; out=$("$BIN/hsmscan" -t --hsmfs-config "$WORK/hsmfs.toml" --backend nope \
+  "$WORK/config.json" data 2>&1) || rc=$?
+[ $rc -eq 2 ] && echo "$out" | grep -q "no hpss backend named nope" ||
+  fail "--backend nope: exit $rc, $out"
 rc=0
-"$BIN/hsmscan" -p -c "$C" "$WORK/config.json" data 2>"$WORK/p1.log" || rc=$?
+"$BIN/hsmscan" -p -c "$C" --hsmfs-config "$WORK/hsmfs.toml" "$WORK/config.json" data \
+  2>"$WORK/p1.log" || rc=$?
 [ $rc -eq 0 ] || { tail -20 "$WORK/p1.log"; fail "hsmscan -p exited $rc"; }
 summary=$(check_archives) || fail "after -p: $summary"
 grep -q "d3/d3_1XX.tar" "$WORK/plan.json" || fail "the plan has no X wildcard archive"
 [ -f "$HPSS_EMU_ROOT$HROOT/d3/d3_1XX.tar" ] || fail "X wildcard archive d3_1XX.tar not created"
 pass "hsmscan -p created every archive: $summary"
+# hsmscan ran `hsmctl sync` for the directories it filled (before anyone listed them).
+synced=$(sqlite3 "$WORK/catalog.db" "SELECT COUNT(*) FROM dir_sync WHERE listed_by LIKE 'hsmctl%'")
+[ "$synced" -ge 5 ] || fail "hsmscan --hsmfs-config synced $synced directories"
+"$BIN/hsmctl" -c "$WORK/hsmfs.toml" ls hpss/data/d3 2>&1 | grep -q "d3_1XX.tar" ||
+  fail "the new archive is not in the hsmfs catalog: $("$BIN/hsmctl" -c "$WORK/hsmfs.toml" ls hpss/data/d3 2>&1)"
+pass "--hsmfs-config: the new archives are in the mount's catalog (hsmctl ls)"
 creates=$(count_creates)
 [ "$creates" -gt 20 ] || fail "only $creates htar creates in the call log"
 

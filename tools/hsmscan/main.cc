@@ -42,6 +42,9 @@ int main(int argc, char** argv) {
   app.add_flag("-t,--test", opt.test, "test mode: change nothing, pretend HPSS is empty");
   app.add_flag("-v,--verbose", opt.verbose, "increase verbosity a lot");
   app.set_version_flag("-V,--version", std::string(kProgram) + " " + HSMFS_VERSION);
+  app.add_option("--hsmfs-config", opt.hsmfs_config,
+                 "with -p: record the new archives in this hsmfs mount's catalog");
+  app.add_option("--backend", opt.hsmfs_backend, "with --hsmfs-config: its hpss backend");
   app.add_option("config", opt.config, "read configuration from FILE")->required();
   app.add_option("section", opt.section, "read SECTION from the configuration file")->required();
   if (auto code = cli::Parse(app, argc, argv)) return *code;

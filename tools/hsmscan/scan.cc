@@ -7,9 +7,12 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <set>
 
 #include "backends/hpss/hpss_backend.h"
 #include "common/config.h"
+#include "common/subprocess.h"
 #include "tools/cli/cli.h"
 #include "tools/cli/progress.h"
 #include "tools/hsmscan/csv.h"
@@ -99,10 +102,66 @@ Status ReadHpss(const ScanOptions& opt, const std::string& hpss_release_root, co
   return s;
 }
 
+// The hsmfs backend that shows HPSS to the mount (--hsmfs-config/--backend).
+Result<BackendConfig> MountBackend(const ScanOptions& opt) {
+  HSMFS_ASSIGN_OR_RETURN(Config config, LoadConfig(opt.hsmfs_config));
+  const BackendConfig* found = nullptr;
+  for (const auto& b : config.backends) {
+    if (b.type != "hpss" || (!opt.hsmfs_backend.empty() && b.name != opt.hsmfs_backend)) continue;
+    if (found) {
+      return InvalidArgumentError(opt.hsmfs_config +
+                                  ": several hpss backends; name one with --backend");
+    }
+    found = &b;
+  }
+  if (!found) {
+    return InvalidArgumentError(opt.hsmfs_config + ": no hpss backend" +
+                                (opt.hsmfs_backend.empty() ? "" : " named " + opt.hsmfs_backend));
+  }
+  return *found;
+}
+
+// Refreshes the mount's catalog for the HPSS directories that got archives,
+// with `hsmctl sync` (the same code path as a user's sync).
+void SyncMount(const ScanOptions& opt, const BackendConfig& b, const std::set<std::string>& dirs,
+               const Log& log) {
+  const std::string root = b.root.string();
+  for (const std::string& dir : dirs) {
+    std::string rel;
+    if (dir == root) {
+      rel = "";
+    } else if (dir.rfind(root == "/" ? root : root + "/", 0) == 0) {
+      rel = dir.substr(root == "/" ? 1 : root.size() + 1);
+    } else {
+      log.Warning(dir + " is not below backend " + b.name + "'s root " + root + "; not synced");
+      continue;
+    }
+    SubprocessOptions so;
+    so.argv = {cli::SiblingProgram("hsmctl"), "-c", opt.hsmfs_config, "sync",
+               rel.empty() ? b.name : b.name + "/" + rel};
+    so.merge_stderr = true;
+    auto r = RunSubprocess(so, std::chrono::minutes(10));
+    if (!r.ok() || r->exit_code != 0) {
+      log.Warning("hsmctl sync " + so.argv.back() +
+                  " failed: " + (r.ok() ? r->out : r.status().message()));
+    } else {
+      log.Info("catalog of " + b.name + " refreshed for " + dir);
+    }
+  }
+}
+
 }  // namespace
 
 int RunScan(const ScanOptions& opt) {
   const Log log(opt.verbose ? Level::kDebug : opt.test ? Level::kInfo : Level::kWarning);
+  std::optional<BackendConfig> mount_backend;
+  if (!opt.hsmfs_config.empty()) {
+    auto b = MountBackend(opt);
+    if (!b.ok()) return cli::Fail(kProgram, b.status().message(), cli::kExitUsage);
+    mount_backend = *b;
+  } else if (!opt.hsmfs_backend.empty()) {
+    return cli::Fail(kProgram, "--backend needs --hsmfs-config", cli::kExitUsage);
+  }
   auto cfg = LoadScanConfig(opt.config, opt.section);
   if (!cfg.ok()) return cli::Fail(kProgram, cfg.status().message(), cli::kExitUsage);
   for (const std::string& w : cfg->warnings) log.Warning(w);
@@ -199,6 +258,7 @@ int RunScan(const ScanOptions& opt) {
     return cli::kExitFailed;
   }
   std::vector<std::string> failures;
+  std::set<std::string> created_dirs;
   if (opt.test || opt.process) {
     Planner planner(release_root, hpss_release_root);
     std::unique_ptr<ArchiveMaker> maker;
@@ -237,6 +297,7 @@ int RunScan(const ScanOptions& opt) {
         failures.push_back(a->name + ": " + s.message());
       } else {
         log.Info("created " + plan.hpss_path);
+        created_dirs.insert(std::filesystem::path(plan.hpss_path).parent_path().string());
       }
     }
   }
@@ -245,6 +306,7 @@ int RunScan(const ScanOptions& opt) {
     // (HPSSPy keeps the stale cache, so its next run redoes everything unless -H).
     std::remove((opt.cache_dir + "/hpss_files_" + opt.section + ".csv").c_str());
   }
+  if (mount_backend && !created_dirs.empty()) SyncMount(opt, *mount_backend, created_dirs, log);
   if (!failures.empty()) {
     std::cerr << kProgram << ": " << failures.size() << " of " << summary.missing.size()
               << " archive(s) failed:\n";

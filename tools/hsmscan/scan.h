@@ -21,6 +21,10 @@ struct ScanOptions {
   int report = 10000;           // -r
   std::string hsi;              // hsi program ("" = $HPSS_DIR/bin/hsi or PATH)
   std::string htar;             // htar program ("" = $HPSS_DIR/bin/htar or PATH)
+  // hsmfs extension: after -p, `hsmctl -c hsmfs_config sync` the directories
+  // that got new archives, so that the mount shows them at once.
+  std::string hsmfs_config;
+  std::string hsmfs_backend;  // its hpss backend ("" = the only one)
 };
 
 // Runs the scan and returns the exit code (0, 1 or 2), reporting on stderr.
