@@ -86,6 +86,11 @@ void Archiver::Modified(EntryId entry, const std::vector<int64_t>& superseded_jo
   for (int64_t id : superseded_jobs) runner_.CancelRunning(id);
 }
 
+void Archiver::SetOpenForWriting(std::function<bool(EntryId)> fn) {
+  std::lock_guard<std::mutex> l(mu_);
+  open_for_writing_ = std::move(fn);
+}
+
 Status Archiver::QueueNow(const std::vector<EntryId>& entries) {
   if (entries.empty()) return Status::Ok();
   // One syncfs makes every settled copy durable: cheaper than an fsync each,
@@ -97,11 +102,21 @@ Status Archiver::QueueNow(const std::vector<EntryId>& entries) {
   ::close(fd);
   if (rc != 0) return ErrnoToStatus(err, "syncfs of the cache");
   int queued = 0;
+  std::function<bool(EntryId)> open_for_writing;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    open_for_writing = open_for_writing_;
+  }
   HSMFS_RETURN_IF_ERROR(WithSession([&](catalog::Session& s) -> Status {
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
     for (EntryId id : entries) {
       auto e = s.Get(id);
       if (!e.ok()) continue;  // deleted meanwhile
+      // Reopened for writing since it settled: its writer's next write would
+      // not make a new version (the first one did), so a job now could mark
+      // half-written data dual. The last close settles it again. A writer
+      // that opens after this check waits for this transaction to modify.
+      if (!e->is_dir() && open_for_writing && open_for_writing(id)) continue;
       if (!e->is_dir() && e->state == catalog::FileState::kOnline) {
         // close(2) returns before the kernel's RELEASE reaches us, so a crash
         // can keep the last size from the catalog: take it from the copy.

@@ -20,6 +20,7 @@
 //
 // Thread-safe.
 
+#include <functional>
 #include <map>
 #include <mutex>
 #include <set>
@@ -57,6 +58,10 @@ class Archiver final : private JobRunner::Work {
   void Modified(catalog::EntryId entry, const std::vector<int64_t>& superseded_jobs);
   // Queues archiving of `entries` now (sync, then the jobs), as after settling.
   Status QueueNow(const std::vector<catalog::EntryId>& entries);
+  // Tells whether a file is open for writing right now (and, if so, makes its
+  // last close settle it again). QueueNow asks inside the transaction that
+  // queues: a file reopened after it settled is never queued under its writer.
+  void SetOpenForWriting(std::function<bool(catalog::EntryId)> fn);
   void Kick() { runner_.Kick(); }
 
  private:
@@ -78,6 +83,7 @@ class Archiver final : private JobRunner::Work {
   KernelNotifier* const notifier_;
 
   std::mutex mu_;
+  std::function<bool(catalog::EntryId)> open_for_writing_;  // GUARDED_BY(mu_)
   std::map<catalog::EntryId, TimePoint> settling_;  // GUARDED_BY(mu_): entry -> when it settles
 
   JobRunner runner_;  // last: its threads use the members above

@@ -8,6 +8,7 @@
 
 #include "common/logging.h"
 #include "common/units.h"
+#include "fs/archiver.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -35,9 +36,22 @@ struct FsCore::OpenWait {
   TimerQueue::TimerId timer = 0;
 };
 
-FsCore::FsCore(Engine& engine, Options options) : engine_(engine), options_(options) {}
+FsCore::FsCore(Engine& engine, Options options) : engine_(engine), options_(options) {
+  if (Archiver* archiver = engine_.archiver()) {
+    archiver->SetOpenForWriting([this](EntryId id) {
+      std::lock_guard<std::mutex> l(write_mu_);
+      auto it = writers_.find(id);
+      if (it == writers_.end()) return false;
+      it->second.dirty = true;  // its last close settles it
+      return true;
+    });
+  }
+}
 
-FsCore::~FsCore() { engine_.Shutdown(); }
+FsCore::~FsCore() {
+  if (Archiver* archiver = engine_.archiver()) archiver->SetOpenForWriting(nullptr);
+  engine_.Shutdown();
+}
 
 Result<Entry> FsCore::GetEntry(uint64_t ino) {
   auto session = engine_.catalog().Acquire();

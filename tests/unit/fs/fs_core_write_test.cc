@@ -369,6 +369,22 @@ TEST_F(FsCoreWriteTest, DirectoriesAreMadeAndRemovedOnTheBackend) {
   EXPECT_TRUE(Drive([&] { return !fake_->Exists("incoming/run1"); }));
 }
 
+TEST_F(FsCoreWriteTest, AFileReopenedForWritingBeforeItSettlesIsNotQueuedUnderItsWriter) {
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "f", "first");
+  auto f = Open(ino, O_WRONLY);  // reopened before its settle time ends
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  clock_.Advance(10s);  // past the settle time: the settle tick runs
+  std::this_thread::sleep_for(300ms);
+  for (const auto& j : Jobs()) {
+    EXPECT_NE(j.kind, catalog::JobKind::kArchive) << "an archive job was queued under a writer";
+  }
+  ASSERT_TRUE(core_->Write(ino, *f, "second", 6, 0).ok());
+  core_->Release(ino, *f);  // the last close settles it
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  EXPECT_EQ(fake_->Data("incoming/f"), "second");
+}
+
 TEST_F(FsCoreWriteTest, FilesClosedBeforeARestartAreArchivedAfterIt) {
   Start();
   const uint64_t ino = WriteFile(incoming_, "f", "survives");
