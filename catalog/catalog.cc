@@ -103,6 +103,10 @@ std::string_view DmfCode(FileState state) {
   return "INV";
 }
 
+std::string Entry::display() const {
+  return backend_path.empty() ? backend + "/" : backend + "/" + backend_path;
+}
+
 bool Entry::holds_unarchived_data() const {
   switch (state) {
     case FileState::kOnline:

@@ -70,6 +70,8 @@ struct Entry {
   bool is_dir() const { return type == EntryType::kDir; }
   // Data that exists only in the cache must never be dropped by a listing.
   bool holds_unarchived_data() const;
+  // "backend/path" for messages and logs ("backend/" for a backend's root).
+  std::string display() const;
 };
 
 struct DirSync {

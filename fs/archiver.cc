@@ -16,8 +16,6 @@ using catalog::EntryId;
 using catalog::Job;
 using catalog::JobQueue;
 
-std::string Display(const Entry& e) { return e.backend + "/" + e.backend_path; }
-
 // Creates `path` (with `mode`) and its missing parents (0755: their own archive
 // jobs, which carry their modes, then find them made) on the backend.
 Status MakeDirs(backends::Backend& backend, const std::string& path, uint32_t mode) {
@@ -253,7 +251,7 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
         return tx.Commit();
       }).Annotate("recording the archive"));
   if (current) {
-    spdlog::info("archived {} ({}) in {}{}", Display(e), FormatSizeHuman(e.size),
+    spdlog::info("archived {} ({}) in {}{}", e.display(), FormatSizeHuman(e.size),
                  FormatDuration(clock_.Now() - started), checksum.empty() ? "" : ", " + checksum);
     if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(e.id));
     return Status::Ok();
@@ -266,7 +264,7 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
                    s.message());
     }
   }
-  spdlog::debug("archive of {} superseded (modified, moved or deleted meanwhile)", Display(e));
+  spdlog::debug("archive of {} superseded (modified, moved or deleted meanwhile)", e.display());
   return Status::Ok();
 }
 
@@ -275,7 +273,7 @@ void Archiver::Failed(const Job& job, const Status& error) {
   spdlog::error(
       "E-ARCHIVE-01: archiving {} failed after {} attempt(s): {}; the data stays in "
       "the cache",
-      Display(job.entry), job.attempts + 1, error.message());
+      job.entry.display(), job.attempts + 1, error.message());
   WithSession([&](catalog::Session& s) -> Status {
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
     HSMFS_RETURN_IF_ERROR(JobQueue::FailArchive(s, job, error, clock_.WallNanos()));
@@ -285,7 +283,7 @@ void Archiver::Failed(const Job& job, const Status& error) {
 }
 
 void Archiver::Cancelled(const Job& job) {
-  spdlog::info("archiving {} stopped: {}", Display(job.entry), "cancelled or superseded");
+  spdlog::info("archiving {} stopped: {}", job.entry.display(), "cancelled or superseded");
 }
 
 }  // namespace hsmfs::fs

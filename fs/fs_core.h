@@ -173,6 +173,10 @@ class FsCore {
   // Records that `id`'s data is changing: state online, version + 1, its
   // archive jobs superseded. `cached`: the copy exists (it is being created).
   Status BeginModify(catalog::EntryId id, bool cached);
+  // Adds a file or directory made through the mount to the catalog: `online`,
+  // not on the backend yet (create and mkdir).
+  Result<catalog::Entry> AddLocalEntry(uint64_t parent, std::string_view name,
+                                       catalog::EntryType type, uint32_t mode);
   // EROFS unless backend-relative `path` of `backend` is writable.
   Status CheckWritable(const std::string& backend, const std::string& path) const;
   // Settles `id` for archiving (or queues it at once when no engine runs jobs).

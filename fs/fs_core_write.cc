@@ -18,8 +18,6 @@ using catalog::Entry;
 using catalog::EntryId;
 using catalog::FileState;
 
-std::string Display(const Entry& e) { return e.backend + "/" + e.backend_path; }
-
 std::string Join(std::string_view dir, std::string_view name) {
   return dir.empty() ? std::string(name) : std::string(dir) + "/" + std::string(name);
 }
@@ -166,33 +164,7 @@ void FsCore::Release(uint64_t ino, const OpenFile& file) {
 Result<std::pair<Attr, OpenFile>> FsCore::Create(uint64_t parent, std::string_view name,
                                                  uint32_t mode, int flags,
                                                  const catalog::Requester& /*who*/) {
-  HSMFS_ASSIGN_OR_RETURN(Entry dir, GetEntry(parent));
-  if (!dir.is_dir()) return Status(Code::kNotDirectory, dir.name + ": not a directory");
-  const std::string path = Join(dir.backend_path, name);
-  HSMFS_RETURN_IF_ERROR(CheckWritable(dir.backend, path));
-  const int64_t now = engine_.clock().WallNanos();
-  Entry e;
-  e.parent = dir.id;
-  e.name = std::string(name);
-  e.type = catalog::EntryType::kFile;
-  e.mode = mode & 07777;
-  e.mtime_ns = now;
-  e.backend = dir.backend;
-  e.backend_path = path;
-  e.state = FileState::kOnline;
-  e.cached = true;
-  e.on_backend = false;
-  e.version = 1;
-  e.seen_gen = now;
-  {
-    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
-    auto created = s.Create(e);
-    if (!created.ok()) {
-      if (created.status().code() == Code::kAlreadyExists) return created.status();
-      return AtSite("E-CAT-01", created.status());
-    }
-    e = std::move(created).value();
-  }
+  HSMFS_ASSIGN_OR_RETURN(Entry e, AddLocalEntry(parent, name, catalog::EntryType::kFile, mode));
   auto fd = engine_.cache().CreateCopy(e.id);
   if (!fd.ok()) {
     auto s = engine_.catalog().Acquire();
@@ -211,7 +183,8 @@ Result<std::pair<Attr, OpenFile>> FsCore::Create(uint64_t parent, std::string_vi
   return std::make_pair(ToAttr(e), OpenFile{*fd, true, true});
 }
 
-Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mode) {
+Result<Entry> FsCore::AddLocalEntry(uint64_t parent, std::string_view name, catalog::EntryType type,
+                                    uint32_t mode) {
   HSMFS_ASSIGN_OR_RETURN(Entry dir, GetEntry(parent));
   if (!dir.is_dir()) return Status(Code::kNotDirectory, dir.name + ": not a directory");
   const std::string path = Join(dir.backend_path, name);
@@ -220,24 +193,26 @@ Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mo
   Entry e;
   e.parent = dir.id;
   e.name = std::string(name);
-  e.type = catalog::EntryType::kDir;
+  e.type = type;
   e.mode = mode & 07777;
   e.mtime_ns = now;
   e.backend = dir.backend;
   e.backend_path = path;
-  e.state = FileState::kOnline;  // not on the backend yet
+  e.state = FileState::kOnline;                  // not on the backend yet
+  e.cached = type == catalog::EntryType::kFile;  // its data is the cache copy
   e.on_backend = false;
   e.version = 1;
   e.seen_gen = now;
-  {
-    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
-    auto created = s.Create(e);
-    if (!created.ok()) {
-      if (created.status().code() == Code::kAlreadyExists) return created.status();
-      return AtSite("E-CAT-01", created.status());
-    }
-    e = std::move(created).value();
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+  auto created = s.Create(e);
+  if (!created.ok() && created.status().code() != Code::kAlreadyExists) {
+    return AtSite("E-CAT-01", created.status());
   }
+  return created;
+}
+
+Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mode) {
+  HSMFS_ASSIGN_OR_RETURN(Entry e, AddLocalEntry(parent, name, catalog::EntryType::kDir, mode));
   Settle(e.id);  // the archiver makes it on the backend
   return ToAttr(e);
 }
@@ -245,7 +220,7 @@ Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mo
 Status FsCore::DeleteEntry(const Entry& e) {
   const BackendConfig* b = engine_.config().FindBackend(e.backend);
   if (!e.is_dir() && e.on_backend && (!b || !b->allow_delete)) {
-    return NotPermittedError(Display(e) +
+    return NotPermittedError(e.display() +
                              " is archived; deleting it needs allow_delete = true "
                              "on backend " +
                              e.backend);
@@ -262,7 +237,7 @@ Status FsCore::DeleteEntry(const Entry& e) {
     if (!backend) return FailedPreconditionError("backend " + e.backend + " is not configured");
     Status s = backend->Remove(e.backend_path);
     if (!s.ok() && s.code() != Code::kNotFound) {
-      return s.Annotate("removing " + Display(e) + " from the backend");
+      return s.Annotate("removing " + e.display() + " from the backend");
     }
   }
   // An archive job that was running may have put the entry on the backend
@@ -276,7 +251,7 @@ Status FsCore::DeleteEntry(const Entry& e) {
     auto now = s.Get(e.id);
     if (now.ok() && !e.on_backend && now->on_backend) {
       if (!now->is_dir() && (!b || !b->allow_delete)) {
-        return NotPermittedError(Display(e) +
+        return NotPermittedError(e.display() +
                                  " was archived meanwhile; deleting it needs "
                                  "allow_delete = true on backend " +
                                  e.backend);
@@ -291,11 +266,11 @@ Status FsCore::DeleteEntry(const Entry& e) {
     Status s = backend ? backend->Remove(e.backend_path) : Status::Ok();
     if (!s.ok() && s.code() != Code::kNotFound) {
       // The entry is gone; a later listing shows the backend copy again.
-      spdlog::warn("cannot remove {} from the backend: {}", Display(e), s.message());
+      spdlog::warn("cannot remove {} from the backend: {}", e.display(), s.message());
     }
   }
   if (!e.is_dir()) engine_.cache().RemoveCopyOf(e.id);
-  spdlog::debug("deleted {}", Display(e));
+  spdlog::debug("deleted {}", e.display());
   return Status::Ok();
 }
 
@@ -334,7 +309,7 @@ Status FsCore::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
   HSMFS_RETURN_IF_ERROR(CheckWritable(src.backend, src.backend_path));
   HSMFS_RETURN_IF_ERROR(CheckWritable(dir.backend, new_path));
   if (src.is_dir() && new_path.rfind(src.backend_path + "/", 0) == 0) {
-    return InvalidArgumentError("cannot move " + Display(src) + " into itself");
+    return InvalidArgumentError("cannot move " + src.display() + " into itself");
   }
   auto existing = LookupChild(new_parent, new_name);
   if (existing.ok()) {
@@ -389,7 +364,7 @@ Status FsCore::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
     if (!backend) return FailedPreconditionError("backend " + src.backend + " is not configured");
     Status s = backend->Rename(src.backend_path, new_path);
     if (!s.ok() && s.code() != Code::kNotFound) {
-      return s.Annotate("renaming " + Display(src) + " on the backend");
+      return s.Annotate("renaming " + src.display() + " on the backend");
     }
   }
   {
@@ -544,7 +519,7 @@ void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& chang
   }
   // The file is offline: recall it first, then change it.
   if (DeniedRecall(who)) {
-    return done(PermissionDeniedError(who.command + " may not recall " + Display(e)));
+    return done(PermissionDeniedError(who.command + " may not recall " + e.display()));
   }
   Stager* stager = engine_.stager();
   if (!stager) return done(UnavailableError("this engine does not run recalls"));

@@ -12,10 +12,6 @@ namespace {
 using catalog::Entry;
 using catalog::EntryId;
 
-std::string Display(const Entry& dir) {
-  return dir.backend_path.empty() ? dir.backend + "/" : dir.backend + "/" + dir.backend_path;
-}
-
 Entry ToEntry(backends::ObjectInfo&& obj) {
   Entry e;
   e.name = std::move(obj.name);
@@ -219,7 +215,7 @@ Status NamespaceSync::ListNow(const Entry& dir, const CancelToken& cancel, SyncP
     return Status::Ok();
   };
   Status s = backend.List(dir.backend_path, sink, cancel);
-  if (!s.ok()) return s.Annotate("listing " + Display(dir));
+  if (!s.ok()) return s.Annotate("listing " + dir.display());
   {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
@@ -228,7 +224,7 @@ Status NamespaceSync::ListNow(const Entry& dir, const CancelToken& cancel, SyncP
     HSMFS_RETURN_IF_ERROR(tx.Commit());
   }
   if (progress) ++progress->dirs;
-  spdlog::debug("listed {}: {} entries ({} new, {} changed, {} gone)", Display(dir), count,
+  spdlog::debug("listed {}: {} entries ({} new, {} changed, {} gone)", dir.display(), count,
                 delta.added.size(), delta.changed.size(), delta.removed.size());
   if (notifier_ && (!delta.changed.empty() || !delta.removed.empty() || !delta.added.empty())) {
     for (EntryId id : delta.changed) notifier_->InvalidateInode(static_cast<uint64_t>(id));

@@ -18,8 +18,6 @@ using catalog::EntryId;
 using catalog::Job;
 using catalog::JobQueue;
 
-std::string Display(const Entry& e) { return e.backend + "/" + e.backend_path; }
-
 }  // namespace
 
 Stager::Stager(catalog::Catalog& catalog, const BackendMap& backends, FileCache& cache,
@@ -57,7 +55,7 @@ Result<std::optional<Job>> Stager::Request(const Entry& entry, const catalog::Re
     return tx.Commit();
   }));
   if (created) {
-    spdlog::debug("recall of {} queued (job {}, for {} pid {})", Display(entry), job->id,
+    spdlog::debug("recall of {} queued (job {}, for {} pid {})", entry.display(), job->id,
                   who.command, who.pid);
     runner_.Kick();
   }
@@ -145,7 +143,7 @@ Status Stager::Run(backends::Backend& backend, const Job& job, const CancelToken
                               JobQueue::FinishStage(session, job, clock_.WallNanos()));
                           return tx.Commit();
                         }).Annotate("recording the recall"));
-  spdlog::info("recalled {} ({}) in {}", Display(e), FormatSizeHuman(e.size),
+  spdlog::info("recalled {} ({}) in {}", e.display(), FormatSizeHuman(e.size),
                FormatDuration(clock_.Now() - started));
   if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(e.id));
   Finish(e.id, Status::Ok());
@@ -154,7 +152,7 @@ Status Stager::Run(backends::Backend& backend, const Job& job, const CancelToken
 
 void Stager::Failed(const Job& job, const Status& error) {
   CountErrorSite("E-STAGE-01");
-  spdlog::error("E-STAGE-01: recall of {} failed after {} attempt(s): {}", Display(job.entry),
+  spdlog::error("E-STAGE-01: recall of {} failed after {} attempt(s): {}", job.entry.display(),
                 job.attempts + 1, error.message());
   WithSession([&](catalog::Session& session) -> Status {
     HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
@@ -162,13 +160,13 @@ void Stager::Failed(const Job& job, const Status& error) {
     return tx.Commit();
   }).IgnoreError();
   if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(job.entry_id));
-  Finish(job.entry_id, FailedPreconditionError("E-STAGE-01: recall of " + Display(job.entry) +
+  Finish(job.entry_id, FailedPreconditionError("E-STAGE-01: recall of " + job.entry.display() +
                                                " failed: " + error.message()));
 }
 
 void Stager::Cancelled(const Job& job) {
-  spdlog::info("recall of {} cancelled", Display(job.entry));
-  Finish(job.entry_id, AbortedError("the recall of " + Display(job.entry) + " was cancelled"));
+  spdlog::info("recall of {} cancelled", job.entry.display());
+  Finish(job.entry_id, AbortedError("the recall of " + job.entry.display() + " was cancelled"));
 }
 
 void Stager::Tick() {
@@ -191,10 +189,10 @@ void Stager::Tick() {
     if (e.cached) {
       Finish(id, Status::Ok());
     } else if (e.state == catalog::FileState::kFailed) {
-      Finish(id, FailedPreconditionError("E-STAGE-01: recall of " + Display(e) +
+      Finish(id, FailedPreconditionError("E-STAGE-01: recall of " + e.display() +
                                          " failed: " + e.error));
     } else if (e.state != catalog::FileState::kStaging) {
-      Finish(id, AbortedError("the recall of " + Display(e) + " was cancelled"));
+      Finish(id, AbortedError("the recall of " + e.display() + " was cancelled"));
     }
   }
   if (Status s = cache_.FlushTouches(); !s.ok()) spdlog::debug("cache: {}", s.message());
