@@ -3,6 +3,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <ctime>
+#include <functional>
 #include <sstream>
 
 namespace hsmfs::backends::hpss {
@@ -264,88 +265,103 @@ bool HsiSessionBroken(const std::vector<std::string>& lines) {
   return false;
 }
 
-Result<std::vector<HtarMember>> ParseHtarList(std::string_view text) {
-  std::vector<HtarMember> out;
+// What every htar run prints: "HTAR: ..." lines, "ERROR: ..." lines and, only
+// when it worked, "HTAR: HTAR SUCCESSFUL". Passes each other HTAR line (without
+// its prefix) and the whole line to `body`; `first_error` gets the first ERROR.
+struct HtarRun {
   bool ok = false;
   std::string first_error;
+};
+Result<HtarRun> ScanHtarOutput(
+    std::string_view text,
+    const std::function<Status(std::string_view rest, std::string_view line)>& body) {
+  HtarRun run;
   for (std::string_view line : Lines(text)) {
-    if (line.rfind("ERROR:", 0) == 0 && first_error.empty()) first_error = std::string(line);
+    if (line.rfind("ERROR:", 0) == 0 && run.first_error.empty()) {
+      run.first_error = std::string(line);
+    }
     if (line.rfind("HTAR: ", 0) != 0) continue;
-    std::string_view rest = line.substr(6);
+    const std::string_view rest = line.substr(6);
     if (rest == "HTAR SUCCESSFUL") {
-      ok = true;
+      run.ok = true;
       continue;
     }
-    if (rest.size() < 10 || (rest[0] != '-' && rest[0] != 'd' && rest[0] != 'l')) continue;
-    HtarMember m;
-    const std::string_view type_mode = Token(rest);
-    if (!ParseMode(type_mode.substr(1), &m.mode)) continue;  // a summary line
-    Token(rest);                                             // user/group
-    const std::string_view size_s = Token(rest);
-    const std::string_view date_s = Token(rest);
-    const std::string_view time_s = Token(rest);
-    std::string_view name = SkipSpaces(rest);
-    uint64_t y, mo, d;
-    int h, mi, s;
-    if (!ParseU64(size_s, &m.size) || date_s.size() != 10 || !ParseU64(date_s.substr(0, 4), &y) ||
-        !ParseU64(date_s.substr(5, 2), &mo) || !ParseU64(date_s.substr(8, 2), &d) ||
-        !ParseHms(time_s, &h, &mi, &s) || name.empty()) {
-      return InvalidArgumentError("unrecognised htar -t line: \"" + std::string(line) + "\"");
-    }
-    if (type_mode[0] == 'l') {
-      const size_t arrow = name.find(" -> ");
-      if (arrow != std::string_view::npos) name = name.substr(0, arrow);
-    }
-    // htar's own consistency file, stored under its absolute /tmp path.
-    if (name.front() == '/') continue;
-    m.type = type_mode[0] == 'd' ? ObjectType::kDir : ObjectType::kFile;
-    while (name.size() > 1 && name.back() == '/') name.remove_suffix(1);
-    while (name.rfind("./", 0) == 0) name.remove_prefix(2);
-    m.name = std::string(name);
-    m.mtime_ns =
-        LocalToNanos(static_cast<int>(y), static_cast<int>(mo) - 1, static_cast<int>(d), h, mi, s);
-    out.push_back(std::move(m));
+    HSMFS_RETURN_IF_ERROR(body(rest, line));
   }
-  if (!ok) {
+  return run;
+}
+
+Result<std::vector<HtarMember>> ParseHtarList(std::string_view text) {
+  std::vector<HtarMember> out;
+  HSMFS_ASSIGN_OR_RETURN(
+      HtarRun run,
+      ScanHtarOutput(text, [&](std::string_view rest, std::string_view line) -> Status {
+        if (rest.size() < 10 || (rest[0] != '-' && rest[0] != 'd' && rest[0] != 'l'))
+          return Status::Ok();
+        HtarMember m;
+        const std::string_view type_mode = Token(rest);
+        if (!ParseMode(type_mode.substr(1), &m.mode)) return Status::Ok();  // a summary line
+        Token(rest);                                                        // user/group
+        const std::string_view size_s = Token(rest);
+        const std::string_view date_s = Token(rest);
+        const std::string_view time_s = Token(rest);
+        std::string_view name = SkipSpaces(rest);
+        uint64_t y, mo, d;
+        int h, mi, s;
+        if (!ParseU64(size_s, &m.size) || date_s.size() != 10 ||
+            !ParseU64(date_s.substr(0, 4), &y) || !ParseU64(date_s.substr(5, 2), &mo) ||
+            !ParseU64(date_s.substr(8, 2), &d) || !ParseHms(time_s, &h, &mi, &s) || name.empty()) {
+          return InvalidArgumentError("unrecognised htar -t line: \"" + std::string(line) + "\"");
+        }
+        if (type_mode[0] == 'l') {
+          const size_t arrow = name.find(" -> ");
+          if (arrow != std::string_view::npos) name = name.substr(0, arrow);
+        }
+        // htar's own consistency file, stored under its absolute /tmp path.
+        if (name.front() == '/') return Status::Ok();
+        m.type = type_mode[0] == 'd' ? ObjectType::kDir : ObjectType::kFile;
+        while (name.size() > 1 && name.back() == '/') name.remove_suffix(1);
+        while (name.rfind("./", 0) == 0) name.remove_prefix(2);
+        m.name = std::string(name);
+        m.mtime_ns = LocalToNanos(static_cast<int>(y), static_cast<int>(mo) - 1,
+                                  static_cast<int>(d), h, mi, s);
+        out.push_back(std::move(m));
+        return Status::Ok();
+      }));
+  if (!run.ok) {
     return UnavailableError("htar listing failed" +
-                            (first_error.empty() ? std::string() : ": " + first_error));
+                            (run.first_error.empty() ? std::string() : ": " + run.first_error));
   }
   return out;
 }
 
 Result<std::vector<HtarExtracted>> ParseHtarExtract(std::string_view text) {
   std::vector<HtarExtracted> out;
-  bool ok = false;
-  std::string first_error;
-  for (std::string_view line : Lines(text)) {
-    if (line.rfind("ERROR:", 0) == 0 && first_error.empty()) first_error = std::string(line);
-    if (line.rfind("HTAR: ", 0) != 0) continue;
-    std::string_view rest = line.substr(6);
-    if (rest == "HTAR SUCCESSFUL") {
-      ok = true;
-      continue;
-    }
-    if (rest.rfind("x ", 0) != 0) continue;
-    rest.remove_prefix(2);
-    // "NAME, N bytes, M media blocks": the name may hold ", " so split from the right.
-    const size_t media = rest.rfind(", ");
-    if (media == std::string_view::npos) continue;
-    std::string_view head = rest.substr(0, media);
-    const size_t bytes_at = head.rfind(", ");
-    if (bytes_at == std::string_view::npos) continue;
-    std::string_view bytes = head.substr(bytes_at + 2);
-    HtarExtracted x;
-    x.name = std::string(head.substr(0, bytes_at));
-    const size_t sp = bytes.find(' ');
-    if (!ParseU64(bytes.substr(0, sp), &x.size)) {
-      return InvalidArgumentError("unrecognised htar -x line: \"" + std::string(line) + "\"");
-    }
-    out.push_back(std::move(x));
-  }
-  if (!ok) {
+  HSMFS_ASSIGN_OR_RETURN(
+      HtarRun run,
+      ScanHtarOutput(text, [&](std::string_view rest, std::string_view line) -> Status {
+        if (rest.rfind("x ", 0) != 0) return Status::Ok();
+        rest.remove_prefix(2);
+        // "NAME, N bytes, M media blocks": the name may hold ", " so split from the right.
+        const size_t media = rest.rfind(", ");
+        if (media == std::string_view::npos) return Status::Ok();
+        std::string_view head = rest.substr(0, media);
+        const size_t bytes_at = head.rfind(", ");
+        if (bytes_at == std::string_view::npos) return Status::Ok();
+        std::string_view bytes = head.substr(bytes_at + 2);
+        HtarExtracted x;
+        x.name = std::string(head.substr(0, bytes_at));
+        const size_t sp = bytes.find(' ');
+        if (!ParseU64(bytes.substr(0, sp), &x.size)) {
+          return InvalidArgumentError("unrecognised htar -x line: \"" + std::string(line) + "\"");
+        }
+        out.push_back(std::move(x));
+        return Status::Ok();
+      }));
+  if (!run.ok) {
     const std::string why =
-        "htar extract failed" + (first_error.empty() ? std::string() : ": " + first_error);
-    if (Contains(first_error, "No such file")) return NotFoundError(why);
+        "htar extract failed" + (run.first_error.empty() ? std::string() : ": " + run.first_error);
+    if (Contains(run.first_error, "No such file")) return NotFoundError(why);
     return UnavailableError(why);
   }
   return out;
