@@ -186,6 +186,20 @@ TEST_F(StagerTest, ABurstIsReadInVolumeAndPositionOrder) {
   EXPECT_EQ(fake_->reads(), (std::vector<std::string>{"a2", "a7", "b1", "b5"}));
 }
 
+TEST_F(StagerTest, ANewVolumeIsTheOneWithTheMostWaitingRecalls) {
+  StartStager();
+  std::vector<Entry> files = {AddFile("a1", "x", "A", 1), AddFile("b3", "x", "B", 3),
+                              AddFile("b1", "x", "B", 1), AddFile("b2", "x", "B", 2)};
+  std::vector<std::future<Status>> waiters;
+  for (const Entry& f : files) Request(f);  // one coalescing window
+  for (const Entry& f : files) waiters.push_back(Watch(f));
+  ASSERT_TRUE(Drive([&] {
+    return std::all_of(waiters.begin(), waiters.end(), [&](auto& w) { return Ready(w); });
+  }));
+  // A sorts first, but B has three recalls waiting: its mount pays for more.
+  EXPECT_EQ(fake_->reads(), (std::vector<std::string>{"b1", "b2", "b3", "a1"}));
+}
+
 TEST_F(StagerTest, AWorkerStaysOnTheVolumeItUsedLast) {
   StartStager();
   const Entry b1 = AddFile("b1", "x", "B", 1);
