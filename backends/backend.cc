@@ -2,6 +2,15 @@
 
 namespace hsmfs::backends {
 
+Status Backend::StageMany(const std::vector<ObjectPath>& paths, Deadline deadline) {
+  Status first;
+  for (const ObjectPath& p : paths) {
+    Status s = Stage(p, deadline);
+    if (!s.ok() && first.ok()) first = std::move(s);
+  }
+  return first;
+}
+
 std::string JoinObjectPath(std::string_view dir, std::string_view name) {
   if (dir.empty()) return std::string(name);
   std::string out(dir);

@@ -56,6 +56,9 @@ struct ObjectInfo {
   std::string volume;
   int64_t position = 0;
   Residency residency = Residency::kUnknown;
+  // The backend's own HSM state where it keeps one (DMF on iRODS: REG, MIG,
+  // DUL, OFL, UNM, NMG, PAR, INV), for hsmctl ls and user.hsm.dmf.
+  std::string hsm_state;
 };
 
 // Receives a listing in batches as the backend produces it, so that a huge
@@ -93,6 +96,11 @@ class Backend {
   // Asks that `path` be brought to the backend's fast tier; may return before it
   // is (backends without tiers return OK at once).
   virtual Status Stage(const ObjectPath& path, Deadline deadline) = 0;
+  // The same for many objects, in as few requests as the backend can (one
+  // rule call per batch on iRODS). The recall engine calls it with the queue
+  // it is about to work through, in dispatch order. Default: Stage each,
+  // going on past failures; returns the first.
+  virtual Status StageMany(const std::vector<ObjectPath>& paths, Deadline deadline);
   // Copies the whole object to the local file `dest` (created or truncated).
   virtual Status Read(const ObjectPath& path, const std::filesystem::path& dest,
                       const ReadOptions& options) = 0;

@@ -1,6 +1,7 @@
 #include "backends/registry.h"
 
 #include "backends/hpss/hpss_backend.h"
+#include "backends/irods/irods_backend.h"
 #include "backends/local/posix_backend.h"
 #include "backends/tape/device_spec.h"
 #include "backends/tape/tape_backend.h"
@@ -36,7 +37,14 @@ Result<std::unique_ptr<Backend>> CreateBackend(const BackendConfig& config, Cloc
     }
     o.catalog = config.tape_catalog;
     o.strip_prefix = config.strip_prefix;
+    o.unit_size = config.unit_size;
+    o.unit_quiet = config.unit_quiet;
     auto b = tape::TapeBackend::Create(std::move(o), clock);
+    if (!b.ok()) return b.status().Annotate("backend \"" + config.name + "\"");
+    return std::unique_ptr<Backend>(std::move(b).value());
+  }
+  if (config.type == "irods") {
+    auto b = irods::IrodsBackend::Create(config, clock);
     if (!b.ok()) return b.status().Annotate("backend \"" + config.name + "\"");
     return std::unique_ptr<Backend>(std::move(b).value());
   }

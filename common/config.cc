@@ -5,6 +5,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
@@ -254,11 +255,9 @@ Status ReadTapeBackend(const toml::table& table, const fs::path& file, TableRead
     }
     drive_count = static_cast<int>(out->drives.size());
   }
-  if (!out->writable.empty()) {
-    // The backend refuses Put; failing here beats archives that fail later.
-    return r.Error(table.get("writable"), "writable",
-                   "writes into a tape backend are not supported yet");
-  }
+  HSMFS_RETURN_IF_ERROR(r.Size("unit_size", &out->unit_size));
+  if (out->unit_size == 0) return r.Error(table.get("unit_size"), "unit_size", "must be positive");
+  HSMFS_RETURN_IF_ERROR(r.Dur("unit_quiet", &out->unit_quiet));
   HSMFS_RETURN_IF_ERROR(r.Path("tape_catalog", &out->tape_catalog));
   HSMFS_RETURN_IF_ERROR(r.String("strip_prefix", &out->strip_prefix));
   if (out->strip_prefix.empty() || out->strip_prefix.front() != '/') {
@@ -269,6 +268,94 @@ Status ReadTapeBackend(const toml::table& table, const fs::path& file, TableRead
   }
   // One recall worker per drive: more would only queue for a drive.
   if (out->stage_workers == 0) out->stage_workers = drive_count > 0 ? drive_count : 2;
+  // An archive worker waits in Put until its file's unit is on tape, so the
+  // workers bound the files per unit.
+  if (out->archive_workers == 0) out->archive_workers = 64;
+  return Status::Ok();
+}
+
+// An absolute '/'-separated path outside the local file system (HPSS, iRODS),
+// never resolved against the config file; trailing slashes dropped.
+Status ReadRemoteRoot(const toml::table& table, TableReader& r, std::string_view what,
+                      std::string* root) {
+  HSMFS_RETURN_IF_ERROR(r.String("root", root));
+  if (root->empty()) return Status::Ok();
+  if (root->front() != '/') {
+    return r.Error(table.get("root"), "root", "must be an absolute " + std::string(what) + " path");
+  }
+  while (root->size() > 1 && root->back() == '/') root->pop_back();
+  return Status::Ok();
+}
+
+Status ReadIrodsBackend(const toml::table& table, TableReader& r, BackendConfig* out) {
+  for (auto [key, dest] : {std::pair{"host", &out->host}, std::pair{"zone", &out->zone},
+                           std::pair{"user", &out->user}}) {
+    HSMFS_RETURN_IF_ERROR(r.String(key, dest));
+    if (dest->empty()) return r.Error(&table, key, "missing required key for type irods");
+  }
+  HSMFS_RETURN_IF_ERROR(r.Int("port", &out->port, 1, 65535));
+  std::string root;
+  HSMFS_RETURN_IF_ERROR(ReadRemoteRoot(table, r, "iRODS collection", &root));
+  out->root = root.empty() ? "/" + out->zone + "/home/" + out->user : root;
+  HSMFS_RETURN_IF_ERROR(r.String("password", &out->password));
+  HSMFS_RETURN_IF_ERROR(r.Path("password_file", &out->password_file));
+  if (out->password.empty() == out->password_file.empty()) {
+    return r.Error(&table, out->password.empty() ? "password_file" : "password",
+                   "type irods needs exactly one of password_file (an .irodsA file) or password");
+  }
+  const auto one_of = [&](std::string_view key, std::string* v,
+                          std::initializer_list<std::string_view> allowed) -> Status {
+    HSMFS_RETURN_IF_ERROR(r.String(key, v));
+    std::string list;
+    for (std::string_view a : allowed) {
+      if (*v == a) return Status::Ok();
+      list += (list.empty() ? "" : ", ") + std::string(a);
+    }
+    return r.Error(table.get(key), key, "unknown value \"" + *v + "\" (use " + list + ")");
+  };
+  HSMFS_RETURN_IF_ERROR(one_of("auth", &out->auth, {"auto", "legacy", "plugin"}));
+  HSMFS_RETURN_IF_ERROR(one_of("tls", &out->tls, {"none", "refuse", "dont_care", "require"}));
+  HSMFS_RETURN_IF_ERROR(r.Path("ca_file", &out->ca_file));
+  HSMFS_RETURN_IF_ERROR(r.Bool("verify_server", &out->verify_server));
+  HSMFS_RETURN_IF_ERROR(r.Int("connections", &out->connections, 1, 256));
+  for (auto [key, dest] : {std::pair{"connect_timeout", &out->connect_timeout},
+                           std::pair{"io_timeout", &out->io_timeout},
+                           std::pair{"stage_poll", &out->stage_poll}}) {
+    HSMFS_RETURN_IF_ERROR(r.Dur(key, dest));
+    if (dest->count() <= 0) return r.Error(table.get(key), key, "must be positive");
+  }
+  HSMFS_RETURN_IF_ERROR(one_of("dmf_lookup", &out->dmf_lookup, {"avu", "rule", "none"}));
+  HSMFS_RETURN_IF_ERROR(r.String("dmf_attr", &out->dmf_attr));
+  if (out->dmf_lookup == "avu" && out->dmf_attr.empty()) {
+    return r.Error(table.get("dmf_attr"), "dmf_attr", "must not be empty with dmf_lookup = \"avu\"");
+  }
+  HSMFS_RETURN_IF_ERROR(r.String("dmf_state_rule", &out->dmf_state_rule));
+  if (out->dmf_lookup == "rule" && out->dmf_state_rule.empty()) {
+    return r.Error(table.get("dmf_state_rule"), "dmf_state_rule",
+                   "must not be empty with dmf_lookup = \"rule\"");
+  }
+  HSMFS_RETURN_IF_ERROR(r.String("stage_rule", &out->stage_rule));
+  for (std::string_view key : {"dmf_state_rule", "stage_rule"}) {
+    const std::string& v = key == "stage_rule" ? out->stage_rule : out->dmf_state_rule;
+    // The name becomes part of a rule's text: a microservice name, no syntax.
+    if (v.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
+        std::string::npos) {
+      return r.Error(table.get(key), key, "must be a microservice or rule name (letters, digits, _)");
+    }
+  }
+  if (const toml::node* node = table.get("offline_codes")) {
+    r.MarkKnown("offline_codes");
+    const toml::array* arr = node->as_array();
+    if (!arr) return r.Error(node, "offline_codes", "expected an array of negative integers");
+    out->offline_codes.clear();
+    for (const toml::node& item : *arr) {
+      if (!item.is_integer() || item.as_integer()->get() >= 0 ||
+          item.as_integer()->get() < std::numeric_limits<int>::min()) {
+        return r.Error(&item, "offline_codes", "expected an array of negative integers");
+      }
+      out->offline_codes.push_back(static_cast<int>(item.as_integer()->get()));
+    }
+  }
   return Status::Ok();
 }
 
@@ -305,14 +392,9 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
     if (out->root.empty()) return r.Error(&table, "root", "missing required key for type posix");
     HSMFS_RETURN_IF_ERROR(r.Dur("stage_delay", &out->stage_delay));
   } else if (out->type == "hpss") {
-    // root is a path in HPSS, never resolved against the config file.
     std::string root;
-    HSMFS_RETURN_IF_ERROR(r.String("root", &root));
+    HSMFS_RETURN_IF_ERROR(ReadRemoteRoot(table, r, "HPSS", &root));
     if (root.empty()) return r.Error(&table, "root", "missing required key for type hpss");
-    if (root.front() != '/') {
-      return r.Error(table.get("root"), "root", "must be an absolute HPSS path");
-    }
-    while (root.size() > 1 && root.back() == '/') root.pop_back();
     out->root = root;
     out->hsi = DefaultHpssTool("hsi");
     out->htar = DefaultHpssTool("htar");
@@ -338,8 +420,7 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
   } else if (out->type == "tape") {
     HSMFS_RETURN_IF_ERROR(ReadTapeBackend(table, file, r, out));
   } else {
-    return r.Error(table.get("type"), "type",
-                   "backend type \"" + out->type + "\" is not available in this build yet");
+    HSMFS_RETURN_IF_ERROR(ReadIrodsBackend(table, r, out));
   }
   return r.CheckNoUnknownKeys();
 }
@@ -564,6 +645,32 @@ std::string RenderConfig(const Config& c) {
       }
       t.insert("tape_catalog", b.tape_catalog.string());
       t.insert("strip_prefix", b.strip_prefix);
+      t.insert("unit_size", FormatSizeExact(b.unit_size));
+      t.insert("unit_quiet", FormatDurationExact(b.unit_quiet));
+    } else if (b.type == "irods") {
+      t.insert("host", b.host);
+      t.insert("port", b.port);
+      t.insert("zone", b.zone);
+      t.insert("user", b.user);
+      t.insert("root", b.root.string());
+      // Never the password itself.
+      if (!b.password.empty()) t.insert("password", "(set)");
+      if (!b.password_file.empty()) t.insert("password_file", b.password_file.string());
+      t.insert("auth", b.auth);
+      t.insert("tls", b.tls);
+      if (!b.ca_file.empty()) t.insert("ca_file", b.ca_file.string());
+      t.insert("verify_server", b.verify_server);
+      t.insert("connections", b.connections);
+      t.insert("connect_timeout", FormatDurationExact(b.connect_timeout));
+      t.insert("io_timeout", FormatDurationExact(b.io_timeout));
+      t.insert("dmf_lookup", b.dmf_lookup);
+      t.insert("dmf_attr", b.dmf_attr);
+      t.insert("dmf_state_rule", b.dmf_state_rule);
+      t.insert("stage_rule", b.stage_rule);
+      toml::array codes;
+      for (int code : b.offline_codes) codes.push_back(code);
+      t.insert("offline_codes", codes);
+      t.insert("stage_poll", FormatDurationExact(b.stage_poll));
     }
     backends.push_back(std::move(t));
   }

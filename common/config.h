@@ -95,6 +95,33 @@ struct BackendConfig {
   std::vector<std::string> drives;     // st nodes, e.g. ["/dev/nst0", "/dev/nst1"]
   std::filesystem::path tape_catalog;  // the tape tables' SQLite file; default [catalog] path
   std::string strip_prefix = "/";      // removed from source paths to place units in the tree
+  // Writes: files archived together form one unit (tar between file marks),
+  // closed when it reaches unit_size or nothing joined it for unit_quiet.
+  uint64_t unit_size = uint64_t{8} << 30;
+  Duration unit_quiet = std::chrono::seconds(30);
+
+  // irods only (docs/IRODS.md). The collection shown is `root`.
+  std::string host;
+  int port = 1247;
+  std::string zone;
+  std::string user;
+  std::string password;                 // from the config itself; never logged or rendered
+  std::filesystem::path password_file;  // an .irodsA-style scrambled file (iinit's)
+  std::string auth = "auto";            // auto | legacy | plugin
+  std::string tls = "dont_care";        // none | refuse | dont_care | require
+  std::filesystem::path ca_file;        // trust anchors for TLS; empty = the system's
+  bool verify_server = true;            // check the server's certificate and name
+  int connections = 8;                  // pool size
+  Duration connect_timeout = std::chrono::seconds(10);
+  Duration io_timeout = std::chrono::seconds(60);  // one send or receive
+  // DMF states: read from an AVU ("avu", dmf_attr), from a rule that returns
+  // "STATE path" lines ("rule", dmf_state_rule), or not at all ("none").
+  std::string dmf_lookup = "avu";
+  std::string dmf_attr = "SURF-DMF";
+  std::string dmf_state_rule = "msiGetDmfObject";
+  std::string stage_rule = "msiDmfStage";  // called with many paths; "" = none
+  std::vector<int> offline_codes = {-1089000, -1101000};  // an open refused while on tape
+  Duration stage_poll = std::chrono::seconds(1);         // state polling while staging
 };
 
 // The default hsi/htar: $HPSS_DIR/bin/NAME when $HPSS_DIR is set, else NAME

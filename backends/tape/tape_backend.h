@@ -45,6 +45,10 @@ struct TapeBackendOptions {
   // The SQLite file holding the tape tables (it must exist).
   std::filesystem::path catalog;
   std::string strip_prefix = "/";
+  // Writes: a unit is closed at this size, or when no file joined it for
+  // `unit_quiet` (BackendConfig unit_size/unit_quiet).
+  uint64_t unit_size = uint64_t{8} << 30;
+  Duration unit_quiet = std::chrono::seconds(30);
   Duration idle_close = std::chrono::seconds(2);
   Duration refresh = std::chrono::seconds(1);
   // For the virtual library: cost model and simulated latency.

@@ -76,7 +76,7 @@ grep -q "library = \"vtl:$WORK/library\"" printed.toml &&
   grep -q "stage_workers = 3" printed.toml || fail "print-config: $(grep -A12 'type = "tape"' printed.toml)"
 pass "--print-config: library, tape_catalog from [catalog], strip_prefix, stage_workers = 3 drives"
 for bad in 'colour = "blue"|colour' 'library = "/dev/st0"|library' 'strip_prefix = "rel"|strip_prefix' \
-  'drives = ["/dev/nst0"]|drives' 'tape_catalog = 7|tape_catalog' 'writable = ["x"]|writable'; do
+  'drives = ["/dev/nst0"]|drives' 'tape_catalog = 7|tape_catalog' 'unit_size = 0|unit_size' 'unit_quiet = "soon"|unit_quiet'; do
   cp hsmfs.toml bad.toml
   echo "${bad%|*}" >>bad.toml
   rc=0; out=$("$BIN/hsmfs" -c bad.toml --print-config 2>&1) || rc=$?

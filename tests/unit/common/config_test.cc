@@ -154,6 +154,96 @@ TEST(ConfigTest, RenderRoundTrips) {
   EXPECT_EQ(again->catalog.path, c->catalog.path);
 }
 
+constexpr char kIrods[] = R"(
+[[backend]]
+name = "irods"
+type = "irods"
+host = "127.0.0.1"
+zone = "tempZone"
+user = "rods"
+password_file = "irodsA"
+)";
+
+TEST(ConfigTest, IrodsDefaultsAndRoot) {
+  auto c = ParseConfig(kIrods, kFile);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const BackendConfig& b = c->backends[0];
+  EXPECT_EQ(b.root, "/tempZone/home/rods");
+  EXPECT_EQ(b.port, 1247);
+  EXPECT_EQ(b.password_file, "/etc/hsmfs/irodsA");
+  EXPECT_EQ(b.tls, "dont_care");
+  EXPECT_EQ(b.dmf_lookup, "avu");
+  EXPECT_EQ(b.dmf_attr, "SURF-DMF");
+  EXPECT_EQ(b.stage_rule, "msiDmfStage");
+  EXPECT_EQ(b.offline_codes, (std::vector<int>{-1089000, -1101000}));
+  c = ParseConfig(std::string(kIrods) +
+                      "root = \"/tempZone/archive/\"\noffline_codes = [-1]\ntls = \"require\"\n",
+                  kFile);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->backends[0].root, "/tempZone/archive");
+  EXPECT_EQ(c->backends[0].offline_codes, std::vector<int>{-1});
+  EXPECT_EQ(c->backends[0].tls, "require");
+}
+
+TEST(ConfigTest, IrodsBadKeysAreNamed) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"root = \"rel/coll\"\n", "root: must be an absolute iRODS collection path"},
+      {"password = \"x\"\n", "exactly one of password_file"},
+      {"tls = \"maybe\"\n", "tls: unknown value \"maybe\" (use none, refuse, dont_care, require)"},
+      {"auth = \"pam\"\n", "auth: unknown value \"pam\""},
+      {"port = 70000\n", "port: must be between 1 and 65535"},
+      {"offline_codes = [5]\n", "offline_codes: expected an array of negative integers"},
+      {"stage_rule = \"x; y\"\n", "stage_rule: must be a microservice or rule name"},
+      {"dmf_lookup = \"rule\"\ndmf_state_rule = \"\"\n", "dmf_state_rule: must not be empty"},
+      {"io_timeout = \"0s\"\n", "io_timeout: must be positive"},
+      {"colour = 1\n", "colour: unknown key"},
+  };
+  for (const auto& [extra, want] : cases) {
+    Status s = ErrorOf(std::string(kIrods) + extra);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << extra;
+    EXPECT_NE(s.message().find(want), std::string::npos) << extra << ": " << s.message();
+  }
+  Status s = ErrorOf("[[backend]]\nname = \"i\"\ntype = \"irods\"\nhost = \"h\"\nuser = \"u\"\n");
+  EXPECT_NE(s.message().find("zone: missing required key for type irods"), std::string::npos)
+      << s.message();
+}
+
+TEST(ConfigTest, IrodsPasswordIsNeverRendered) {
+  auto c = ParseConfig(R"(
+[[backend]]
+name = "irods"
+type = "irods"
+host = "127.0.0.1"
+zone = "tempZone"
+user = "rods"
+password = "s3cret-pw"
+)",
+                       kFile);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->backends[0].password, "s3cret-pw");
+  const std::string text = RenderConfig(*c);
+  EXPECT_EQ(text.find("s3cret-pw"), std::string::npos) << text;
+  EXPECT_NE(text.find("password = \"(set)\""), std::string::npos) << text;
+}
+
+TEST(ConfigTest, TapeUnitKeys) {
+  auto c = ParseConfig(R"(
+[[backend]]
+name = "tape"
+type = "tape"
+library = "vtl:lib"
+writable = ["incoming"]
+unit_size = "1GiB"
+unit_quiet = "2s"
+)",
+                       kFile);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->backends[0].unit_size, uint64_t{1} << 30);
+  EXPECT_EQ(c->backends[0].unit_quiet, Duration(2s));
+  EXPECT_EQ(c->backends[0].archive_workers, 64);
+  EXPECT_EQ(c->backends[0].writable, std::vector<std::string>{"incoming"});
+}
+
 TEST(ConfigTest, WritablePaths) {
   BackendConfig b;
   b.writable = {"incoming", "a/b"};
