@@ -96,10 +96,11 @@ class Backend {
   // Asks that `path` be brought to the backend's fast tier; may return before it
   // is (backends without tiers return OK at once).
   virtual Status Stage(const ObjectPath& path, Deadline deadline) = 0;
-  // The same for many objects, in as few requests as the backend can (one
-  // rule call per batch on iRODS). The recall engine calls it with the queue
-  // it is about to work through, in dispatch order. Default: Stage each,
-  // going on past failures; returns the first.
+  // A hint from the recall engine: these objects (its queue, in dispatch
+  // order) will be Read soon. A backend that can bring many objects to its
+  // fast tier in one request does so here (one rule call per batch on iRODS),
+  // so that its tape system sees the whole batch at once; Read must still
+  // work without it. Default: nothing. Errors are logged, never fatal.
   virtual Status StageMany(const std::vector<ObjectPath>& paths, Deadline deadline);
   // Copies the whole object to the local file `dest` (created or truncated).
   virtual Status Read(const ObjectPath& path, const std::filesystem::path& dest,

@@ -17,7 +17,7 @@ constexpr std::string_view kStateNames[] = {"offline",   "staging", "online", "q
 constexpr char kColumns[] =
     "id, parent, name, type, mode, size, mtime_ns, backend, backend_path, state, cached, "
     "checksum, location, volume, position, error, seen_gen, last_access_ns, pinned, version, "
-    "on_backend";
+    "on_backend, hsm_state";
 
 // Catalogs this thread holds a Session of (to catch nested Acquire).
 thread_local std::vector<const Catalog*> t_held;
@@ -72,6 +72,7 @@ Entry ReadEntryColumns(const Stmt& s, int first) {
   e.pinned = s.Int(first + 18) != 0;
   e.version = s.Int(first + 19);
   e.on_backend = s.Int(first + 20) != 0;
+  e.hsm_state = s.Text(first + 21);
   return e;
 }
 
@@ -82,6 +83,12 @@ Result<FileState> ParseState(std::string_view name) {
     if (kStateNames[i] == name) return static_cast<FileState>(i);
   }
   return InvalidArgumentError("unknown file state \"" + std::string(name) + "\"");
+}
+
+std::string_view DmfCode(const Entry& e) {
+  // Not in our cache: what the backend says (DUL: on its disk, a quick recall).
+  if (e.state == FileState::kOffline && !e.hsm_state.empty()) return e.hsm_state;
+  return DmfCode(e.state);
 }
 
 std::string_view DmfCode(FileState state) {
@@ -206,8 +213,8 @@ Result<Entry> Session::InsertEntry(const Entry& e) {
       Stmt s,
       db_->Prepare("INSERT INTO entries (parent, name, type, mode, size, mtime_ns, backend, "
                    "backend_path, state, cached, checksum, location, volume, position, "
-                   "error, seen_gen, version, on_backend) "
-                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                   "error, seen_gen, version, on_backend, hsm_state) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   s.Bind(1, e.parent)
       .Bind(2, e.name)
       .Bind(3, static_cast<int64_t>(e.type))
@@ -225,7 +232,8 @@ Result<Entry> Session::InsertEntry(const Entry& e) {
       .BindText(15, e.error)
       .Bind(16, e.seen_gen)
       .Bind(17, e.version)
-      .Bind(18, int64_t{e.on_backend});
+      .Bind(18, int64_t{e.on_backend})
+      .BindText(19, e.hsm_state);
   HSMFS_RETURN_IF_ERROR(s.Run());
   Entry out = e;
   out.id = db_->LastInsertId();
@@ -236,7 +244,7 @@ Status Session::UpdateListedAttrs(const Entry& e) {
   HSMFS_ASSIGN_OR_RETURN(
       Stmt s, db_->Prepare("UPDATE entries SET mode = ?, size = ?, mtime_ns = ?, state = ?, "
                            "cached = ?, checksum = ?, location = ?, volume = ?, position = ?, "
-                           "seen_gen = ?, on_backend = 1 WHERE id = ?"));
+                           "seen_gen = ?, hsm_state = ?, on_backend = 1 WHERE id = ?"));
   s.Bind(1, static_cast<int64_t>(e.mode))
       .Bind(2, static_cast<int64_t>(e.size))
       .Bind(3, e.mtime_ns)
@@ -247,7 +255,8 @@ Status Session::UpdateListedAttrs(const Entry& e) {
       .BindText(8, e.volume)
       .Bind(9, e.position)
       .Bind(10, e.seen_gen)
-      .Bind(11, e.id);
+      .BindText(11, e.hsm_state)
+      .Bind(12, e.id);
   return s.Run();
 }
 
@@ -328,10 +337,11 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
     e.location = listed.location;
     e.volume = listed.volume;
     e.position = listed.position;
+    e.hsm_state = listed.hsm_state;
   }
   HSMFS_RETURN_IF_ERROR(UpdateListedAttrs(e));
   if (delta && (e.mode != before.mode || e.size != before.size || e.mtime_ns != before.mtime_ns ||
-                e.state != before.state)) {
+                e.state != before.state || e.hsm_state != before.hsm_state)) {
     delta->changed.push_back(e.id);
   }
   return Status::Ok();

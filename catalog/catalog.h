@@ -43,6 +43,11 @@ std::string_view StateName(FileState state);
 Result<FileState> ParseState(std::string_view name);
 // The DMF code users know from dm_ilist: REG, MIG, DUL, OFL, UNM ("ERR" for failed).
 std::string_view DmfCode(FileState state);
+// The same for an entry: an offline entry shows the backend's own code where
+// the backend keeps one (Entry::hsm_state), so that an iRODS object on DMF disk
+// reads DUL and one on tape OFL, as dm_ilist shows them.
+struct Entry;
+std::string_view DmfCode(const Entry& e);
 
 struct Entry {
   EntryId id = 0;
@@ -66,6 +71,7 @@ struct Entry {
   bool pinned = false;         // eviction leaves it alone
   int64_t version = 0;         // bumped by every modification through the mount
   bool on_backend = true;      // the backend holds some version of it
+  std::string hsm_state;       // the backend's HSM code from its listing (DMF), "" if none
 
   bool is_dir() const { return type == EntryType::kDir; }
   // Data that exists only in the cache must never be dropped by a listing.

@@ -318,16 +318,17 @@ Status ReadIrodsBackend(const toml::table& table, TableReader& r, BackendConfig*
   HSMFS_RETURN_IF_ERROR(r.Path("ca_file", &out->ca_file));
   HSMFS_RETURN_IF_ERROR(r.Bool("verify_server", &out->verify_server));
   HSMFS_RETURN_IF_ERROR(r.Int("connections", &out->connections, 1, 256));
-  for (auto [key, dest] : {std::pair{"connect_timeout", &out->connect_timeout},
-                           std::pair{"io_timeout", &out->io_timeout},
-                           std::pair{"stage_poll", &out->stage_poll}}) {
+  for (auto [key, dest] :
+       {std::pair{"connect_timeout", &out->connect_timeout},
+        std::pair{"io_timeout", &out->io_timeout}, std::pair{"stage_poll", &out->stage_poll}}) {
     HSMFS_RETURN_IF_ERROR(r.Dur(key, dest));
     if (dest->count() <= 0) return r.Error(table.get(key), key, "must be positive");
   }
   HSMFS_RETURN_IF_ERROR(one_of("dmf_lookup", &out->dmf_lookup, {"avu", "rule", "none"}));
   HSMFS_RETURN_IF_ERROR(r.String("dmf_attr", &out->dmf_attr));
   if (out->dmf_lookup == "avu" && out->dmf_attr.empty()) {
-    return r.Error(table.get("dmf_attr"), "dmf_attr", "must not be empty with dmf_lookup = \"avu\"");
+    return r.Error(table.get("dmf_attr"), "dmf_attr",
+                   "must not be empty with dmf_lookup = \"avu\"");
   }
   HSMFS_RETURN_IF_ERROR(r.String("dmf_state_rule", &out->dmf_state_rule));
   if (out->dmf_lookup == "rule" && out->dmf_state_rule.empty()) {
@@ -340,7 +341,8 @@ Status ReadIrodsBackend(const toml::table& table, TableReader& r, BackendConfig*
     // The name becomes part of a rule's text: a microservice name, no syntax.
     if (v.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
         std::string::npos) {
-      return r.Error(table.get(key), key, "must be a microservice or rule name (letters, digits, _)");
+      return r.Error(table.get(key), key,
+                     "must be a microservice or rule name (letters, digits, _)");
     }
   }
   if (const toml::node* node = table.get("offline_codes")) {

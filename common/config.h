@@ -119,9 +119,9 @@ struct BackendConfig {
   std::string dmf_lookup = "avu";
   std::string dmf_attr = "SURF-DMF";
   std::string dmf_state_rule = "msiGetDmfObject";
-  std::string stage_rule = "msiDmfStage";  // called with many paths; "" = none
+  std::string stage_rule = "msiDmfStage";                 // called with many paths; "" = none
   std::vector<int> offline_codes = {-1089000, -1101000};  // an open refused while on tape
-  Duration stage_poll = std::chrono::seconds(1);         // state polling while staging
+  Duration stage_poll = std::chrono::seconds(1);          // state polling while staging
 };
 
 // The default hsi/htar: $HPSS_DIR/bin/NAME when $HPSS_DIR is set, else NAME

@@ -332,6 +332,8 @@ std::optional<std::string> FsCore::XattrOf(const Entry& e, std::string_view name
   std::string value;
   if (name == kXattrState) {
     if (!e.is_dir()) value = catalog::StateName(e.state);
+  } else if (name == kXattrDmf) {
+    if (!e.is_dir() && e.id != catalog::kRootId) value = catalog::DmfCode(e);
   } else if (name == kXattrBackend) {
     value = e.backend;
   } else if (name == kXattrLocation) {
@@ -380,8 +382,8 @@ Result<std::vector<std::string>> FsCore::ListXattr(uint64_t ino) {
   HSMFS_ASSIGN_OR_RETURN(catalog::Session session, engine_.catalog().Acquire());
   HSMFS_ASSIGN_OR_RETURN(Entry e, session.Get(static_cast<EntryId>(ino)));
   std::vector<std::string> names;
-  for (std::string_view name :
-       {kXattrState, kXattrBackend, kXattrLocation, kXattrChecksum, kXattrError, kXattrStats}) {
+  for (std::string_view name : {kXattrState, kXattrDmf, kXattrBackend, kXattrLocation,
+                                kXattrChecksum, kXattrError, kXattrStats}) {
     if (XattrOf(e, name)) names.emplace_back(name);
   }
   if (e.state == catalog::FileState::kStaging && !e.is_dir()) {

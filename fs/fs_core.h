@@ -84,6 +84,8 @@ inline constexpr std::string_view kXattrBackend = "user.hsm.backend";
 inline constexpr std::string_view kXattrLocation = "user.hsm.location";
 inline constexpr std::string_view kXattrChecksum = "user.hsm.checksum";
 inline constexpr std::string_view kXattrError = "user.hsm.error";
+// The DMF code dm_ilist users know (REG, MIG, DUL, OFL, UNM, ...; catalog DmfCode).
+inline constexpr std::string_view kXattrDmf = "user.hsm.dmf";
 // While a file is staging: its place in the recall queue (0: running) and the
 // estimated time until it is online ("45s").
 inline constexpr std::string_view kXattrQueuePosition = "user.hsm.queue_position";

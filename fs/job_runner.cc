@@ -157,6 +157,18 @@ void JobRunner::Refill(Lane& lane, std::unique_lock<std::mutex>& l) {
         jobs, JobQueue::Runnable(session, kind_, lane.backend, clock_.WallNanos(), kSnapshotSize));
     return Status::Ok();
   });
+  if (s.ok()) {
+    // Dispatch waits for this (the lane is refilling): a backend hint is one
+    // request per batch, and the jobs must not start before their batch is told.
+    std::vector<Job> fresh;
+    std::set<int64_t> ids;
+    for (const Job& j : jobs) {
+      ids.insert(j.id);
+      if (!lane.prepared.count(j.id)) fresh.push_back(j);
+    }
+    if (!fresh.empty()) work_.Prepare(*lane.impl, fresh);
+    lane.prepared = std::move(ids);
+  }
   l.lock();
   lane.refilling = false;
   if (s.ok()) {

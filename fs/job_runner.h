@@ -20,6 +20,10 @@
 // Jobs queued by other processes and cancellations made by them are noticed by
 // a monitor that polls the catalog every `monitor_interval`.
 //
+// Each job is shown once to Work::Prepare when it first enters a lane's
+// snapshot, so that a backend can be told of a whole batch before the workers
+// take its jobs one by one (the recall engine's Backend::StageMany).
+//
 // Thread-safe.
 
 #include <condition_variable>
@@ -71,6 +75,10 @@ class JobRunner {
     virtual void Cancelled(const catalog::Job& job) = 0;
     // Called by the monitor on every tick.
     virtual void Tick() {}
+    // Jobs that have just entered a lane's dispatch snapshot (each job once),
+    // in dispatch order, before any of them runs.
+    virtual void Prepare(backends::Backend& /*backend*/,
+                         const std::vector<catalog::Job>& /*jobs*/) {}
   };
 
   JobRunner(catalog::JobKind kind, catalog::Catalog& catalog, const BackendMap& backends,
@@ -100,6 +108,7 @@ class JobRunner {
     backends::Backend* impl = nullptr;
     int workers = 1;
     std::vector<catalog::Job> ready;  // snapshot of runnable jobs, dispatch order
+    std::set<int64_t> prepared;       // ids of the last snapshot; only the refilling worker uses it
     bool dirty = true;                // the catalog may hold jobs not in `ready`
     bool refilling = false;
     TimePoint window_until;  // coalescing: no dispatch before this

@@ -24,6 +24,7 @@ Entry ToEntry(backends::ObjectInfo&& obj) {
   e.location = std::move(obj.location);
   e.volume = std::move(obj.volume);
   e.position = obj.position;
+  e.hsm_state = std::move(obj.hsm_state);
   return e;
 }
 

@@ -150,6 +150,27 @@ Status Stager::Run(backends::Backend& backend, const Job& job, const CancelToken
   return Status::Ok();
 }
 
+void Stager::Prepare(backends::Backend& backend, const std::vector<Job>& jobs) {
+  std::vector<backends::ObjectPath> paths;
+  std::string backend_name;
+  for (const Job& j : jobs) {
+    if (j.entry.cached) continue;
+    paths.push_back(j.entry.backend_path);
+    backend_name = j.backend;
+  }
+  if (paths.empty()) return;
+  const TimePoint started = clock_.Now();
+  Status s = backend.StageMany(paths, Deadline::After(clock_, std::chrono::minutes(5)));
+  if (!s.ok()) {
+    // A hint only: each recall's Read stages its object itself.
+    spdlog::warn("{}: asking the backend to stage {} file(s) at once failed: {}", backend_name,
+                 paths.size(), s.message());
+  } else {
+    spdlog::debug("{}: told the backend of {} recall(s) in {}", backend_name, paths.size(),
+                  FormatDuration(clock_.Now() - started));
+  }
+}
+
 void Stager::Failed(const Job& job, const Status& error) {
   CountErrorSite("E-STAGE-01");
   spdlog::error("E-STAGE-01: recall of {} failed after {} attempt(s): {}", job.entry.display(),

@@ -7,6 +7,8 @@
 // A recall: reserve cache space, Backend::Read into a cache fill (verifying
 // the checksum the catalog knows), check the size, commit the fill, then mark
 // the job done and the entry cached (`dual`) in one catalog transaction.
+// Before the workers take a batch of recalls one by one, the backend is told
+// of the whole batch (Backend::StageMany: one request to its tape system).
 //
 // Thread-safe.
 
@@ -60,6 +62,8 @@ class Stager final : private JobRunner::Work {
   void Failed(const catalog::Job& job, const Status& error) override;
   void Cancelled(const catalog::Job& job) override;
   void Tick() override;
+  // Tells the backend of the whole batch (Backend::StageMany).
+  void Prepare(backends::Backend& backend, const std::vector<catalog::Job>& jobs) override;
 
   void Finish(catalog::EntryId entry, const Status& s);
   Status WithSession(const std::function<Status(catalog::Session&)>& fn);

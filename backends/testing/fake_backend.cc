@@ -81,6 +81,23 @@ void FakeBackend::SetPlacement(const ObjectPath& path, std::string volume, int64
   it->second.info.residency = residency;
 }
 
+void FakeBackend::SetHsmState(const ObjectPath& path, std::string code) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = nodes_.find(path);
+  if (it != nodes_.end()) it->second.info.hsm_state = std::move(code);
+}
+
+std::vector<std::vector<ObjectPath>> FakeBackend::stage_batches() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return stage_batches_;
+}
+
+Status FakeBackend::StageMany(const std::vector<ObjectPath>& paths, Deadline /*deadline*/) {
+  std::lock_guard<std::mutex> l(mu_);
+  stage_batches_.push_back(paths);
+  return Status::Ok();
+}
+
 std::string FakeBackend::Data(const ObjectPath& path) const {
   std::lock_guard<std::mutex> l(mu_);
   auto it = nodes_.find(path);

@@ -28,6 +28,10 @@ class FakeBackend final : public Backend {
   // Sets the scheduler hints and location a later Stat/List reports.
   void SetPlacement(const ObjectPath& path, std::string volume, int64_t position,
                     Residency residency = Residency::kTape);
+  // Sets the HSM state code (ObjectInfo::hsm_state) a later Stat/List reports.
+  void SetHsmState(const ObjectPath& path, std::string code);
+  // The path lists StageMany was called with, in call order.
+  std::vector<std::vector<ObjectPath>> stage_batches() const;
   // The stored data of a file, or "" if absent.
   std::string Data(const ObjectPath& path) const;
   bool Exists(const ObjectPath& path) const;
@@ -38,6 +42,7 @@ class FakeBackend final : public Backend {
   Result<ObjectInfo> Stat(const ObjectPath& path) override;
   Status List(const ObjectPath& dir, const ListSink& sink, const CancelToken& cancel) override;
   Status Stage(const ObjectPath& path, Deadline deadline) override;
+  Status StageMany(const std::vector<ObjectPath>& paths, Deadline deadline) override;
   Status Read(const ObjectPath& path, const std::filesystem::path& dest,
               const ReadOptions& options) override;
   Result<ObjectInfo> Put(const std::filesystem::path& src, const ObjectPath& path,
@@ -56,8 +61,9 @@ class FakeBackend final : public Backend {
   Result<ObjectInfo> StatLocked(const ObjectPath& path) const;
 
   mutable std::mutex mu_;
-  std::map<ObjectPath, Node> nodes_;  // GUARDED_BY(mu_); "" is the root
-  std::vector<ObjectPath> reads_;     // GUARDED_BY(mu_)
+  std::map<ObjectPath, Node> nodes_;                    // GUARDED_BY(mu_); "" is the root
+  std::vector<ObjectPath> reads_;                       // GUARDED_BY(mu_)
+  std::vector<std::vector<ObjectPath>> stage_batches_;  // GUARDED_BY(mu_)
   std::atomic<int> calls_[kOpCount] = {};
 };
 

@@ -118,6 +118,10 @@ Status FaultInjectingBackend::Stage(const ObjectPath& path, Deadline deadline) {
   return base_->Stage(path, deadline);
 }
 
+Status FaultInjectingBackend::StageMany(const std::vector<ObjectPath>& paths, Deadline deadline) {
+  return base_->StageMany(paths, deadline);
+}
+
 Status FaultInjectingBackend::Read(const ObjectPath& path, const std::filesystem::path& dest,
                                    const ReadOptions& options) {
   HSMFS_RETURN_IF_ERROR(Before(Op::kRead, *options.cancel));

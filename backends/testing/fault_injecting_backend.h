@@ -44,6 +44,8 @@ class FaultInjectingBackend final : public Backend {
   Result<ObjectInfo> Stat(const ObjectPath& path) override;
   Status List(const ObjectPath& dir, const ListSink& sink, const CancelToken& cancel) override;
   Status Stage(const ObjectPath& path, Deadline deadline) override;
+  // Passed through, without faults: the engine treats it as a hint.
+  Status StageMany(const std::vector<ObjectPath>& paths, Deadline deadline) override;
   Status Read(const ObjectPath& path, const std::filesystem::path& dest,
               const ReadOptions& options) override;
   Result<ObjectInfo> Put(const std::filesystem::path& src, const ObjectPath& path,

@@ -93,7 +93,7 @@ void PrintTable(const std::vector<Job>& jobs, int64_t now_ns) {
     std::printf("%6lld  %-7s  %-9s  %-3s  %4s  %-16s  %11s  %8s  %-16s  %s",
                 static_cast<long long>(j.id), std::string(catalog::JobKindName(j.kind)).c_str(),
                 std::string(catalog::JobStateName(j.state)).c_str(),
-                std::string(catalog::DmfCode(j.entry.state)).c_str(), pos_text.c_str(),
+                std::string(catalog::DmfCode(j.entry)).c_str(), pos_text.c_str(),
                 ProgressText(j).c_str(), RateText(j, now_ns).c_str(),
                 Age(j.created_ns, now_ns).c_str(), who.c_str(), CatalogPathOf(j.entry).c_str());
     if (!j.last_error.empty() && j.state != JobState::kDone) {
@@ -115,7 +115,7 @@ nlohmann::json ToJson(const std::vector<Job>& jobs, int64_t now_ns) {
         {"state", catalog::JobStateName(j.state)},
         {"path", CatalogPathOf(j.entry)},
         {"file_state", catalog::StateName(j.entry.state)},
-        {"dmf", catalog::DmfCode(j.entry.state)},
+        {"dmf", catalog::DmfCode(j.entry)},
         {"attempts", j.attempts},
         {"bytes_total", j.bytes_total},
         {"bytes_done", j.bytes_done},

@@ -35,7 +35,7 @@ class EntryPrinter {
                           {"mtime_ns", e.mtime_ns}};
       if (!e.is_dir()) {
         j["state"] = catalog::StateName(e.state);
-        j["dmf"] = catalog::DmfCode(e.state);
+        j["dmf"] = catalog::DmfCode(e);
         j["size"] = e.size;
         if (!e.checksum.empty()) j["checksum"] = e.checksum;
         if (!e.location.empty()) j["location"] = e.location;
@@ -46,14 +46,14 @@ class EntryPrinter {
       return;
     }
     if (first_) {
-      std::cout << "STATE            SIZE  MTIME             PATH\n";
+      std::cout << "DMF              SIZE  MTIME             PATH\n";
       first_ = false;
     }
     const std::string size =
         e.is_dir() ? "-" : (human_ ? FormatSizeHuman(e.size) : std::to_string(e.size));
     char line[96];
     std::snprintf(line, sizeof line, "%-5s %14s  %-16s  ",
-                  e.is_dir() ? "DIR" : std::string(catalog::DmfCode(e.state)).c_str(), size.c_str(),
+                  e.is_dir() ? "DIR" : std::string(catalog::DmfCode(e)).c_str(), size.c_str(),
                   FormatMtime(e.mtime_ns, false).c_str());
     std::cout << line << path << (e.is_dir() ? "/" : "") << "\n";
   }

@@ -363,18 +363,44 @@ TEST_F(FsCoreTest, ExtendedAttributes) {
   auto tod = Path("vault/act6/season4/tod_001.dat");
   ASSERT_TRUE(tod.ok());
   EXPECT_EQ(**core_->GetXattr(tod->ino, "user.hsm.state"), "offline");
+  EXPECT_EQ(**core_->GetXattr(tod->ino, "user.hsm.dmf"), "OFL");
   EXPECT_EQ(**core_->GetXattr(tod->ino, "user.hsm.backend"), "vault");
   EXPECT_EQ(**core_->GetXattr(tod->ino, "user.hsm.location"), "fake:act6/season4/tod_001.dat");
   EXPECT_EQ((*core_->GetXattr(tod->ino, "user.hsm.checksum"))->rfind("md5:", 0), 0u);
   EXPECT_FALSE(core_->GetXattr(tod->ino, "user.hsm.error")->has_value());
   EXPECT_FALSE(core_->GetXattr(tod->ino, "security.capability")->has_value());
   EXPECT_EQ(*core_->ListXattr(tod->ino),
-            (std::vector<std::string>{"user.hsm.state", "user.hsm.backend", "user.hsm.location",
-                                      "user.hsm.checksum"}));
+            (std::vector<std::string>{"user.hsm.state", "user.hsm.dmf", "user.hsm.backend",
+                                      "user.hsm.location", "user.hsm.checksum"}));
   auto dir = Path("vault/act6");
   EXPECT_FALSE(core_->GetXattr(dir->ino, "user.hsm.state")->has_value());
   EXPECT_EQ(**core_->GetXattr(dir->ino, "user.hsm.location"), "vault:/act6");
   EXPECT_EQ(core_->GetXattr(999999, "user.hsm.state").status().code(), Code::kNotFound);
+}
+
+TEST_F(FsCoreTest, DmfCodeShowsTheBackendsStateUntilTheFileIsCached) {
+  fake_->SetHsmState("act6/season4/tod_001.dat", "DUL");
+  fake_->SetHsmState("act6/season4/tod_002.dat", "NMG");
+  auto dul = Path("vault/act6/season4/tod_001.dat");
+  auto nmg = Path("vault/act6/season4/tod_002.dat");
+  auto readme = Path("vault/README");
+  ASSERT_TRUE(dul.ok() && nmg.ok() && readme.ok());
+  // Offline here: the backend's own code (on its disk tier; never migrated).
+  EXPECT_EQ(StateOf(dul->ino), "offline");
+  EXPECT_EQ(**core_->GetXattr(dul->ino, "user.hsm.dmf"), "DUL");
+  EXPECT_EQ(**core_->GetXattr(nmg->ino, "user.hsm.dmf"), "NMG");
+  // A backend without HSM states: derived from ours.
+  EXPECT_EQ(**core_->GetXattr(readme->ino, "user.hsm.dmf"), "OFL");
+  // Recalled into our cache: dual, whatever the backend said.
+  PendingOpen o = Open(nmg->ino);
+  ASSERT_TRUE(Drive([&] { return o.ready(); }));
+  auto f = o.future.get();
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  core_->Release(nmg->ino, *f);
+  EXPECT_EQ(StateOf(nmg->ino), "dual");
+  EXPECT_EQ(**core_->GetXattr(nmg->ino, "user.hsm.dmf"), "DUL");
+  auto dir = Path("vault/act6");
+  EXPECT_FALSE(core_->GetXattr(dir->ino, "user.hsm.dmf")->has_value());
 }
 
 TEST_F(FsCoreTest, NotADirectory) {

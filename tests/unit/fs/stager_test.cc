@@ -186,6 +186,28 @@ TEST_F(StagerTest, ABurstIsReadInVolumeAndPositionOrder) {
   EXPECT_EQ(fake_->reads(), (std::vector<std::string>{"a2", "a7", "b1", "b5"}));
 }
 
+TEST_F(StagerTest, TheBackendIsToldOfABurstOnceAndOfLaterRecallsSeparately) {
+  StartStager();
+  std::vector<Entry> files = {AddFile("b5", "x", "B", 5), AddFile("a7", "x", "A", 7),
+                              AddFile("b1", "x", "B", 1), AddFile("a2", "x", "A", 2)};
+  std::vector<std::future<Status>> waiters;
+  for (const Entry& f : files) Request(f);  // one coalescing window
+  for (const Entry& f : files) waiters.push_back(Watch(f));
+  ASSERT_TRUE(Drive([&] {
+    return std::all_of(waiters.begin(), waiters.end(), [&](auto& w) { return Ready(w); });
+  }));
+  // One StageMany for the burst, in dispatch order, before the first Read.
+  ASSERT_EQ(fake_->stage_batches().size(), 1u);
+  EXPECT_EQ(fake_->stage_batches()[0], (std::vector<std::string>{"a2", "a7", "b1", "b5"}));
+  // A later recall is a batch of its own; recalls already told are not told again.
+  Entry late = AddFile("c1", "y", "C", 1);
+  Request(late);
+  auto w = Watch(late);
+  ASSERT_TRUE(Drive([&] { return Ready(w); }));
+  ASSERT_EQ(fake_->stage_batches().size(), 2u);
+  EXPECT_EQ(fake_->stage_batches()[1], std::vector<std::string>{"c1"});
+}
+
 TEST_F(StagerTest, ANewVolumeIsTheOneWithTheMostWaitingRecalls) {
   StartStager();
   std::vector<Entry> files = {AddFile("a1", "x", "A", 1), AddFile("b3", "x", "B", 3),
