@@ -290,9 +290,10 @@ Result<std::optional<DirSync>> Session::GetSync(EntryId dir) {
 }
 
 Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
-                             ListingDelta* delta) {
+                             ListingDelta* delta, bool add_names) {
   auto old = Lookup(dir.id, listed.name);
   if (!old.ok() && old.status().code() != Code::kNotFound) return old.status();
+  if (!add_names && (!old.ok() || old->type != listed.type)) return Status::Ok();
   if (old.ok() && old->type != listed.type) {
     if (old->holds_unarchived_data()) {
       spdlog::warn("{}/{}: backend now has a {} where the cache holds unarchived data; keeping it",

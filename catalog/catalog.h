@@ -147,8 +147,11 @@ class Session {
   Result<std::optional<DirSync>> GetSync(EntryId dir);
   // Records one object a backend listing of `dir` reported. Files with data
   // only in the cache keep their local attributes; a cached copy whose backend
-  // version changed (size or mtime) is marked offline again.
-  Status UpsertListed(const Entry& dir, const Entry& listed, int64_t gen, ListingDelta* delta);
+  // version changed (size or mtime) is marked offline again. With
+  // `add_names` false, a name the catalog does not have (or has with another
+  // type) is left alone: the listing may predate a change made through the mount.
+  Status UpsertListed(const Entry& dir, const Entry& listed, int64_t gen, ListingDelta* delta,
+                      bool add_names = true);
   // Ends a complete listing: drops children not seen by generation `gen`
   // (never entries holding unarchived data) and records the sync.
   Status FinishListing(const Entry& dir, int64_t gen, std::string_view listed_by, int64_t count,

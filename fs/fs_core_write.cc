@@ -232,6 +232,9 @@ Status FsCore::DeleteEntry(const Entry& e) {
                            catalog::JobQueue::Supersede(s, e.id, engine_.clock().WallNanos()));
   }
   if (Archiver* archiver = engine_.archiver()) archiver->Modified(e.id, superseded);
+  // Before the backend changes and again after the catalog did: a listing
+  // overlapping either step must not undo the removal (NamesChanging).
+  engine_.sync().NamesChanging(e.parent);
   if (e.on_backend) {
     backends::Backend* backend = engine_.backend(e.backend);
     if (!backend) return FailedPreconditionError("backend " + e.backend + " is not configured");
@@ -261,6 +264,7 @@ Status FsCore::DeleteEntry(const Entry& e) {
     HSMFS_RETURN_IF_ERROR(s.Remove(e.id));
     HSMFS_RETURN_IF_ERROR(tx.Commit());
   }
+  engine_.sync().NamesChanging(e.parent);
   if (archived_meanwhile) {
     backends::Backend* backend = engine_.backend(e.backend);
     Status s = backend ? backend->Remove(e.backend_path) : Status::Ok();
@@ -362,6 +366,9 @@ Status FsCore::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
   if (src.on_backend) {
     backends::Backend* backend = engine_.backend(src.backend);
     if (!backend) return FailedPreconditionError("backend " + src.backend + " is not configured");
+    // Before the backend changes and again after the catalog did (NamesChanging).
+    engine_.sync().NamesChanging(src.parent);
+    engine_.sync().NamesChanging(dir.id);
     Status s = backend->Rename(src.backend_path, new_path);
     if (!s.ok() && s.code() != Code::kNotFound) {
       return s.Annotate("renaming " + src.display() + " on the backend");
@@ -373,6 +380,8 @@ Status FsCore::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
     HSMFS_RETURN_IF_ERROR(s.Move(src.id, dir.id, new_name, new_path));
     HSMFS_RETURN_IF_ERROR(tx.Commit());
   }
+  engine_.sync().NamesChanging(src.parent);
+  engine_.sync().NamesChanging(dir.id);
   for (const auto& [entry, job] : stopped) Settle(entry);
   return Status::Ok();
 }

@@ -186,7 +186,35 @@ void NamespaceSync::FinishListing(const Entry& dir, const Status& s) {
   }
 }
 
+void NamespaceSync::NamesChanging(EntryId dir) {
+  std::lock_guard<std::mutex> l(mu_);
+  ++name_changes_[dir];
+}
+
+uint64_t NamespaceSync::NameChanges(EntryId dir) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = name_changes_.find(dir);
+  return it == name_changes_.end() ? 0 : it->second;
+}
+
 Status NamespaceSync::ListNow(const Entry& dir, const CancelToken& cancel, SyncProgress* progress) {
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    bool overlapped = false;
+    HSMFS_RETURN_IF_ERROR(ListOnce(dir, cancel, progress, &overlapped));
+    if (!overlapped) return Status::Ok();
+    if (attempt == kAttempts) {
+      spdlog::debug(
+          "listing {}: names kept changing through the mount; added and removed "
+          "names wait for the next listing",
+          dir.display());
+      return Status::Ok();
+    }
+  }
+}
+
+Status NamespaceSync::ListOnce(const Entry& dir, const CancelToken& cancel, SyncProgress* progress,
+                               bool* overlapped) {
   if (!dir.on_backend) return Status::Ok();  // made through the mount: nothing there yet
   auto backend_it = backends_.find(dir.backend);
   if (backend_it == backends_.end()) {
@@ -202,13 +230,20 @@ Status NamespaceSync::ListNow(const Entry& dir, const CancelToken& cancel, SyncP
   // Generations are wall-clock nanoseconds, shared with the engine's state
   // changes, so an entry archived while this listing ran is never "unseen".
   const int64_t gen = std::max(clock_.WallNanos(), prev_gen + 1);
+  // Read before the backend is: a change made through the mount after this
+  // may be missing from what the backend lists.
+  const uint64_t epoch = NameChanges(dir.id);
   catalog::ListingDelta delta;
   int64_t count = 0;
   const auto sink = [&](std::vector<backends::ObjectInfo>&& batch) -> Status {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+    // Checked inside the write transaction: a change whose catalog update
+    // commits before this one announced itself before it touched the backend.
+    if (NameChanges(dir.id) != epoch) *overlapped = true;
     for (backends::ObjectInfo& obj : batch) {
-      HSMFS_RETURN_IF_ERROR(session.UpsertListed(dir, ToEntry(std::move(obj)), gen, &delta));
+      HSMFS_RETURN_IF_ERROR(
+          session.UpsertListed(dir, ToEntry(std::move(obj)), gen, &delta, !*overlapped));
     }
     HSMFS_RETURN_IF_ERROR(tx.Commit());
     count += static_cast<int64_t>(batch.size());
@@ -220,8 +255,11 @@ Status NamespaceSync::ListNow(const Entry& dir, const CancelToken& cancel, SyncP
   {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
-    HSMFS_RETURN_IF_ERROR(
-        session.FinishListing(dir, gen, options_.listed_by, count, clock_.WallNanos(), &delta));
+    if (NameChanges(dir.id) != epoch) *overlapped = true;
+    if (!*overlapped) {
+      HSMFS_RETURN_IF_ERROR(
+          session.FinishListing(dir, gen, options_.listed_by, count, clock_.WallNanos(), &delta));
+    }
     HSMFS_RETURN_IF_ERROR(tx.Commit());
   }
   if (progress) ++progress->dirs;

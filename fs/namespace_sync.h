@@ -79,6 +79,13 @@ class NamespaceSync {
   // their callback.
   void Shutdown();
 
+  // The mount is about to remove or rename names in `dir` itself. A listing
+  // of `dir` that overlaps the change may have seen the backend before it and
+  // would undo it (bring a removed name back, drop a renamed entry as unseen),
+  // so such a listing only updates the attributes of names the catalog has,
+  // and runs again (up to three times) before it may add or drop names.
+  void NamesChanging(catalog::EntryId dir);
+
  private:
   struct Waiter;
   struct DirState {
@@ -97,6 +104,10 @@ class NamespaceSync {
   // Starts a listing of `dir` on the executor. REQUIRES: mu_ held, !running.
   void StartListingLocked(const catalog::Entry& dir, DirState& st);
   void FinishListing(const catalog::Entry& dir, const Status& s);
+  uint64_t NameChanges(catalog::EntryId dir);
+  // One listing; `overlapped` tells whether names changed while it ran.
+  Status ListOnce(const catalog::Entry& dir, const CancelToken& cancel, SyncProgress* progress,
+                  bool* overlapped);
 
   catalog::Catalog& catalog_;
   const BackendMap& backends_;
@@ -109,6 +120,7 @@ class NamespaceSync {
 
   std::mutex mu_;                                        // Acquire after no other lock of ours.
   std::unordered_map<catalog::EntryId, DirState> dirs_;  // GUARDED_BY(mu_)
+  std::unordered_map<catalog::EntryId, uint64_t> name_changes_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace hsmfs::fs

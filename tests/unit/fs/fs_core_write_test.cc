@@ -38,6 +38,75 @@ std::string Md5(const std::string& data) {
   return h->Finish();
 }
 
+// Passes everything through, except that an armed List reads the backend,
+// then waits for Release() before it hands the (by then stale) entries on:
+// a listing that overlaps a change made through the mount.
+class StaleListBackend final : public backends::Backend {
+ public:
+  explicit StaleListBackend(std::unique_ptr<Backend> base) : base_(std::move(base)) {}
+  void Arm() {
+    std::lock_guard<std::mutex> l(mu_);
+    armed_ = true;
+    read_ = released_ = false;
+  }
+  void WaitUntilRead() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return read_; });
+  }
+  void Release() {
+    std::lock_guard<std::mutex> l(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+
+  Status List(const backends::ObjectPath& dir, const backends::ListSink& sink,
+              const CancelToken& cancel) override {
+    std::vector<backends::ObjectInfo> seen;
+    HSMFS_RETURN_IF_ERROR(base_->List(
+        dir,
+        [&](std::vector<backends::ObjectInfo>&& batch) {
+          for (auto& o : batch) seen.push_back(std::move(o));
+          return Status::Ok();
+        },
+        cancel));
+    {
+      std::unique_lock<std::mutex> l(mu_);
+      if (armed_) {
+        armed_ = false;
+        read_ = true;
+        cv_.notify_all();
+        cv_.wait(l, [&] { return released_; });
+      }
+    }
+    return sink(std::move(seen));
+  }
+  Result<backends::ObjectInfo> Stat(const backends::ObjectPath& p) override {
+    return base_->Stat(p);
+  }
+  Status Stage(const backends::ObjectPath& p, Deadline d) override { return base_->Stage(p, d); }
+  Status Read(const backends::ObjectPath& p, const stdfs::path& dest,
+              const backends::ReadOptions& o) override {
+    return base_->Read(p, dest, o);
+  }
+  Result<backends::ObjectInfo> Put(const stdfs::path& src, const backends::ObjectPath& p,
+                                   const backends::PutOptions& o) override {
+    return base_->Put(src, p, o);
+  }
+  Status Remove(const backends::ObjectPath& p) override { return base_->Remove(p); }
+  Status Rename(const backends::ObjectPath& a, const backends::ObjectPath& b) override {
+    return base_->Rename(a, b);
+  }
+  Status MakeDir(const backends::ObjectPath& p, uint32_t mode) override {
+    return base_->MakeDir(p, mode);
+  }
+
+ private:
+  std::unique_ptr<Backend> base_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool armed_ = false, read_ = false, released_ = false;
+};
+
 class FsCoreWriteTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -76,9 +145,11 @@ class FsCoreWriteTest : public ::testing::Test {
     fake_->AddFile("archived.dat", "old archive data");
     auto faulty = std::make_unique<FaultInjectingBackend>(std::move(fake), clock_);
     faulty_ = faulty.get();
+    auto stale = std::make_unique<StaleListBackend>(std::move(faulty));
+    stale_ = stale.get();
     EngineOptions options;
     options.run_jobs = true;
-    options.backends["vault"] = std::move(faulty);
+    options.backends["vault"] = std::move(stale);
     auto engine = Engine::Open(config_, clock_, std::move(options));
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     engine_ = std::move(engine).value();
@@ -141,10 +212,48 @@ class FsCoreWriteTest : public ::testing::Test {
   std::map<std::string, std::string> backend_files_;
   FakeBackend* fake_ = nullptr;
   FaultInjectingBackend* faulty_ = nullptr;
+  StaleListBackend* stale_ = nullptr;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<FsCore> core_;
   uint64_t vault_ = 0, incoming_ = 0;
 };
+
+TEST_F(FsCoreWriteTest, AListingOverlappingARenameOrUnlinkDoesNotUndoIt) {
+  config_.backends[0].allow_delete = true;
+  backend_files_["incoming/c.dat"] = "c data";
+  backend_files_["incoming/gone.dat"] = "to be removed";
+  Start();
+  ASSERT_TRUE(Lookup(incoming_, "c.dat").ok());
+  catalog::Entry dir;
+  {
+    auto s = engine_->catalog().Acquire();
+    dir = *s->Get(static_cast<catalog::EntryId>(incoming_));
+  }
+  for (int round = 0; round < 2; ++round) {
+    // The listing reads the backend before the change and records after it.
+    stale_->Arm();
+    auto listing = std::async(std::launch::async,
+                              [&] { return engine_->sync().ListNow(dir, CancelToken::None()); });
+    stale_->WaitUntilRead();
+    if (round == 0) {
+      ASSERT_TRUE(core_->Rename(incoming_, "c.dat", incoming_, "c2.dat", 0).ok());
+    } else {
+      ASSERT_TRUE(core_->Unlink(incoming_, "gone.dat").ok());
+    }
+    stale_->Release();
+    ASSERT_TRUE(listing.get().ok());
+    // The stale view neither brought the old name back nor dropped the new one.
+    EXPECT_EQ(Lookup(incoming_, "c.dat").status().code(), Code::kNotFound) << round;
+    EXPECT_TRUE(Lookup(incoming_, "c2.dat").ok()) << round;
+    EXPECT_EQ(Lookup(incoming_, "gone.dat").status().code(),
+              round == 0 ? Code::kOk : Code::kNotFound);
+  }
+  // A later listing sees the backend as it is.
+  ASSERT_TRUE(engine_->sync().ListNow(dir, CancelToken::None()).ok());
+  EXPECT_TRUE(Lookup(incoming_, "c2.dat").ok());
+  EXPECT_EQ(Lookup(incoming_, "c.dat").status().code(), Code::kNotFound);
+  EXPECT_EQ(fake_->Data("incoming/c2.dat"), "c data");
+}
 
 TEST_F(FsCoreWriteTest, AClosedFileIsArchivedAfterSettlingAndVerified) {
   Start();
