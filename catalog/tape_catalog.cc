@@ -58,7 +58,8 @@ Target ReadTarget(const Stmt& s) {
 }
 
 constexpr std::string_view kFileColumns =
-    "f.rel_path, f.size, f.mtime_ns, f.mode, f.md5, f.data_offset, f.bad";
+    "f.rel_path, f.size, f.mtime_ns, f.mode, f.md5, f.data_offset, f.bad, f.id, f.tree_path, "
+    "f.removed_ns";
 
 TargetFile ReadFile(const Stmt& s, int first) {
   TargetFile f;
@@ -69,6 +70,9 @@ TargetFile ReadFile(const Stmt& s, int first) {
   f.md5 = s.Text(first + 4);
   f.data_offset = s.IsNull(first + 5) ? -1 : s.Int(first + 5);
   f.bad = s.Int(first + 6) != 0;
+  f.id = s.Int(first + 7);
+  f.tree_path = s.Text(first + 8);
+  f.removed = !s.IsNull(first + 9);
   return f;
 }
 
@@ -147,10 +151,15 @@ Result<int> TapeCatalog::CloseTape(Session& s, std::string_view name, int64_t no
                               "WHERE name = ?"));
   st.Bind(1, now_ns).Bind(2, t.name);
   HSMFS_RETURN_IF_ERROR(st.Run());
+  // A batch has no source to be written again from: the mount puts its files
+  // in a new one.
+  HSMFS_ASSIGN_OR_RETURN(int dropped, DropUnfinishedBatches(s, t.name));
+  static_cast<void>(dropped);
   HSMFS_ASSIGN_OR_RETURN(Stmt u,
                          s.db().Prepare("UPDATE targets SET state = 'imported', tape = NULL, "
                                         "file_number = NULL, start_block = NULL "
-                                        "WHERE tape = ? AND state IN ('assigned', 'writing')"));
+                                        "WHERE tape = ? AND state IN ('assigned', 'writing') "
+                                        "AND kind = 'import'"));
   u.Bind(1, t.name);
   HSMFS_RETURN_IF_ERROR(u.Run());
   return s.db().Changes();
@@ -246,7 +255,8 @@ Result<int> TapeCatalog::Assign(Session& s, std::string_view tape) {
   if (t.closed) return FailedPreconditionError("tape " + t.name + " is closed");
   HSMFS_ASSIGN_OR_RETURN(
       Stmt st,
-      s.db().Prepare("UPDATE targets SET state = 'assigned', tape = ? WHERE state = 'imported'"));
+      s.db().Prepare("UPDATE targets SET state = 'assigned', tape = ? WHERE state = 'imported' "
+                     "AND kind = 'import'"));
   st.Bind(1, t.name);
   HSMFS_RETURN_IF_ERROR(st.Run());
   return s.db().Changes();
@@ -265,7 +275,7 @@ Status TapeCatalog::BeginWrite(Session& s, int64_t id, int64_t file_number, int6
 
 Status TapeCatalog::FinishWrite(Session& s, int64_t id, const std::vector<int64_t>& offsets,
                                 uint64_t tar_bytes, int64_t next_file, int64_t next_block,
-                                int64_t now_ns) {
+                                int64_t now_ns, const std::vector<std::string>& md5) {
   HSMFS_ASSIGN_OR_RETURN(Target t, GetTarget(s, id));
   if (t.state != TargetState::kWriting) {
     return FailedPreconditionError("target " + std::to_string(id) + " is not being written");
@@ -284,11 +294,21 @@ Status TapeCatalog::FinishWrite(Session& s, int64_t id, const std::vector<int64_
                          std::to_string(file_ids.size()) + " files but " +
                          std::to_string(offsets.size()) + " offsets were written");
   }
-  HSMFS_ASSIGN_OR_RETURN(Stmt f,
-                         s.db().Prepare("UPDATE target_files SET data_offset = ? WHERE id = ?"));
+  if (!md5.empty() && md5.size() != offsets.size()) {
+    return InternalError("target " + std::to_string(id) + ": " + std::to_string(md5.size()) +
+                         " md5 sums for " + std::to_string(offsets.size()) + " files");
+  }
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt f, s.db().Prepare("UPDATE target_files SET data_offset = ?, md5 = COALESCE(?, md5) "
+                             "WHERE id = ?"));
   for (size_t i = 0; i < file_ids.size(); ++i) {
     f.Reset();
-    f.Bind(1, offsets[i]).Bind(2, file_ids[i]);
+    f.Bind(1, offsets[i]).Bind(3, file_ids[i]);
+    if (md5.empty()) {
+      f.BindNull(2);
+    } else {
+      f.Bind(2, md5[i]);
+    }
     HSMFS_RETURN_IF_ERROR(f.Run());
   }
   HSMFS_ASSIGN_OR_RETURN(Stmt st,
@@ -349,6 +369,114 @@ Status TapeCatalog::RecordConfirm(Session& s, int64_t id, const std::vector<std:
                        ? ""
                        : std::to_string(bad.size()) + " damaged file(s), first: " + bad.front())
       .Bind(4, id);
+  return st.Run();
+}
+
+Result<int64_t> TapeCatalog::BeginBatch(Session& s, const Target& target,
+                                        const std::vector<TargetFile>& files, int64_t now_ns) {
+  if (target.kind != "batch" || target.tape.empty() || target.file_number < 1 ||
+      target.start_block < 0 || target.block_size == 0) {
+    return InvalidArgumentError("a batch needs kind batch, a tape and its position");
+  }
+  HSMFS_ASSIGN_OR_RETURN(int64_t id, Import(s, target, files, now_ns));
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, s.db().Prepare("UPDATE targets SET state = 'writing', tape = ?, file_number = ?, "
+                              "start_block = ?, block_size = ? WHERE id = ?"));
+  st.Bind(1, target.tape)
+      .Bind(2, target.file_number)
+      .Bind(3, target.start_block)
+      .Bind(4, int64_t{target.block_size})
+      .Bind(5, id);
+  HSMFS_RETURN_IF_ERROR(st.Run());
+  return id;
+}
+
+Status TapeCatalog::DropBatch(Session& s, int64_t id) {
+  // Explicit deletes: foreign keys may be off on this connection.
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt f, s.db().Prepare("DELETE FROM target_files WHERE target_id = ?1 AND EXISTS (SELECT 1 "
+                             "FROM targets WHERE id = ?1 AND kind = 'batch' AND "
+                             "state = 'writing')"));
+  f.Bind(1, id);
+  HSMFS_RETURN_IF_ERROR(f.Run());
+  HSMFS_ASSIGN_OR_RETURN(Stmt t,
+                         s.db().Prepare("DELETE FROM targets WHERE id = ? AND kind = 'batch' AND "
+                                        "state = 'writing'"));
+  t.Bind(1, id);
+  HSMFS_RETURN_IF_ERROR(t.Run());
+  return ExpectOneChange(s, "target " + std::to_string(id) + " is not a batch being written");
+}
+
+Result<int> TapeCatalog::DropUnfinishedBatches(Session& s, std::string_view tape) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt f, s.db().Prepare("DELETE FROM target_files WHERE target_id IN (SELECT id FROM targets "
+                             "WHERE tape = ?1 AND kind = 'batch' AND state = 'writing')"));
+  f.Bind(1, tape);
+  HSMFS_RETURN_IF_ERROR(f.Run());
+  HSMFS_ASSIGN_OR_RETURN(Stmt t, s.db().Prepare("DELETE FROM targets WHERE tape = ? AND "
+                                                "kind = 'batch' AND state = 'writing'"));
+  t.Bind(1, tape);
+  HSMFS_RETURN_IF_ERROR(t.Run());
+  return s.db().Changes();
+}
+
+Status TapeCatalog::MarkFull(Session& s, std::string_view tape) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt f, s.db().Prepare("UPDATE tapes SET full = 1 WHERE name = ?"));
+  f.Bind(1, tape);
+  HSMFS_RETURN_IF_ERROR(f.Run());
+  return ExpectOneChange(s, "no tape " + std::string(tape) + " in the catalog");
+}
+
+Status TapeCatalog::SetTreePath(Session& s, int64_t file_id, std::string_view tree_path) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt f,
+                         s.db().Prepare("UPDATE target_files SET tree_path = ? WHERE id = ?"));
+  f.Bind(1, tree_path).Bind(2, file_id);
+  HSMFS_RETURN_IF_ERROR(f.Run());
+  return ExpectOneChange(s, "no file " + std::to_string(file_id) + " on tape");
+}
+
+Status TapeCatalog::HideFile(Session& s, int64_t file_id, int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt f, s.db().Prepare("UPDATE target_files SET removed_ns = ? "
+                                                "WHERE id = ? AND removed_ns IS NULL"));
+  f.Bind(1, now_ns).Bind(2, file_id);
+  return f.Run();
+}
+
+Result<std::vector<TapeDir>> TapeCatalog::Dirs(Session& s) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, s.db().Prepare("SELECT path, mode, mtime_ns FROM tape_dirs ORDER BY path"));
+  std::vector<TapeDir> out;
+  for (;;) {
+    HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    out.push_back({st.Text(0), static_cast<uint32_t>(st.Int(1)), st.Int(2)});
+  }
+}
+
+Status TapeCatalog::AddDir(Session& s, const TapeDir& dir) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt st, s.db().Prepare("INSERT INTO tape_dirs (path, mode, mtime_ns) "
+                                                 "VALUES (?, ?, ?) ON CONFLICT (path) DO NOTHING"));
+  st.Bind(1, dir.path).Bind(2, int64_t{dir.mode}).Bind(3, dir.mtime_ns);
+  HSMFS_RETURN_IF_ERROR(st.Run());
+  if (s.db().Changes() == 0) return AlreadyExistsError("directory " + dir.path + " exists");
+  return Status::Ok();
+}
+
+Status TapeCatalog::RemoveDir(Session& s, std::string_view path) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt st, s.db().Prepare("DELETE FROM tape_dirs WHERE path = ?"));
+  st.Bind(1, path);
+  HSMFS_RETURN_IF_ERROR(st.Run());
+  if (s.db().Changes() == 0) return NotFoundError("no directory " + std::string(path));
+  return Status::Ok();
+}
+
+Status TapeCatalog::RenameDirs(Session& s, std::string_view from, std::string_view to) {
+  // substr() rather than LIKE: names may contain % and _.
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st,
+      s.db().Prepare("UPDATE OR REPLACE tape_dirs SET path = ?2 || substr(path, length(?1) + 1) "
+                     "WHERE path = ?1 OR substr(path, 1, length(?1) + 1) = ?1 || '/'"));
+  st.Bind(1, from).Bind(2, to);
   return st.Run();
 }
 

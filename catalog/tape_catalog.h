@@ -38,6 +38,7 @@ struct Tape {
 };
 
 struct TargetFile {
+  int64_t id = 0;        // row id (set when read from the catalog)
   std::string rel_path;  // relative to the target's path
   uint64_t size = 0;
   int64_t mtime_ns = 0;
@@ -45,12 +46,25 @@ struct TargetFile {
   std::string md5;           // hex
   int64_t data_offset = -1;  // in the unit's tar stream; -1 until written
   bool bad = false;          // the last confirm found it damaged
+  // Changed through the mount (schema 6; tape data stays as written):
+  std::string tree_path;  // renamed: its path in the backend's tree ("" = not renamed)
+  bool removed = false;   // removed: hidden from the tree, still on tape
+};
+
+// A directory made through the mount (path in the backend's tree).
+struct TapeDir {
+  std::string path;
+  uint32_t mode = 0755;
+  int64_t mtime_ns = 0;
 };
 
 struct Target {
   int64_t id = 0;
   std::string kind = "import";  // import | batch
-  std::string host;             // '' = local
+  // '' = local, else the ssh target. A batch (files written through the
+  // mount) has "batch:TAPE:FILE" here: it is never read from a source, and
+  // this keeps (host, path) unique while its path names the files' common dir.
+  std::string host;
   std::string path;
   TargetState state = TargetState::kImported;
   std::string tape;
@@ -84,7 +98,7 @@ class TapeCatalog {
   // Makes `name` the active tape (the previous one stops being active).
   static Status ActivateTape(Session& s, std::string_view name, int64_t now_ns);
   // Closes a tape: not active, and its assigned-but-unwritten units go back to
-  // `imported` (returns how many).
+  // `imported` (returns how many); batches left `writing` on it are dropped.
   static Result<int> CloseTape(Session& s, std::string_view name, int64_t now_ns);
   static Status SetSerial(Session& s, std::string_view name, std::string_view serial);
 
@@ -96,7 +110,7 @@ class TapeCatalog {
   static Result<std::vector<Target>> Targets(Session& s, std::string_view tape,
                                              std::optional<TargetState> state);
   static Result<std::vector<TargetFile>> Files(Session& s, int64_t target_id);
-  // Assigns every `imported` unit to `tape`; returns how many.
+  // Assigns every `imported` unit (not batches) to `tape`; returns how many.
   static Result<int> Assign(Session& s, std::string_view tape);
 
   // Writing a unit: Begin records where it starts (and marks it `writing`);
@@ -104,14 +118,38 @@ class TapeCatalog {
   // back to `assigned` (with the tape marked full when `tape_full`).
   static Status BeginWrite(Session& s, int64_t id, int64_t file_number, int64_t start_block,
                            uint32_t block_size);
+  // `md5` (when not empty) replaces the members' md5 with what was written.
   static Status FinishWrite(Session& s, int64_t id, const std::vector<int64_t>& offsets,
                             uint64_t tar_bytes, int64_t next_file, int64_t next_block,
-                            int64_t now_ns);
+                            int64_t now_ns, const std::vector<std::string>& md5 = {});
   static Status AbandonWrite(Session& s, int64_t id, bool tape_full, std::string_view error);
   // Records a confirm: `bad` lists the damaged files' rel_paths (empty = good,
   // the unit becomes `confirmed`).
   static Status RecordConfirm(Session& s, int64_t id, const std::vector<std::string>& bad,
                               int64_t now_ns);
+
+  // Batches (files written through the mount, TapeBackend). BeginBatch records
+  // `target` (kind batch, its tape, file number, start block and block size set)
+  // and its files, `writing`; it then ends with FinishWrite, or DropBatch when
+  // the write failed (nothing of it counts: the tape's end did not move).
+  static Result<int64_t> BeginBatch(Session& s, const Target& target,
+                                    const std::vector<TargetFile>& files, int64_t now_ns);
+  static Status DropBatch(Session& s, int64_t id);
+  // Drops the batches left `writing` on `tape` by a crash; call it only while
+  // holding the tape's drive (so no one is writing them). Returns how many.
+  static Result<int> DropUnfinishedBatches(Session& s, std::string_view tape);
+  static Status MarkFull(Session& s, std::string_view tape);
+
+  // The mount's changes to the tree (schema 6), by TargetFile::id.
+  static Status SetTreePath(Session& s, int64_t file_id, std::string_view tree_path);
+  static Status HideFile(Session& s, int64_t file_id, int64_t now_ns);
+  static Result<std::vector<TapeDir>> Dirs(Session& s);
+  // kAlreadyExists if `path` is recorded already.
+  static Status AddDir(Session& s, const TapeDir& dir);
+  // Removes `path` (kNotFound if it is not recorded).
+  static Status RemoveDir(Session& s, std::string_view path);
+  // Moves `from` and every recorded directory below it under `to`.
+  static Status RenameDirs(Session& s, std::string_view from, std::string_view to);
 
   // Records a unit read from a tape's manifest (hsmtape rebuild_catalog): it is
   // `archived` on `target.tape` with every member's offset, and the tape's end

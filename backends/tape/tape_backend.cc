@@ -1,10 +1,13 @@
 #include "backends/tape/tape_backend.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -42,6 +45,7 @@ struct Tree {
   };
   struct Dir {
     int64_t mtime_ns = 0;
+    uint32_t mode = 0755;
     // name -> member index, or kDirChild for a subdirectory.
     std::map<std::string, size_t> children;
   };
@@ -51,6 +55,9 @@ struct Tree {
   std::vector<Member> members;
   std::unordered_map<std::string, size_t> files;  // path -> member index
   std::unordered_map<std::string, Dir> dirs;      // path -> directory
+  // Tree path (not .by-tape) -> every member placed there, shown or
+  // shadowed by a later one, in unit order: what a rename or remove acts on.
+  std::unordered_map<std::string, std::vector<size_t>> placed;
 
   Dir& EnsureDir(const std::string& path, int64_t mtime_ns) {
     auto [it, inserted] = dirs.try_emplace(path);
@@ -64,15 +71,16 @@ struct Tree {
 
   // Adds member `m` as `path`; a later unit of the same path wins (it is the
   // newer copy). A name taken by a directory keeps the directory.
-  void AddFile(const std::string& path, size_t m, int64_t mtime_ns) {
-    if (path.empty() || !backends::ValidateObjectPath(path).ok()) return;
-    if (dirs.count(path)) return;
+  bool AddFile(const std::string& path, size_t m, int64_t mtime_ns) {
+    if (path.empty() || !backends::ValidateObjectPath(path).ok()) return false;
+    if (dirs.count(path)) return false;
     Dir& parent = EnsureDir(backends::ParentObjectPath(path), mtime_ns);
     const std::string name = path.substr(path.rfind('/') + 1);
     auto it = parent.children.find(name);
-    if (it != parent.children.end() && it->second == kDirChild) return;
+    if (it != parent.children.end() && it->second == kDirChild) return false;
     parent.children[name] = m;
     files[path] = m;
+    return true;
   }
 };
 
@@ -301,6 +309,94 @@ class FdSink {
   int fd_;
 };
 
+// Reads a file for WriteUnit.
+class FdReader {
+ public:
+  explicit FdReader(int fd) : fd_(fd) {}
+  ~FdReader() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FdReader(const FdReader&) = delete;
+  FdReader& operator=(const FdReader&) = delete;
+  Result<size_t> Read(std::span<std::byte> buf) {
+    for (;;) {
+      const ssize_t n = ::read(fd_, buf.data(), buf.size());
+      if (n >= 0) return static_cast<size_t>(n);
+      if (errno != EINTR) return ErrnoToStatus(errno, "reading a file to archive");
+    }
+  }
+
+ private:
+  int fd_;
+};
+
+// One Put waiting for its unit.
+struct PendingPut {
+  std::filesystem::path src;
+  ObjectPath path;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint32_t mode = 0644;
+  std::string md5;  // hex, when the caller's checksum is md5
+  const CancelToken* cancel = &CancelToken::None();
+  // Set under the writer mutex.
+  bool taken = false;  // its unit is being written: it can no longer leave
+  bool done = false;
+  Result<ObjectInfo> result = Status(Code::kInternal, "not written");
+};
+using PendingList = std::vector<std::shared_ptr<PendingPut>>;
+
+bool UnderByTape(std::string_view path) {
+  return path == kByTape ||
+         (path.size() > kByTape.size() && path.substr(0, kByTape.size()) == kByTape &&
+          path[kByTape.size()] == '/');
+}
+
+// `path` is `dir` or below it.
+bool Within(std::string_view path, std::string_view dir) {
+  if (dir.empty()) return true;
+  return path == dir ||
+         (path.size() > dir.size() && path.substr(0, dir.size()) == dir && path[dir.size()] == '/');
+}
+
+// The deepest directory holding every path.
+std::string CommonDir(const PendingList& files) {
+  std::string common = backends::ParentObjectPath(files.front()->path);
+  for (const auto& f : files) {
+    while (!Within(f->path, common) || f->path == common) {
+      common = backends::ParentObjectPath(common);
+    }
+  }
+  return common;
+}
+
+// strip_prefix + "/" + rel, as a source path (absolute).
+std::string SourcePath(std::string prefix, const std::string& rel) {
+  while (prefix.size() > 1 && prefix.back() == '/') prefix.pop_back();
+  if (prefix.empty()) prefix = "/";
+  if (rel.empty()) return prefix;
+  return prefix == "/" ? "/" + rel : prefix + "/" + rel;
+}
+
+ObjectInfo MemberInfo(const Target& tg, const TargetFile& f, std::string name) {
+  ObjectInfo info;
+  info.name = std::move(name);
+  info.type = ObjectType::kFile;
+  info.mode = f.mode & 07777;
+  info.size = f.size;
+  info.mtime_ns = f.mtime_ns;
+  if (!f.md5.empty()) info.checksum = "md5:" + f.md5;
+  info.position = MemberBlock(tg, f);
+  info.location = "tape " + tg.tape + " file " + std::to_string(tg.file_number) + " block " +
+                  std::to_string(info.position);
+  info.volume = tg.tape;
+  info.residency = Residency::kTape;
+  return info;
+}
+
+// Tapes a unit is tried on before its Puts fail (each full one moves it on).
+constexpr int kMaxTapesPerUnit = 4;
+
 }  // namespace
 
 struct TapeBackend::Impl {
@@ -309,10 +405,22 @@ struct TapeBackend::Impl {
   std::unique_ptr<VirtualLibrary> library;
   std::unique_ptr<DrivePool> pool;
 
-  std::mutex mu;
+  std::mutex mu;                              // Acquire after wmu.
   std::unique_ptr<catalog::Catalog> catalog;  // GUARDED_BY(mu); opened on first use
   std::shared_ptr<const Tree> tree;           // GUARDED_BY(mu)
   TimePoint built;                            // GUARDED_BY(mu)
+
+  // Writes: Puts join `open`; the writer thread takes a unit from `closed`
+  // (closed at unit_size) or `open` once quiet for unit_quiet.
+  std::mutex wmu;  // Acquire before mu.
+  std::condition_variable wcv;
+  PendingList open;                             // GUARDED_BY(wmu)
+  uint64_t open_bytes = 0;                      // GUARDED_BY(wmu)
+  TimePoint last_join;                          // GUARDED_BY(wmu)
+  std::deque<PendingList> closed;               // GUARDED_BY(wmu)
+  bool stop = false;                            // GUARDED_BY(wmu)
+  std::thread writer;                           // started by the first Put
+  std::map<std::string, uint32_t> block_sizes;  // tape -> its label's; writer thread only
 
   Impl(TapeBackendOptions o, Clock& c) : options(std::move(o)), clock(c) {}
 
@@ -329,22 +437,42 @@ struct TapeBackend::Impl {
     return NormaliseRel(path);
   }
 
+  Status EnsureCatalogLocked() {
+    if (catalog) return Status::Ok();
+    std::error_code ec;
+    if (!std::filesystem::exists(options.catalog, ec)) {
+      return Status(Code::kUnavailable,
+                    "tape catalog " + options.catalog.string() + " does not exist");
+    }
+    catalog::Catalog::Options co;
+    co.create = false;
+    co.max_connections = 4;
+    auto opened = catalog::Catalog::Open(options.catalog, co);
+    if (!opened.ok()) return opened.status().Annotate("opening the tape catalog");
+    catalog = std::move(opened).value();
+    return Status::Ok();
+  }
+
+  Result<catalog::Session> Db() {
+    catalog::Catalog* c;
+    {
+      std::lock_guard<std::mutex> l(mu);
+      HSMFS_RETURN_IF_ERROR(EnsureCatalogLocked());
+      c = catalog.get();
+    }
+    return c->Acquire();
+  }
+
+  // The next Snapshot reads the catalog again.
+  void Invalidate() {
+    std::lock_guard<std::mutex> l(mu);
+    tree.reset();
+  }
+
   Result<std::shared_ptr<const Tree>> Snapshot() {
     std::lock_guard<std::mutex> l(mu);
     if (tree && clock.Now() - built < options.refresh) return tree;
-    if (!catalog) {
-      std::error_code ec;
-      if (!std::filesystem::exists(options.catalog, ec)) {
-        return Status(Code::kUnavailable,
-                      "tape catalog " + options.catalog.string() + " does not exist");
-      }
-      catalog::Catalog::Options co;
-      co.create = false;
-      co.max_connections = 4;
-      auto opened = catalog::Catalog::Open(options.catalog, co);
-      if (!opened.ok()) return opened.status().Annotate("opening the tape catalog");
-      catalog = std::move(opened).value();
-    }
+    HSMFS_RETURN_IF_ERROR(EnsureCatalogLocked());
     HSMFS_ASSIGN_OR_RETURN(catalog::Session s, catalog->Acquire());
     auto t = std::make_shared<Tree>();
     t->EnsureDir("", 0);
@@ -352,6 +480,13 @@ struct TapeBackend::Impl {
     HSMFS_ASSIGN_OR_RETURN(std::vector<catalog::Tape> tapes, TapeCatalog::Tapes(s));
     for (const catalog::Tape& tape : tapes) {
       t->EnsureDir(std::string(kByTape) + "/" + tape.name, tape.created_ns);
+    }
+    // Directories made through the mount first: a file never hides one.
+    HSMFS_ASSIGN_OR_RETURN(std::vector<catalog::TapeDir> made, TapeCatalog::Dirs(s));
+    for (const catalog::TapeDir& d : made) {
+      const std::string path = NormaliseRel(d.path);
+      if (path.empty() || UnderByTape(path) || !backends::ValidateObjectPath(path).ok()) continue;
+      t->EnsureDir(path, d.mtime_ns).mode = d.mode & 07777;
     }
     HSMFS_ASSIGN_OR_RETURN(std::vector<Target> targets, TapeCatalog::Targets(s, "", std::nullopt));
     for (Target& target : targets) {
@@ -369,8 +504,15 @@ struct TapeBackend::Impl {
         if (f.data_offset < 0) continue;
         const size_t mi = t->members.size();
         const std::string rel = NormaliseRel(f.rel_path);
+        // .by-tape shows what is on tape: renames and removals do not change it.
+        const std::string path =
+            f.tree_path.empty() ? backends::JoinObjectPath(root, rel) : NormaliseRel(f.tree_path);
+        const bool shown = !f.removed;
         t->members.push_back({ti, std::move(f)});
-        t->AddFile(backends::JoinObjectPath(root, rel), mi, tg.archived_ns);
+        if (shown && !UnderByTape(path)) {
+          t->AddFile(path, mi, tg.archived_ns);
+          t->placed[path].push_back(mi);
+        }
         t->AddFile(backends::JoinObjectPath(by_tape, rel), mi, tg.archived_ns);
       }
     }
@@ -380,27 +522,14 @@ struct TapeBackend::Impl {
   }
 
   static ObjectInfo FileInfo(const Tree& t, const std::string& name, const Tree::Member& m) {
-    const Target& tg = t.targets[m.target];
-    ObjectInfo info;
-    info.name = name;
-    info.type = ObjectType::kFile;
-    info.mode = m.file.mode & 07777;
-    info.size = m.file.size;
-    info.mtime_ns = m.file.mtime_ns;
-    if (!m.file.md5.empty()) info.checksum = "md5:" + m.file.md5;
-    info.position = MemberBlock(tg, m.file);
-    info.location = "tape " + tg.tape + " file " + std::to_string(tg.file_number) + " block " +
-                    std::to_string(info.position);
-    info.volume = tg.tape;
-    info.residency = Residency::kTape;
-    return info;
+    return MemberInfo(t.targets[m.target], m.file, name);
   }
 
   static ObjectInfo DirInfo(const std::string& name, const Tree::Dir& d) {
     ObjectInfo info;
     info.name = name;
     info.type = ObjectType::kDir;
-    info.mode = 0755;
+    info.mode = d.mode;
     info.mtime_ns = d.mtime_ns;
     return info;
   }
@@ -435,6 +564,272 @@ struct TapeBackend::Impl {
     }
     return Status(Code::kUnavailable,
                   "tape " + tape + " is not in any free drive (load it);" + seen);
+  }
+
+  // ---- writes ----
+
+  void StartWriterLocked() {
+    if (writer.joinable()) return;
+    writer = StartThread("tape-writer", [this] { WriterLoop(); });
+  }
+
+  void StopWriter() {
+    {
+      std::lock_guard<std::mutex> l(wmu);
+      stop = true;
+    }
+    wcv.notify_all();
+    if (writer.joinable()) writer.join();
+  }
+
+  void WriterLoop() {
+    std::unique_lock<std::mutex> l(wmu);
+    while (!stop) {
+      PendingList unit;
+      if (!closed.empty()) {
+        unit = std::move(closed.front());
+        closed.pop_front();
+      } else if (!open.empty() && clock.Now() - last_join >= options.unit_quiet) {
+        unit.swap(open);
+        open_bytes = 0;
+      } else {
+        const TimePoint deadline =
+            open.empty() ? clock.Now() + std::chrono::seconds(1) : last_join + options.unit_quiet;
+        clock.WaitUntil(wcv, l, deadline);
+        continue;
+      }
+      if (unit.empty()) continue;
+      for (auto& p : unit) p->taken = true;
+      l.unlock();
+      WriteBatch(unit);
+      l.lock();
+      for (auto& p : unit) p->done = true;
+      wcv.notify_all();
+    }
+    // Shutting down: nothing waiting is written.
+    closed.push_back(std::move(open));
+    for (auto& list : closed) {
+      for (auto& p : list) {
+        p->result = UnavailableError("hsmfs is shutting down");
+        p->done = true;
+      }
+    }
+    open.clear();
+    closed.clear();
+    wcv.notify_all();
+  }
+
+  static void FailAll(const PendingList& unit, const Status& st) {
+    for (const auto& p : unit) p->result = st;
+  }
+
+  // Writes `unit` to the active tape (moving on to the next open tape when it
+  // fills) and sets every member's result.
+  void WriteBatch(PendingList unit) {
+    for (int tapes = 0; !unit.empty();) {
+      auto s = Db();
+      if (!s.ok()) return FailAll(unit, s.status().Annotate("writing a unit to tape"));
+      auto active = TapeCatalog::ActiveTape(*s);
+      if (!active.ok()) return FailAll(unit, active.status());
+      if (!*active) {
+        // Unavailable, not FailedPrecondition: the engine retries with back-off
+        // while an admin opens a tape, and the files stay safe in the cache.
+        return FailAll(unit, UnavailableError("no active tape to archive writes to: hsmtape "
+                                              "open_tape NAME --activate (or activate_tape NAME)"));
+      }
+      const std::string tape = (*active)->name;
+      Status done = (*active)->full ? ResourceExhaustedError("tape " + tape + " is full")
+                                    : WriteOn(*s, tape, unit);
+      if (done.ok()) break;
+      if (done.code() != Code::kResourceExhausted) return FailAll(unit, done);
+      // Full: the partial unit did not count; the next open tape takes it.
+      if (++tapes >= kMaxTapesPerUnit) return FailAll(unit, UnavailableError(done.message()));
+      if (Status next = ActivateNextTape(*s, tape); !next.ok()) return FailAll(unit, next);
+      spdlog::warn("tape {} is full; the unit of {} files goes to the next open tape", tape,
+                   unit.size());
+    }
+  }
+
+  // The first open tape after `full` (not closed, not full) becomes active.
+  Status ActivateNextTape(catalog::Session& s, const std::string& full) {
+    HSMFS_ASSIGN_OR_RETURN(std::vector<catalog::Tape> tapes, TapeCatalog::Tapes(s));
+    for (const catalog::Tape& t : tapes) {
+      if (t.name == full || t.closed || t.full) continue;
+      HSMFS_RETURN_IF_ERROR(TapeCatalog::ActivateTape(s, t.name, clock.WallNanos()));
+      spdlog::info("tape {} is full: tape {} is now active", full, t.name);
+      return Status::Ok();
+    }
+    return UnavailableError("tape " + full +
+                            " is full and no other tape is open: hsmtape open_tape NAME "
+                            "--activate");
+  }
+
+  // The block size of `tape` (from its label, read once), checking that the
+  // drive holds that tape.
+  Result<uint32_t> BlockSizeOf(TapeDrive& drive, const std::string& tape) {
+    if (auto it = block_sizes.find(tape); it != block_sizes.end()) return it->second;
+    HSMFS_ASSIGN_OR_RETURN(TapeLabel label, ReadLabel(drive));
+    if (label.name != tape) {
+      return FailedPreconditionError("the drive for tape " + tape + " holds " + label.name);
+    }
+    block_sizes[tape] = label.block_size;
+    return label.block_size;
+  }
+
+  // Writes, records and verifies `unit` on `tape`, setting each member's
+  // result. A member whose data changed since its Put fails alone and leaves
+  // `unit` (the rest is written again); members read back damaged fail alone
+  // and are hidden (the others still succeed).
+  // kResourceExhausted: the tape is full (marked so), nothing recorded.
+  Status WriteOn(catalog::Session& s, const std::string& tape, PendingList& unit) {
+    auto lease = pool->Acquire(tape, CancelToken::None());
+    if (!lease.ok()) {
+      // A drive hsmtape holds for a long archive: the engine tries again later
+      // (it would take kBusy as final).
+      if (lease.status().code() == Code::kBusy) {
+        return UnavailableError("writing to tape " + tape + ": " + lease.status().message());
+      }
+      return lease.status().Annotate("writing to tape " + tape);
+    }
+    TapeDrive& drive = lease->drive();
+    auto bs = BlockSizeOf(drive, tape);
+    if (!bs.ok()) {
+      lease->Discard();
+      return bs.status();
+    }
+    while (!unit.empty()) {
+      // Holding the drive, nobody else is writing this tape: a batch still
+      // `writing` on it was cut off by a crash (its files are still queued in
+      // the mount, which puts them again), and its start is the tape's end.
+      HSMFS_ASSIGN_OR_RETURN(int stale, TapeCatalog::DropUnfinishedBatches(s, tape));
+      if (stale > 0) spdlog::info("dropped {} unfinished batch unit(s) on tape {}", stale, tape);
+      HSMFS_ASSIGN_OR_RETURN(catalog::Tape t, TapeCatalog::GetTape(s, tape));
+      if (t.full) return ResourceExhaustedError("tape " + tape + " is full");
+
+      const std::string common = CommonDir(unit);
+      Target target;
+      target.kind = "batch";
+      target.host = "batch:" + tape + ":" + std::to_string(t.next_file);
+      target.path = SourcePath(options.strip_prefix, common);
+      target.tape = tape;
+      target.file_number = t.next_file;
+      target.start_block = t.next_block;
+      target.block_size = *bs;
+      std::vector<TargetFile> files;
+      for (const auto& p : unit) {
+        TargetFile f;
+        f.rel_path = common.empty() ? p->path : p->path.substr(common.size() + 1);
+        f.size = p->size;
+        f.mtime_ns = p->mtime_ns;
+        f.mode = p->mode;
+        f.md5 = p->md5;
+        files.push_back(std::move(f));
+      }
+      HSMFS_ASSIGN_OR_RETURN(target.id,
+                             TapeCatalog::BeginBatch(s, target, files, clock.WallNanos()));
+      HSMFS_ASSIGN_OR_RETURN(files, TapeCatalog::Files(s, target.id));
+
+      size_t opened = 0;
+      std::unique_ptr<FdReader> reader;
+      auto open_member = [&](size_t i) -> Result<ChunkReader> {
+        opened = i;
+        reader.reset();
+        const int fd = ::open(unit[i]->src.c_str(), O_RDONLY | O_CLOEXEC);
+        if (fd < 0) return ErrnoToStatus(errno, "opening " + unit[i]->src.string());
+        reader = std::make_unique<FdReader>(fd);
+        FdReader* r = reader.get();
+        return ChunkReader([r](std::span<std::byte> buf) { return r->Read(buf); });
+      };
+      const auto started = std::chrono::steady_clock::now();
+      auto written = WriteUnit(drive, target, files, open_member, CancelToken::None(), nullptr);
+      reader.reset();
+      if (!written.ok()) {
+        HSMFS_RETURN_IF_ERROR(TapeCatalog::DropBatch(s, target.id));
+        const Code code = written.status().code();
+        if (code == Code::kResourceExhausted) {
+          if (t.next_file <= 1) {
+            // It fits on no tape of this size: marking tapes full would not help.
+            uint64_t bytes = 0;
+            for (const auto& p : unit) bytes += p->size;
+            return FailedPreconditionError(
+                "a unit of " + std::to_string(unit.size()) + " files, " + std::to_string(bytes) +
+                " bytes, does not fit on the empty tape " + tape + ": lower unit_size");
+          }
+          HSMFS_RETURN_IF_ERROR(TapeCatalog::MarkFull(s, tape));
+          return written.status();
+        }
+        if ((code == Code::kDataLoss || code == Code::kNotFound) && opened < unit.size()) {
+          // That member changed (or vanished) since its Put: it fails alone
+          // (its new version has its own job); the rest are written again.
+          unit[opened]->result = written.status().Annotate("archiving " + unit[opened]->path);
+          unit.erase(unit.begin() + static_cast<ptrdiff_t>(opened));
+          continue;
+        }
+        lease->Discard();
+        return written.status().Annotate("writing a unit to tape " + tape);
+      }
+      {
+        HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+        HSMFS_RETURN_IF_ERROR(TapeCatalog::FinishWrite(
+            s, target.id, written->offsets, written->tar_bytes, written->next_file,
+            written->next_block, clock.WallNanos(), written->md5));
+        HSMFS_RETURN_IF_ERROR(tx.Commit());
+      }
+      target.tar_bytes = written->tar_bytes;
+      for (size_t i = 0; i < files.size(); ++i) {
+        files[i].data_offset = written->offsets[i];
+        files[i].md5 = written->md5[i];
+      }
+      // Verify: the whole unit read back in one pass, every md5 compared.
+      auto damaged = ConfirmUnit(drive, target, files, CancelToken::None(), nullptr);
+      std::set<std::string> bad;
+      if (!damaged.ok()) {
+        // Written but not verified: hidden, and the Puts fail so that the
+        // engine puts the files again.
+        for (const TargetFile& f : files) {
+          HSMFS_RETURN_IF_ERROR(TapeCatalog::HideFile(s, f.id, clock.WallNanos()));
+        }
+        Invalidate();
+        lease->Discard();
+        return damaged.status().Annotate("reading back the unit just written to tape " + tape);
+      }
+      HSMFS_RETURN_IF_ERROR(TapeCatalog::RecordConfirm(s, target.id, *damaged, clock.WallNanos()));
+      bad.insert(damaged->begin(), damaged->end());
+      Invalidate();
+      for (size_t i = 0; i < files.size(); ++i) {
+        PendingPut& p = *unit[i];
+        if (bad.count(files[i].rel_path)) {
+          HSMFS_RETURN_IF_ERROR(TapeCatalog::HideFile(s, files[i].id, clock.WallNanos()));
+          p.result = DataLossError(p.path + " read back damaged from tape " + tape + " file " +
+                                   std::to_string(target.file_number));
+          continue;
+        }
+        p.result = MemberInfo(target, files[i], p.path.substr(p.path.rfind('/') + 1));
+      }
+      if (!bad.empty()) Invalidate();
+      const double secs =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      spdlog::info(
+          "wrote {} files ({} bytes of tar) to tape {} file {} and verified them in "
+          "{:.2f}s{}",
+          unit.size(), written->tar_bytes, tape, target.file_number, secs,
+          bad.empty() ? "" : "; " + std::to_string(bad.size()) + " damaged");
+      return Status::Ok();
+    }
+    return Status::Ok();
+  }
+
+  // Applies `fn` to every member placed at `path` or (for a directory) below it.
+  static void ForPlaced(
+      const Tree& t, const std::string& path,
+      const std::function<void(const std::string& at, size_t m, bool shown)>& fn) {
+    for (const auto& [at, list] : t.placed) {
+      if (!Within(at, path)) continue;
+      auto shown = t.files.find(at);
+      for (size_t m : list) {
+        fn(at, m, shown != t.files.end() && shown->second == m);
+      }
+    }
   }
 };
 
@@ -475,8 +870,10 @@ Result<std::unique_ptr<TapeBackend>> TapeBackend::Create(TapeBackendOptions opti
 TapeBackend::TapeBackend(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 TapeBackend::~TapeBackend() {
-  // Drive handles close before the library they belong to.
-  if (impl_) impl_->pool.reset();
+  if (!impl_) return;
+  // The writer finishes its unit first; drive handles close before the library.
+  impl_->StopWriter();
+  impl_->pool.reset();
 }
 
 VirtualLibrary* TapeBackend::library() const { return impl_->library.get(); }
@@ -582,23 +979,148 @@ Status TapeBackend::Read(const ObjectPath& path, const std::filesystem::path& de
   return Status::Ok();
 }
 
-Result<ObjectInfo> TapeBackend::Put(const std::filesystem::path&, const ObjectPath& path,
-                                    const backends::PutOptions&) {
-  return Status(Code::kReadOnly,
-                "cannot write " + path + ": writes into a tape backend are not supported yet");
+Result<ObjectInfo> TapeBackend::Put(const std::filesystem::path& src, const ObjectPath& path,
+                                    const backends::PutOptions& options) {
+  HSMFS_RETURN_IF_ERROR(backends::ValidateObjectPath(path));
+  if (path.empty()) return InvalidArgumentError("cannot write the root of a tape backend");
+  if (UnderByTape(path)) {
+    return Status(Code::kReadOnly, "cannot write " + path + ": .by-tape is read-only");
+  }
+  struct stat st;
+  if (::stat(src.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat " + src.string());
+  if (!S_ISREG(st.st_mode)) return InvalidArgumentError(src.string() + " is not a regular file");
+  auto p = std::make_shared<PendingPut>();
+  p->src = src;
+  p->path = path;
+  p->size = static_cast<uint64_t>(st.st_size);
+  p->mtime_ns = options.mtime_ns;
+  p->mode = options.mode & 07777;
+  p->cancel = options.cancel;
+  if (options.checksum.rfind("md5:", 0) == 0) p->md5 = options.checksum.substr(4);
+
+  Impl& im = *impl_;
+  std::unique_lock<std::mutex> l(im.wmu);
+  if (im.stop) return UnavailableError("hsmfs is shutting down");
+  im.StartWriterLocked();
+  im.open.push_back(p);
+  im.open_bytes += p->size;
+  im.last_join = im.clock.Now();
+  if (im.open_bytes >= im.options.unit_size) {
+    im.closed.push_back(std::move(im.open));
+    im.open.clear();
+    im.open_bytes = 0;
+  }
+  im.wcv.notify_all();
+  while (!p->done) {
+    if (!p->taken && p->cancel->cancelled()) {
+      // Not written yet: it leaves its unit.
+      auto leave = [&](PendingList& list) {
+        auto it = std::find(list.begin(), list.end(), p);
+        if (it == list.end()) return false;
+        list.erase(it);
+        return true;
+      };
+      if (leave(im.open)) {
+        im.open_bytes -= std::min(im.open_bytes, p->size);
+      } else {
+        for (auto& list : im.closed) {
+          if (leave(list)) break;
+        }
+      }
+      return CancelledError("archiving " + path + " to tape cancelled");
+    }
+    im.clock.WaitUntil(im.wcv, l, im.clock.Now() + std::chrono::milliseconds(100));
+  }
+  return p->result;
 }
 
 Status TapeBackend::Remove(const ObjectPath& path) {
-  return Status(Code::kReadOnly, "cannot remove " + path + ": a tape backend is read-only");
+  HSMFS_RETURN_IF_ERROR(backends::ValidateObjectPath(path));
+  if (path.empty() || UnderByTape(path)) {
+    return Status(Code::kReadOnly, "cannot remove " + path + ": it is read-only");
+  }
+  impl_->Invalidate();
+  HSMFS_ASSIGN_OR_RETURN(std::shared_ptr<const Tree> t, impl_->Snapshot());
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, impl_->Db());
+  const int64_t now = impl_->clock.WallNanos();
+  if (auto d = t->dirs.find(path); d != t->dirs.end()) {
+    if (!d->second.children.empty()) {
+      return Status(Code::kNotEmpty, path + ": directory not empty on tape");
+    }
+    return TapeCatalog::RemoveDir(s, path);
+  }
+  auto placed = t->placed.find(path);
+  if (placed == t->placed.end()) return NotFoundError("no " + path + " on tape");
+  // Every version placed there goes: an older one must not come back.
+  HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+  for (size_t m : placed->second) {
+    HSMFS_RETURN_IF_ERROR(TapeCatalog::HideFile(s, t->members[m].file.id, now));
+  }
+  HSMFS_RETURN_IF_ERROR(tx.Commit());
+  impl_->Invalidate();
+  return Status::Ok();
 }
 
-Status TapeBackend::Rename(const ObjectPath& from, const ObjectPath&) {
-  return UnimplementedError("cannot rename " + from + " on tape");
+Status TapeBackend::Rename(const ObjectPath& from, const ObjectPath& to) {
+  HSMFS_RETURN_IF_ERROR(backends::ValidateObjectPath(from));
+  HSMFS_RETURN_IF_ERROR(backends::ValidateObjectPath(to));
+  if (from.empty() || to.empty() || UnderByTape(from) || UnderByTape(to)) {
+    return Status(Code::kReadOnly, "cannot rename " + from + " to " + to + ": read-only");
+  }
+  if (from == to) return Status::Ok();
+  if (Within(to, from)) return InvalidArgumentError("cannot move " + from + " into itself");
+  impl_->Invalidate();
+  HSMFS_ASSIGN_OR_RETURN(std::shared_ptr<const Tree> t, impl_->Snapshot());
+  const bool is_file = t->files.count(from) > 0;
+  const auto dir = t->dirs.find(from);
+  if (!is_file && dir == t->dirs.end()) return NotFoundError("no " + from + " on tape");
+  if (!is_file && t->files.count(to)) return Status(Code::kNotDirectory, to + " is a file");
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, impl_->Db());
+  const int64_t now = impl_->clock.WallNanos();
+  HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+  // What sits at the new name is replaced (as rename(2) does).
+  if (is_file) {
+    if (auto at = t->placed.find(to); at != t->placed.end()) {
+      for (size_t m : at->second) {
+        HSMFS_RETURN_IF_ERROR(TapeCatalog::HideFile(s, t->members[m].file.id, now));
+      }
+    }
+  }
+  // The version shown moves; the older ones it shadowed must not reappear at
+  // the old name, so they are hidden.
+  Status st;
+  Impl::ForPlaced(*t, from, [&](const std::string& at, size_t m, bool shown) {
+    if (!st.ok()) return;
+    if (is_file && at != from) return;
+    const int64_t id = t->members[m].file.id;
+    st = shown ? TapeCatalog::SetTreePath(s, id, to + at.substr(from.size()))
+               : TapeCatalog::HideFile(s, id, now);
+  });
+  HSMFS_RETURN_IF_ERROR(st);
+  if (!is_file) {
+    HSMFS_RETURN_IF_ERROR(TapeCatalog::RenameDirs(s, from, to));
+    // An empty directory stays a directory under its new name.
+    Status added = TapeCatalog::AddDir(s, {to, dir->second.mode, now});
+    if (!added.ok() && added.code() != Code::kAlreadyExists) return added;
+  }
+  HSMFS_RETURN_IF_ERROR(tx.Commit());
+  impl_->Invalidate();
+  return Status::Ok();
 }
 
-Status TapeBackend::MakeDir(const ObjectPath& path, uint32_t) {
-  return Status(Code::kReadOnly,
-                "cannot create " + path + ": writes into a tape backend are not supported yet");
+Status TapeBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
+  HSMFS_RETURN_IF_ERROR(backends::ValidateObjectPath(path));
+  if (path.empty() || UnderByTape(path)) {
+    return Status(Code::kReadOnly, "cannot create " + path + ": read-only");
+  }
+  HSMFS_ASSIGN_OR_RETURN(std::shared_ptr<const Tree> t, impl_->Snapshot());
+  if (t->files.count(path)) return AlreadyExistsError(path + " exists as a file on tape");
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, impl_->Db());
+  // Recorded even where files already imply the directory, so that it stays
+  // when they move away.
+  Status st = TapeCatalog::AddDir(s, {path, mode & 07777, impl_->clock.WallNanos()});
+  impl_->Invalidate();
+  return st;
 }
 
 }  // namespace hsmfs::tape

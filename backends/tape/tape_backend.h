@@ -25,8 +25,16 @@
 // The tree is rebuilt from the catalog at most every `refresh`, so units
 // archived while the mount runs appear within that time.
 //
-// Writes are not there yet: Put, MakeDir and Remove are kReadOnly and Rename
-// is kUnimplemented (docs/TAPE.md). Thread-safe.
+// Writes (docs/TAPE.md, "Writes through the mount"): Put joins the open batch
+// and blocks until its unit is written to the active tape, recorded (a target
+// of kind `batch`) and verified by reading it back. A unit is closed at
+// `unit_size` bytes or once no Put joined it for `unit_quiet` (on `clock`);
+// one writer thread writes units in turn. No active tape (or a full one and no
+// other open tape) is kUnavailable, so the engine retries with back-off. A
+// full tape mid-unit discards the partial unit and the unit moves to the next
+// open tape, which becomes active. Rename, Remove and MakeDir change only the
+// catalog (tape data is never rewritten): a member's tree path, a hidden
+// member, a recorded directory. .by-tape is read-only. Thread-safe.
 
 #include <filesystem>
 #include <memory>

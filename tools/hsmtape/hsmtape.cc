@@ -137,7 +137,21 @@ class Context {
   std::unique_ptr<SshSource> ssh_;
 };
 
-std::string Where(const Target& t) { return (t.host.empty() ? "" : t.host + ":") + t.path; }
+// A batch (files written through the mount) keeps a unique name in `host`
+// that is not a place to read from.
+bool IsBatch(const Target& t) { return t.kind == "batch"; }
+
+std::string Where(const Target& t) {
+  if (IsBatch(t)) return t.path + " [batch]";
+  return (t.host.empty() ? "" : t.host + ":") + t.path;
+}
+
+// The full name of a member (with the ssh host it came from, if asked).
+std::string FilePath(const Target& t, const std::string& rel, bool with_host = false) {
+  std::string dir = !with_host || IsBatch(t) || t.host.empty() ? t.path : t.host + ":" + t.path;
+  if (!dir.empty() && dir.back() == '/') dir.pop_back();
+  return dir + "/" + rel;
+}
 
 // ---- tapes and status ----
 
@@ -444,12 +458,21 @@ int CmdArchive(Context& ctx, bool all, int count) {
       tape = TapeCatalog::GetTape(*s, active->name);
       if (!tape.ok()) return Fail(tape.status());
       // A unit left `writing` by a crash comes first: it is rewritten in place.
+      // Batches are the mount's: it drops an unfinished one and writes its
+      // files again itself.
       auto writing = TapeCatalog::Targets(*s, tape->name, TargetState::kWriting);
       auto assigned = TapeCatalog::Targets(*s, tape->name, TargetState::kAssigned);
       if (!writing.ok()) return Fail(writing.status());
       if (!assigned.ok()) return Fail(assigned.status());
-      if (!writing->empty()) next = writing->front();
-      if (!next && !assigned->empty()) next = assigned->front();
+      for (const Target& w : *writing) {
+        if (!IsBatch(w)) {
+          next = w;
+          break;
+        }
+      }
+      for (const Target& a : *assigned) {
+        if (!next && !IsBatch(a)) next = a;
+      }
     }
     if (!next) {
       std::cout << (done ? "" : "nothing to archive: ") << "no targets assigned to tape "
@@ -542,7 +565,7 @@ int CmdConfirm(Context& ctx, const std::string& which, bool all, bool retry, boo
       ++bad_units;
       std::cout << "file " << t.file_number << " (" << Where(t) << "): DAMAGED, " << damaged->size()
                 << " of " << files.size() << " files differ:\n";
-      for (const auto& p : *damaged) std::cout << "  " << t.path << "/" << p << "\n";
+      for (const auto& p : *damaged) std::cout << "  " << FilePath(t, p) << "\n";
     }
     if (!no_db_update) {
       auto s = ctx.Db();
@@ -600,8 +623,14 @@ int CmdWhereIs(Context& ctx, const std::string& name) {
               std::to_string(h.target.start_block +
                              h.file.data_offset / static_cast<int64_t>(h.target.block_size));
     }
-    std::printf("%s/%s  %s  %s  md5 %s\n", Where(h.target).c_str(), h.file.rel_path.c_str(),
-                where.c_str(), Bytes(h.file.size).c_str(), h.file.md5.c_str());
+    std::string note;
+    if (h.file.removed) {
+      note = "  (removed through the mount)";
+    } else if (!h.file.tree_path.empty()) {
+      note = "  (renamed through the mount to " + h.file.tree_path + ")";
+    }
+    std::printf("%s  %s  %s  md5 %s%s\n", FilePath(h.target, h.file.rel_path, true).c_str(),
+                where.c_str(), Bytes(h.file.size).c_str(), h.file.md5.c_str(), note.c_str());
   }
   return 0;
 }
@@ -643,7 +672,7 @@ int CmdDumpManifest(Context& ctx, const std::string& dir) {
     const stdfs::path out =
         stdfs::path(dir) / (t.tape + "_file" + std::to_string(t.file_number) + ".md5");
     std::ofstream f(out);
-    for (const auto& file : *files) f << file.md5 << "  " << t.path << "/" << file.rel_path << "\n";
+    for (const auto& file : *files) f << file.md5 << "  " << FilePath(t, file.rel_path) << "\n";
     if (!f) return Fail(InternalError("cannot write " + out.string()));
     ++written;
   }

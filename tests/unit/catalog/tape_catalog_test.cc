@@ -188,6 +188,124 @@ TEST_F(TapeCatalogTest, RestoredUnitsAreArchivedWhereTheManifestSays) {
   EXPECT_EQ(TapeCatalog::RestoreUnit(s, t, {f}, 3, 7, 1).status().code(), Code::kAlreadyExists);
 }
 
+Target Batch(const std::string& tape, int64_t file, int64_t block) {
+  Target t;
+  t.kind = "batch";
+  t.host = "batch:" + tape + ":" + std::to_string(file);
+  t.path = "/incoming";
+  t.tape = tape;
+  t.file_number = file;
+  t.start_block = block;
+  t.block_size = 65536;
+  return t;
+}
+
+std::vector<TargetFile> BatchFiles() {
+  TargetFile a, b;
+  a.rel_path = "a";
+  a.size = 1;
+  b.rel_path = "sub/b";
+  b.size = 2;
+  return {a, b};
+}
+
+TEST_F(TapeCatalogTest, BatchesAreWrittenOrDroppedNeverAssigned) {
+  const int64_t imported = ImportDir("/data/x", 1);
+  auto s = S();
+  ASSERT_TRUE(TapeCatalog::OpenTape(s, "T1", "", 0, 2, 1).ok());
+  auto id = TapeCatalog::BeginBatch(s, Batch("T1", 1, 2), BatchFiles(), 5);
+  ASSERT_TRUE(id.ok()) << id.status().ToString();
+  auto t = TapeCatalog::GetTarget(s, *id);
+  ASSERT_TRUE(t.ok());
+  EXPECT_EQ(t->state, TargetState::kWriting);
+  EXPECT_EQ(t->kind, "batch");
+  EXPECT_EQ(t->tape, "T1");
+  EXPECT_EQ(t->file_number, 1);
+  EXPECT_EQ(t->start_block, 2);
+  // A batch is not an import: assign leaves it, and hsmtape never sees it
+  // assigned.
+  auto n = TapeCatalog::Assign(s, "T1");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(*n, 1);
+  EXPECT_EQ(TapeCatalog::GetTarget(s, *id)->state, TargetState::kWriting);
+  // FinishWrite records the md5 that was written.
+  ASSERT_TRUE(TapeCatalog::FinishWrite(s, *id, {512, 2048}, 4096, 3, 10, 6,
+                                       {std::string(32, '1'), std::string(32, '2')})
+                  .ok());
+  auto files = TapeCatalog::Files(s, *id);
+  ASSERT_TRUE(files.ok());
+  ASSERT_EQ(files->size(), 2u);
+  EXPECT_EQ((*files)[1].md5, std::string(32, '2'));
+  EXPECT_EQ((*files)[1].data_offset, 2048);
+  EXPECT_GT((*files)[0].id, 0);
+  EXPECT_EQ(TapeCatalog::GetTape(s, "T1")->next_file, 3);
+  // A finished batch cannot be dropped.
+  EXPECT_EQ(TapeCatalog::DropBatch(s, *id).code(), Code::kFailedPrecondition);
+  // An import cannot be dropped as a batch.
+  ASSERT_TRUE(TapeCatalog::BeginWrite(s, imported, 3, 10, 65536).ok());
+  EXPECT_EQ(TapeCatalog::DropBatch(s, imported).code(), Code::kFailedPrecondition);
+  EXPECT_EQ(TapeCatalog::BeginBatch(s, Target{}, BatchFiles(), 7).status().code(),
+            Code::kInvalidArgument);
+}
+
+TEST_F(TapeCatalogTest, UnfinishedBatchesAreDroppedAndCloseTapeDropsThem) {
+  auto s = S();
+  ASSERT_TRUE(TapeCatalog::OpenTape(s, "T1", "", 0, 2, 1).ok());
+  ASSERT_TRUE(TapeCatalog::OpenTape(s, "T2", "", 0, 2, 1).ok());
+  auto a = TapeCatalog::BeginBatch(s, Batch("T1", 1, 2), BatchFiles(), 5);
+  auto b = TapeCatalog::BeginBatch(s, Batch("T2", 1, 2), BatchFiles(), 5);
+  ASSERT_TRUE(a.ok() && b.ok());
+  auto dropped = TapeCatalog::DropUnfinishedBatches(s, "T1");
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(*dropped, 1);
+  EXPECT_EQ(TapeCatalog::GetTarget(s, *a).status().code(), Code::kNotFound);
+  EXPECT_TRUE(TapeCatalog::Files(s, *a)->empty());
+  EXPECT_TRUE(TapeCatalog::GetTarget(s, *b).ok());
+  // The same place can be recorded again.
+  EXPECT_TRUE(TapeCatalog::BeginBatch(s, Batch("T1", 1, 2), BatchFiles(), 6).ok());
+  // Closing a tape drops its unfinished batches rather than unassigning them.
+  ASSERT_TRUE(TapeCatalog::CloseTape(s, "T2", 7).ok());
+  EXPECT_EQ(TapeCatalog::GetTarget(s, *b).status().code(), Code::kNotFound);
+  ASSERT_TRUE(TapeCatalog::MarkFull(s, "T1").ok());
+  EXPECT_TRUE(TapeCatalog::GetTape(s, "T1")->full);
+  EXPECT_EQ(TapeCatalog::MarkFull(s, "nope").code(), Code::kFailedPrecondition);
+}
+
+TEST_F(TapeCatalogTest, TreeChangesAndDirectories) {
+  auto s = S();
+  ASSERT_TRUE(TapeCatalog::OpenTape(s, "T1", "", 0, 2, 1).ok());
+  auto id = TapeCatalog::BeginBatch(s, Batch("T1", 1, 2), BatchFiles(), 5);
+  ASSERT_TRUE(id.ok());
+  auto files = TapeCatalog::Files(s, *id);
+  ASSERT_TRUE(files.ok());
+  ASSERT_TRUE(TapeCatalog::SetTreePath(s, (*files)[0].id, "incoming/renamed").ok());
+  ASSERT_TRUE(TapeCatalog::HideFile(s, (*files)[1].id, 9).ok());
+  EXPECT_EQ(TapeCatalog::SetTreePath(s, 99999, "x").code(), Code::kFailedPrecondition);
+  files = TapeCatalog::Files(s, *id);
+  EXPECT_EQ((*files)[0].tree_path, "incoming/renamed");
+  EXPECT_FALSE((*files)[0].removed);
+  EXPECT_TRUE((*files)[1].removed);
+  // where_is still finds them by their name on tape.
+  auto hits = TapeCatalog::WhereIs(s, "sub/b", 10);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_TRUE((*hits)[0].file.removed);
+
+  ASSERT_TRUE(TapeCatalog::AddDir(s, {"in/a", 0750, 1}).ok());
+  ASSERT_TRUE(TapeCatalog::AddDir(s, {"in/a/b", 0755, 2}).ok());
+  ASSERT_TRUE(TapeCatalog::AddDir(s, {"in/a%", 0755, 3}).ok());
+  EXPECT_EQ(TapeCatalog::AddDir(s, {"in/a", 0700, 4}).code(), Code::kAlreadyExists);
+  ASSERT_TRUE(TapeCatalog::RenameDirs(s, "in/a", "in/z").ok());
+  auto dirs = TapeCatalog::Dirs(s);
+  ASSERT_TRUE(dirs.ok());
+  std::vector<std::string> paths;
+  for (const auto& d : *dirs) paths.push_back(d.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"in/a%", "in/z", "in/z/b"}));
+  EXPECT_EQ((*dirs)[1].mode, 0750u);
+  ASSERT_TRUE(TapeCatalog::RemoveDir(s, "in/z/b").ok());
+  EXPECT_EQ(TapeCatalog::RemoveDir(s, "in/z/b").code(), Code::kNotFound);
+}
+
 TEST_F(TapeCatalogTest, StateSurvivesReopening) {
   const int64_t a = ImportDir("/d/a", 1);
   {

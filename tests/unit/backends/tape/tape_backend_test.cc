@@ -8,9 +8,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <future>
 #include <map>
+#include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
+#include <thread>
 
 #include "backends/tape/tape_format.h"
 #include "catalog/sqlite_db.h"
@@ -29,6 +33,8 @@ using catalog::Target;
 using catalog::TargetFile;
 
 constexpr uint32_t kBlock = 64 * 1024;
+// Long enough that Puts started together on a busy machine join one unit.
+constexpr Duration kQuiet = std::chrono::seconds(1);
 
 std::string Md5Hex(const std::string& data) {
   auto h = Hasher::Create(ChecksumAlgo::kMd5);
@@ -52,13 +58,15 @@ std::string ReadFile(const fs::path& p) {
 
 class TapeBackendTest : public ::testing::Test {
  protected:
+  virtual uint64_t Capacity() const { return uint64_t{1} << 30; }
+
   void SetUp() override {
     dir_ = fs::temp_directory_path() /
            ("tape_backend_test." + std::to_string(::getpid()) + "." +
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
-    ASSERT_TRUE(VirtualLibrary::Create(dir_ / "vtl", 4, 2, uint64_t{1} << 30).ok());
+    ASSERT_TRUE(VirtualLibrary::Create(dir_ / "vtl", 4, 2, Capacity()).ok());
     auto cat = catalog::Catalog::Open(dir_ / "catalog.db");
     ASSERT_TRUE(cat.ok()) << cat.status().ToString();
     catalog_ = std::move(cat).value();
@@ -154,6 +162,89 @@ class TapeBackendTest : public ::testing::Test {
     backend_ = std::move(b).value();
   }
 
+  // A backend that writes: units closed at `unit_size` or after `unit_quiet`.
+  void MakeWriter(Duration unit_quiet, uint64_t unit_size = uint64_t{1} << 30,
+                  Clock& clock = Clock::Real()) {
+    TapeBackendOptions o;
+    auto spec = ParseDeviceSpec("vtl:" + (dir_ / "vtl").string());
+    ASSERT_TRUE(spec.ok());
+    o.devices.push_back(*spec);
+    o.catalog = dir_ / "catalog.db";
+    o.refresh = Duration(0);
+    o.unit_quiet = unit_quiet;
+    o.unit_size = unit_size;
+    auto b = TapeBackend::Create(std::move(o), clock);
+    ASSERT_TRUE(b.ok()) << b.status().ToString();
+    backend_ = std::move(b).value();
+  }
+
+  void Activate(const std::string& tape) {
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE(TapeCatalog::ActivateTape(*s, tape, 5).ok());
+  }
+
+  // A local file holding `data`, as the cache would.
+  fs::path Source(const std::string& name, const std::string& data) {
+    const fs::path p = dir_ / "src" / name;
+    fs::create_directories(p.parent_path());
+    std::ofstream(p, std::ios::binary) << data;
+    return p;
+  }
+
+  // Puts every (path, data) at once, each from its own thread, as the
+  // engine's archive workers do.
+  std::map<std::string, Result<ObjectInfo>> PutAll(
+      const std::map<std::string, std::string>& files,
+      const std::map<std::string, std::string>& checksums = {}) {
+    std::map<std::string, Result<ObjectInfo>> out;
+    std::mutex mu;
+    std::vector<std::thread> threads;
+    int n = 0;
+    for (const auto& [path, data] : files) {
+      const fs::path src = Source("f" + std::to_string(n++), data);
+      threads.emplace_back([&, path = path, data = data, src] {
+        backends::PutOptions po;
+        auto c = checksums.find(path);
+        po.checksum = c != checksums.end() ? c->second : "md5:" + Md5Hex(data);
+        po.mtime_ns = 1'700'000'000'000'000'000;
+        po.mode = 0600;
+        auto r = backend_->Put(src, path, po);
+        std::lock_guard<std::mutex> l(mu);
+        out.emplace(path, std::move(r));
+      });
+    }
+    for (auto& t : threads) t.join();
+    return out;
+  }
+
+  std::vector<Target> Units(const std::string& tape) {
+    auto s = catalog_->Acquire();
+    EXPECT_TRUE(s.ok());
+    auto t = TapeCatalog::Targets(*s, tape, std::nullopt);
+    EXPECT_TRUE(t.ok());
+    return t.value_or(std::vector<Target>{});
+  }
+
+  catalog::Tape GetTape(const std::string& name) {
+    auto s = catalog_->Acquire();
+    EXPECT_TRUE(s.ok());
+    auto t = TapeCatalog::GetTape(*s, name);
+    EXPECT_TRUE(t.ok());
+    return t.value_or(catalog::Tape{});
+  }
+
+  std::vector<Manifest> ManifestsOn(const std::string& tape) {
+    auto lib = VirtualLibrary::Open(dir_ / "vtl");
+    EXPECT_TRUE(lib.ok());
+    auto drive = (*lib)->MountTape(tape);
+    EXPECT_TRUE(drive.ok()) << drive.status().ToString();
+    if (!drive.ok()) return {};
+    auto m = ReadManifests(**drive);
+    EXPECT_TRUE(m.ok()) << m.status().ToString();
+    return m.value_or(std::vector<Manifest>{});
+  }
+
   std::map<std::string, ObjectInfo> ListAll(const std::string& dir) {
     std::map<std::string, ObjectInfo> out;
     Status st = backend_->List(
@@ -182,6 +273,7 @@ class TapeBackendTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  FakeClock fake_clock_;  // outlives backend_
   std::unique_ptr<catalog::Catalog> catalog_;
   std::unique_ptr<TapeBackend> backend_;
 };
@@ -356,11 +448,19 @@ TEST_F(TapeBackendTest, Errors) {
   h->Update("one", 3);
   EXPECT_EQ(*Recall("a/1", h->Finish()), "one");
 
+  // .by-tape shows what is on tape: nothing changes it.
   backends::PutOptions po;
-  EXPECT_EQ(backend_->Put(dir_ / "catalog.db", "a/new", po).status().code(), Code::kReadOnly);
-  EXPECT_EQ(backend_->MakeDir("a/newdir", 0755).code(), Code::kReadOnly);
-  EXPECT_EQ(backend_->Remove("a/1").code(), Code::kReadOnly);
-  EXPECT_EQ(backend_->Rename("a/1", "a/3").code(), Code::kUnimplemented);
+  EXPECT_EQ(backend_->Put(dir_ / "catalog.db", ".by-tape/T1/x", po).status().code(),
+            Code::kReadOnly);
+  EXPECT_EQ(backend_->MakeDir(".by-tape/T1/d", 0755).code(), Code::kReadOnly);
+  EXPECT_EQ(backend_->Remove(".by-tape/T1/file1/1").code(), Code::kReadOnly);
+  EXPECT_EQ(backend_->Rename("a/1", ".by-tape/T1/1").code(), Code::kReadOnly);
+  EXPECT_EQ(backend_->Put(dir_ / "no-such-file", "a/new", po).status().code(), Code::kNotFound);
+  EXPECT_EQ(backend_->Put(dir_, "a/new", po).status().code(), Code::kInvalidArgument);
+  EXPECT_EQ(backend_->Remove("a/missing").code(), Code::kNotFound);
+  EXPECT_EQ(backend_->Rename("a/missing", "a/x").code(), Code::kNotFound);
+  EXPECT_EQ(backend_->Rename("a", "a/d/x").code(), Code::kInvalidArgument);
+  EXPECT_EQ(backend_->Remove("a/d").code(), Code::kNotEmpty);
 }
 
 TEST_F(TapeBackendTest, DamagedDataIsDataLoss) {
@@ -374,6 +474,325 @@ TEST_F(TapeBackendTest, DamagedDataIsDataLoss) {
   ASSERT_TRUE(
       s->db().Exec("UPDATE target_files SET md5 = '00000000000000000000000000000000'").ok());
   EXPECT_EQ(Recall("a/1").status().code(), Code::kDataLoss);
+}
+
+TEST_F(TapeBackendTest, ConcurrentPutsFormOneVerifiedUnitOnTheActiveTape) {
+  Activate("T2");
+  MakeWriter(kQuiet);
+  std::map<std::string, std::string> files;
+  for (int i = 0; i < 12; ++i) {
+    const std::string dir = i % 3 == 0 ? "incoming/run1" : "incoming/run1/sub";
+    files[dir + "/f" + std::to_string(i)] =
+        i == 4 ? "" : RandomData(50'000 * static_cast<size_t>(i) + 7, static_cast<unsigned>(i));
+  }
+  auto results = PutAll(files);
+  ASSERT_EQ(results.size(), files.size());
+  std::set<std::string> units;
+  for (const auto& [path, r] : results) {
+    ASSERT_TRUE(r.ok()) << path << ": " << r.status().ToString();
+    EXPECT_EQ(r->name, path.substr(path.rfind('/') + 1));
+    EXPECT_EQ(r->volume, "T2");
+    EXPECT_EQ(r->checksum, "md5:" + Md5Hex(files[path]));
+    EXPECT_EQ(r->size, files[path].size());
+    EXPECT_EQ(r->location, "tape T2 file 1 block " + std::to_string(r->position));
+    units.insert(r->location.substr(0, r->location.find(" block")));
+  }
+  EXPECT_EQ(units.size(), 1u);
+  // One batch unit, verified (confirmed) when the Puts returned.
+  auto on_t2 = Units("T2");
+  ASSERT_EQ(on_t2.size(), 1u);
+  EXPECT_EQ(on_t2[0].kind, "batch");
+  EXPECT_EQ(on_t2[0].state, catalog::TargetState::kConfirmed);
+  EXPECT_EQ(on_t2[0].path, "/incoming/run1");
+  EXPECT_EQ(on_t2[0].files, 12);
+  EXPECT_TRUE(Units("T1").empty());
+  EXPECT_EQ(GetTape("T2").next_file, 3);
+  // On tape: the unit's tar and its manifest, which names every member.
+  backend_.reset();
+  auto manifests = ManifestsOn("T2");
+  ASSERT_EQ(manifests.size(), 1u);
+  EXPECT_EQ(manifests[0].target.kind, "batch");
+  EXPECT_EQ(manifests[0].files.size(), 12u);
+
+  // The tree shows each file where it was put, recalled by its own blocks.
+  MakeWriter(std::chrono::milliseconds(300));
+  EXPECT_EQ(Names("incoming"), (std::vector<std::string>{"run1"}));
+  EXPECT_EQ(Names("incoming/run1").size(), 5u);  // f0 f3 f6 f9 and sub
+  EXPECT_EQ(Names("incoming/run1/sub").size(), 8u);
+  for (const auto& [path, data] : files) {
+    auto info = backend_->Stat(path);
+    ASSERT_TRUE(info.ok()) << path;
+    EXPECT_EQ(info->location, results.at(path)->location);
+    EXPECT_EQ(info->mode, 0600u);
+    const TapeCounters before = backend_->library()->counters();
+    auto got = Recall(path);
+    ASSERT_TRUE(got.ok()) << path << ": " << got.status().ToString();
+    EXPECT_EQ(*got, data) << path;
+    const uint64_t read = backend_->library()->counters().bytes_read - before.bytes_read;
+    EXPECT_LE(read, data.size() + 2 * kBlock) << path;
+  }
+}
+
+TEST_F(TapeBackendTest, UnitSizeClosesAUnitWithoutWaitingForQuiet) {
+  Activate("T1");
+  // The clock never moves: only the size can close a unit.
+  MakeWriter(std::chrono::hours(1), 100'000, fake_clock_);
+  auto results = PutAll({{"in/a", RandomData(60'000, 1)}, {"in/b", RandomData(60'000, 2)}});
+  for (const auto& [path, r] : results) ASSERT_TRUE(r.ok()) << path << r.status().ToString();
+  EXPECT_EQ(results.at("in/a")->location.substr(0, 15), "tape T1 file 1 ");
+  EXPECT_EQ(results.at("in/b")->location.substr(0, 15), "tape T1 file 1 ");
+  // A file as big as unit_size is a unit of its own.
+  auto big = PutAll({{"in/c", RandomData(150'000, 3)}});
+  ASSERT_TRUE(big.at("in/c").ok());
+  EXPECT_EQ(big.at("in/c")->location.substr(0, 15), "tape T1 file 3 ");
+  EXPECT_EQ(Units("T1").size(), 2u);
+}
+
+TEST_F(TapeBackendTest, UnitQuietClosesAUnitAfterTheQuietTime) {
+  Activate("T1");
+  FakeClock& clock = fake_clock_;
+  MakeWriter(std::chrono::seconds(30), uint64_t{1} << 30, clock);
+  auto put = std::async(std::launch::async, [&] { return PutAll({{"q/x", "quiet"}}); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  clock.Advance(std::chrono::seconds(29));
+  EXPECT_EQ(put.wait_for(std::chrono::milliseconds(300)), std::future_status::timeout)
+      << "written before unit_quiet passed";
+  EXPECT_TRUE(Units("T1").empty());
+  clock.Advance(std::chrono::seconds(2));
+  ASSERT_EQ(put.wait_for(std::chrono::seconds(20)), std::future_status::ready);
+  auto results = put.get();
+  ASSERT_TRUE(results.at("q/x").ok()) << results.at("q/x").status().ToString();
+  EXPECT_EQ(*Recall("q/x"), "quiet");
+}
+
+TEST_F(TapeBackendTest, NoActiveTapeIsUnavailableAndRecordsNothing) {
+  MakeWriter(std::chrono::milliseconds(50));
+  auto results = PutAll({{"in/a", "a"}, {"in/b", "b"}});
+  for (const auto& [path, r] : results) {
+    EXPECT_EQ(r.status().code(), Code::kUnavailable) << path;
+    EXPECT_NE(r.status().message().find("open_tape"), std::string::npos) << r.status().message();
+  }
+  EXPECT_TRUE(Units("").empty());
+  EXPECT_EQ(backend_->Stat("in/a").status().code(), Code::kNotFound);
+  // Once a tape is active, the engine's retry succeeds.
+  Activate("T1");
+  auto again = PutAll({{"in/a", "a"}});
+  ASSERT_TRUE(again.at("in/a").ok()) << again.at("in/a").status().ToString();
+  EXPECT_EQ(*Recall("in/a"), "a");
+}
+
+TEST_F(TapeBackendTest, AChangedFileFailsAloneAndTheRestIsWritten) {
+  Activate("T1");
+  MakeWriter(kQuiet);
+  // in/b's checksum is not its data's: it changed after the engine summed it.
+  auto results = PutAll({{"in/a", "alpha"}, {"in/b", "bravo"}, {"in/c", "charlie"}},
+                        {{"in/b", "md5:" + Md5Hex("something else")}});
+  EXPECT_EQ(results.at("in/b").status().code(), Code::kDataLoss);
+  ASSERT_TRUE(results.at("in/a").ok()) << results.at("in/a").status().ToString();
+  ASSERT_TRUE(results.at("in/c").ok());
+  EXPECT_EQ(backend_->Stat("in/b").status().code(), Code::kNotFound);
+  EXPECT_EQ(*Recall("in/c"), "charlie");
+  // The discarded attempt left nothing: one unit of two files, at file 1.
+  auto units = Units("T1");
+  ASSERT_EQ(units.size(), 1u);
+  EXPECT_EQ(units[0].files, 2);
+  EXPECT_EQ(units[0].file_number, 1);
+}
+
+TEST_F(TapeBackendTest, ACancelledPutLeavesItsUnitBeforeTheWrite) {
+  Activate("T1");
+  FakeClock& clock = fake_clock_;
+  MakeWriter(std::chrono::seconds(30), uint64_t{1} << 30, clock);
+  CancelToken cancel;
+  const fs::path src = Source("c", "cancel me");
+  auto put = std::async(std::launch::async, [&] {
+    backends::PutOptions po;
+    po.cancel = &cancel;
+    return backend_->Put(src, "in/c", po);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  cancel.Cancel();
+  ASSERT_EQ(put.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(put.get().status().code(), Code::kCancelled);
+  clock.Advance(std::chrono::seconds(60));
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(Units("T1").empty());
+}
+
+TEST_F(TapeBackendTest, AnUnfinishedBatchIsDroppedAndItsPlaceWrittenAgain) {
+  Activate("T1");
+  const catalog::Tape before = GetTape("T1");
+  // A crash mid-unit: the batch is recorded `writing` and part of its tar is
+  // on tape, but the tape's end never moved.
+  {
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(s.ok());
+    Target t;
+    t.kind = "batch";
+    t.host = "batch:T1:1";
+    t.path = "/in";
+    t.tape = "T1";
+    t.file_number = before.next_file;
+    t.start_block = before.next_block;
+    t.block_size = kBlock;
+    TargetFile f;
+    f.rel_path = "lost";
+    f.size = 200'000;
+    ASSERT_TRUE(TapeCatalog::BeginBatch(*s, t, {f}, 1).ok());
+    auto lib = VirtualLibrary::Open(dir_ / "vtl");
+    ASSERT_TRUE(lib.ok());
+    auto drive = (*lib)->MountTape("T1");
+    ASSERT_TRUE(drive.ok());
+    ASSERT_TRUE((*drive)->Locate(before.next_block).ok());
+    const std::string junk = RandomData(kBlock, 9);
+    for (int i = 0; i < 3; ++i) {
+      ASSERT_TRUE((*drive)
+                      ->WriteRecord({reinterpret_cast<const std::byte*>(junk.data()), junk.size()})
+                      .ok());
+    }
+  }
+  MakeWriter(std::chrono::milliseconds(50));
+  EXPECT_EQ(backend_->Stat("in/lost").status().code(), Code::kNotFound);
+  auto results = PutAll({{"in/new", "fresh data"}});
+  ASSERT_TRUE(results.at("in/new").ok()) << results.at("in/new").status().ToString();
+  EXPECT_EQ(results.at("in/new")->location.substr(0, 15), "tape T1 file 1 ");
+  auto units = Units("T1");
+  ASSERT_EQ(units.size(), 1u);
+  EXPECT_EQ(units[0].state, catalog::TargetState::kConfirmed);
+  EXPECT_EQ(units[0].start_block, before.next_block);
+  EXPECT_EQ(*Recall("in/new"), "fresh data");
+  backend_.reset();
+  EXPECT_EQ(ManifestsOn("T1").size(), 1u);
+}
+
+TEST_F(TapeBackendTest, RenameRemoveAndMakeDirChangeOnlyTheTree) {
+  Activate("T1");
+  MakeWriter(kQuiet);
+  auto first = PutAll({{"in/a", "a1"}, {"in/b", "b1"}, {"in/d/c", "c1"}});
+  for (const auto& [p, r] : first) ASSERT_TRUE(r.ok()) << p << r.status().ToString();
+
+  // Rename: the same member under its new name.
+  ASSERT_TRUE(backend_->Rename("in/a", "in/a2").ok());
+  EXPECT_EQ(backend_->Stat("in/a").status().code(), Code::kNotFound);
+  auto a2 = backend_->Stat("in/a2");
+  ASSERT_TRUE(a2.ok());
+  EXPECT_EQ(a2->location, first.at("in/a")->location);
+  EXPECT_EQ(*Recall("in/a2"), "a1");
+
+  // A second version: the newest wins; renaming it leaves no older one behind.
+  auto second = PutAll({{"in/b", "b2 longer"}});
+  ASSERT_TRUE(second.at("in/b").ok());
+  EXPECT_EQ(second.at("in/b")->location.substr(0, 15), "tape T1 file 3 ");
+  EXPECT_EQ(*Recall("in/b"), "b2 longer");
+  ASSERT_TRUE(backend_->Rename("in/b", "in/b2").ok());
+  EXPECT_EQ(backend_->Stat("in/b").status().code(), Code::kNotFound);
+  EXPECT_EQ(*Recall("in/b2"), "b2 longer");
+
+  // Rename onto an existing file replaces it.
+  ASSERT_TRUE(backend_->Rename("in/a2", "in/b2").ok());
+  EXPECT_EQ(*Recall("in/b2"), "a1");
+  EXPECT_EQ(Names("in"), (std::vector<std::string>{"b2", "d"}));
+
+  // A directory moves with everything below it.
+  ASSERT_TRUE(backend_->Rename("in/d", "in/e").ok());
+  EXPECT_EQ(Names("in"), (std::vector<std::string>{"b2", "e"}));
+  EXPECT_EQ(*Recall("in/e/c"), "c1");
+
+  // Remove hides; the data stays on tape and in .by-tape.
+  ASSERT_TRUE(backend_->Remove("in/b2").ok());
+  EXPECT_EQ(backend_->Stat("in/b2").status().code(), Code::kNotFound);
+  EXPECT_EQ(Names(".by-tape/T1/file1"), (std::vector<std::string>{"a", "b", "d"}));
+  EXPECT_EQ(*Recall(".by-tape/T1/file3/b"), "b2 longer");
+
+  // MakeDir: an empty directory is listed, survives a restart, then goes.
+  ASSERT_TRUE(backend_->MakeDir("in/empty", 0750).ok());
+  EXPECT_EQ(backend_->MakeDir("in/empty", 0750).code(), Code::kAlreadyExists);
+  EXPECT_EQ(backend_->MakeDir("in/e/c", 0750).code(), Code::kAlreadyExists);
+  backend_.reset();
+  MakeWriter(std::chrono::milliseconds(100));
+  auto empty = backend_->Stat("in/empty");
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_EQ(empty->type, ObjectType::kDir);
+  EXPECT_EQ(empty->mode, 0750u);
+  EXPECT_TRUE(Names("in/empty").empty());
+  // A directory made through the mount (here by the rename) stays after its
+  // files move away.
+  EXPECT_EQ(backend_->MakeDir("in/e", 0755).code(), Code::kAlreadyExists);
+  ASSERT_TRUE(backend_->Rename("in/e/c", "in/empty/c").ok());
+  EXPECT_TRUE(Names("in/e").empty());
+  EXPECT_EQ(backend_->Remove("in/empty").code(), Code::kNotEmpty);
+  ASSERT_TRUE(backend_->Remove("in/e").ok());
+  EXPECT_EQ(backend_->Stat("in/e").status().code(), Code::kNotFound);
+  EXPECT_EQ(Names("in"), (std::vector<std::string>{"empty"}));
+  EXPECT_EQ(*Recall("in/empty/c"), "c1");
+}
+
+// Tapes of 3 MB: a unit of 2.8 MB does not fit after 0.5 MB.
+class TapeBackendSmallTapeTest : public TapeBackendTest {
+ protected:
+  uint64_t Capacity() const override { return 3'000'000; }
+};
+
+TEST_F(TapeBackendSmallTapeTest, AFullTapeMidUnitMovesTheUnitToTheNextTape) {
+  Activate("T1");
+  MakeWriter(kQuiet);
+  auto small = PutAll({{"in/small", RandomData(500'000, 1)}});
+  ASSERT_TRUE(small.at("in/small").ok());
+  const catalog::Tape t1 = GetTape("T1");
+  std::map<std::string, std::string> big;
+  for (int i = 0; i < 4; ++i) big["in/big" + std::to_string(i)] = RandomData(700'000, 10 + i);
+  auto results = PutAll(big);
+  for (const auto& [path, r] : results) {
+    ASSERT_TRUE(r.ok()) << path << ": " << r.status().ToString();
+    EXPECT_EQ(r->volume, "T2") << path;
+  }
+  // T1 is full, unchanged past its first unit; T2 took over.
+  const catalog::Tape t1_after = GetTape("T1");
+  EXPECT_TRUE(t1_after.full);
+  EXPECT_FALSE(t1_after.active);
+  EXPECT_EQ(t1_after.next_block, t1.next_block);
+  EXPECT_EQ(Units("T1").size(), 1u);
+  EXPECT_TRUE(GetTape("T2").active);
+  for (const auto& [path, data] : big) EXPECT_EQ(*Recall(path), data) << path;
+  backend_.reset();
+  EXPECT_EQ(ManifestsOn("T1").size(), 1u);
+}
+
+TEST_F(TapeBackendSmallTapeTest, AFullTapeWithoutANextOneFailsTransiently) {
+  Activate("T1");
+  {
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE(TapeCatalog::CloseTape(*s, "T2", 6).ok());
+    ASSERT_TRUE(TapeCatalog::CloseTape(*s, "T3", 6).ok());
+  }
+  MakeWriter(kQuiet);
+  ASSERT_TRUE(PutAll({{"in/small", RandomData(500'000, 3)}}).at("in/small").ok());
+  auto results = PutAll({{"in/a", RandomData(1'500'000, 1)}, {"in/b", RandomData(1'500'000, 2)}});
+  for (const auto& [path, r] : results) {
+    EXPECT_EQ(r.status().code(), Code::kUnavailable) << path << ": " << r.status().ToString();
+  }
+  EXPECT_TRUE(GetTape("T1").full);
+  EXPECT_EQ(Units("").size(), 1u);
+  EXPECT_EQ(backend_->Stat("in/a").status().code(), Code::kNotFound);
+  // Later units wait for a new tape too, without touching the full one.
+  EXPECT_EQ(PutAll({{"in/c", "c"}}).at("in/c").status().code(), Code::kUnavailable);
+  backend_.reset();
+  EXPECT_EQ(ManifestsOn("T1").size(), 1u);
+}
+
+TEST_F(TapeBackendSmallTapeTest, AUnitLargerThanATapeFailsWithoutFillingTapes) {
+  Activate("T1");
+  MakeWriter(kQuiet);
+  auto results = PutAll({{"in/a", RandomData(2'000'000, 1)}, {"in/b", RandomData(2'000'000, 2)}});
+  for (const auto& [path, r] : results) {
+    EXPECT_EQ(r.status().code(), Code::kFailedPrecondition)
+        << path << ": " << r.status().ToString();
+    EXPECT_NE(r.status().message().find("unit_size"), std::string::npos);
+  }
+  EXPECT_FALSE(GetTape("T1").full);
+  EXPECT_TRUE(Units("").empty());
+  ASSERT_TRUE(PutAll({{"in/c", "c"}}).at("in/c").ok());
 }
 
 TEST(TapeBackendCreateTest, MissingLibraryOrCatalog) {
