@@ -323,7 +323,8 @@ Status Connection::Authenticate() {
   auto fail = [&](const Status& s) {
     // Wrong passwords are a configuration problem, not a transient one.
     return s.code() == Code::kPermissionDenied
-               ? s.Annotate("iRODS authentication of " + options_.user + "#" + options_.zone)
+               ? s.Annotate("iRODS authentication of " + options_.user + "#" + options_.zone +
+                            " at " + options_.host + ":" + std::to_string(options_.port))
                : s;
   };
   if (!plugin) {
@@ -352,6 +353,9 @@ Status Connection::Authenticate() {
 
 Result<Reply> Connection::Call(int api, std::string_view body, std::string_view bs,
                                std::string_view what) {
+  // A transport failure must not leave an earlier call's code behind (a
+  // stale CAT_NO_ROWS_FOUND would make a dropped GenQuery look empty).
+  last_error_ = 0;
   HSMFS_RETURN_IF_ERROR(Send(kRodsApiReq, api, body, bs));
   while (true) {
     HSMFS_ASSIGN_OR_RETURN(Message m, Receive());

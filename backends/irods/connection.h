@@ -97,7 +97,7 @@ class Connection final {
   bool tls() const;
   // True after a transport failure: the session state is unknown.
   bool broken() const { return broken_; }
-  // The iRODS code of the last failed call (0 if none).
+  // The iRODS code of the last call: 0 if it succeeded or failed in transport.
   int last_error_code() const { return last_error_; }
 
   Result<RodsObjStat> ObjStat(const std::string& path);

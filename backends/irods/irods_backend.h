@@ -39,6 +39,12 @@ class IrodsBackend final : public backends::Backend {
   Status Rename(const backends::ObjectPath& from, const backends::ObjectPath& to) override;
   Status MakeDir(const backends::ObjectPath& path, uint32_t mode) override;
 
+  // Test hooks. How long Read waits for a recall to bring an object to disk
+  // before it gives up with kUnavailable (default 6h; the engine retries).
+  void set_stage_wait_limit(Duration limit);
+  // Connections opened since Create (including the first one).
+  int connections_opened() const;
+
   struct Impl;
 
  private:

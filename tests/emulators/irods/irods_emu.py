@@ -136,6 +136,9 @@ class Obj:
         self.ctime = self.mtime = now_str()
         self.avus = []
         self.data_type = "generic"
+        # Extra catalog rows for GenQuery only: [{"status": "0"|"1", "size": n}];
+        # None = the one good replica that holds `data`.
+        self.replicas = None
 
 
 def parent_of(path):
@@ -296,6 +299,9 @@ class Catalog:
                 o.ctime = o.mtime = "%011d" % int(od["mtime"])
             for a in od.get("avus", []):
                 o.avus.append([a[0], a[1], a[2] if len(a) > 2 else "", self.new_id()])
+            if "replicas" in od:
+                o.replicas = [{"status": str(r.get("status", "1")), "size": r.get("size")}
+                              for r in od["replicas"]]
             if self.dmf_managed(p) and self.dmf_state(o) is None:
                 self.set_dmf(o, self.args.seed_state)
         for n in range(int(spec.get("bulk", {}).get("count", 0))):
@@ -328,6 +334,21 @@ def obj_values(cat, o):
          419: o.ctime, 420: o.mtime, 421: "", 422: cat.args.resource, 423: "10013"}
     v.update(coll_values(coll))
     return v
+
+
+def replica_values(cat, o):
+    """One catalog row per replica (seeded "replicas"), else the one replica."""
+    base = obj_values(cat, o)
+    if not o.replicas:
+        return [base]
+    out = []
+    for i, r in enumerate(o.replicas):
+        v = dict(base)
+        v.update({404: str(i), 413: r["status"]})
+        if r.get("size") is not None:
+            v[407] = str(r["size"])
+        out.append(v)
+    return out
 
 
 def parse_conditions(s):
@@ -404,14 +425,14 @@ def gen_query_rows(cat, selects, conds):
             cands = list(cat.objs.values())
         meta = any(600 <= c < 610 for c in cols)
         for o in cands:
-            base = obj_values(cat, o)
-            if meta:
-                for a in o.avus:
-                    r = dict(base)
-                    r.update({600: a[0], 601: a[1], 602: a[2], 603: str(a[3])})
-                    rows.append(r)
-            else:
-                rows.append(base)
+            for base in replica_values(cat, o):
+                if meta:
+                    for a in o.avus:
+                        r = dict(base)
+                        r.update({600: a[0], 601: a[1], 602: a[2], 603: str(a[3])})
+                        rows.append(r)
+                else:
+                    rows.append(base)
     elif any(610 <= c < 620 for c in cols):
         for c in cat.colls.values():
             for a in c.avus:
@@ -463,6 +484,7 @@ class Conn:
         self.fds = {}
         self.queries = {}
         self.next_q = 1
+        self.slept = False  # the slow_ms delay of the pending reply is done
 
     # --- framing -------------------------------------------------------------
     def recv_exact(self, n):
@@ -494,8 +516,9 @@ class Conn:
         return typ, msg, err, bs, ii
 
     def send(self, typ, msg=None, int_info=0, bs=b"", error=None, partial_bs=False):
-        if self.srv.faults.get("slow_ms"):
+        if self.srv.faults.get("slow_ms") and not self.slept:
             time.sleep(self.srv.faults["slow_ms"] / 1000.0)
+        self.slept = False
         body = msg.pack().encode() if isinstance(msg, X) else (msg or b"")
         errb = error.pack().encode() if isinstance(error, X) else b""
         hdr = ("<MsgHeader_PI>\n<type>%s</type>\n<msgLen>%d</msgLen>\n<errorLen>%d</errorLen>\n"
@@ -543,6 +566,8 @@ class Conn:
                 pass
 
     def startup(self):
+        with self.srv.fault_lock:
+            self.srv.load_control()
         typ, msg, _, _, _ = self.read_msg()
         if typ != "RODS_CONNECT":
             raise EOFError
@@ -582,6 +607,11 @@ class Conn:
 
     # --- APIs ----------------------------------------------------------------
     def api(self, num, msg, bs):
+        if self.srv.faults.get("slow_ms"):
+            # Before the catalog lock: a slow reply must not stall the
+            # other connections' requests.
+            time.sleep(self.srv.faults["slow_ms"] / 1000.0)
+            self.slept = True
         el = parse_xml(msg) if msg.strip() else None
         if num in (703, 704, 110000):
             return self.auth(num, el)
@@ -843,9 +873,7 @@ class Conn:
             f["pos"] += len(data)
         mid = False
         if self.srv.faults.get("drop_mid_read") and len(data) > 1:
-            self.srv.faults["drop_mid_read"] = False
-            self.srv.log("fault: drop mid-read")
-            mid = True
+            mid = self.srv.take_mid_read_drop()
         self.reply(int_info=len(data), bs=data, partial_bs=mid)
 
     def obj_write(self, el, bs):
@@ -1048,9 +1076,7 @@ class Conn:
         out = X("PortalOprOut_PI", ("status", 0), ("l1descInx", 0), ("numThreads", 0), ("chksum", ""),
                 ("PortList_PI", X("PortList_PI", ("portNum", 0), ("cookie", 0), ("sock", 0), ("windowSize", 0),
                                   ("hostAddr", ""))))
-        mid = bool(self.srv.faults.get("drop_mid_read"))
-        if mid:
-            self.srv.faults["drop_mid_read"] = False
+        mid = bool(self.srv.faults.get("drop_mid_read")) and self.srv.take_mid_read_drop()
         self.reply(out, int_info=len(data), bs=data, partial_bs=mid)
 
 
@@ -1095,6 +1121,19 @@ class Server:
         if "drop_after" in spec:
             self.msg_count = 0
         self.log("control file loaded: %s" % json.dumps(spec, sort_keys=True))
+
+    def take_mid_read_drop(self):
+        """drop_mid_read true (or 1) breaks the next read reply; N > 1 the N-th."""
+        with self.fault_lock:
+            n = self.faults.get("drop_mid_read")
+            if not n:
+                return False
+            if n is True or int(n) <= 1:
+                self.faults["drop_mid_read"] = False
+                self.log("fault: drop mid-read")
+                return True
+            self.faults["drop_mid_read"] = int(n) - 1
+            return False
 
     def count_message(self):
         """Counts API requests over all connections; the N-th one set by
@@ -1149,8 +1188,15 @@ class Server:
         print("irods_emu (EMULATOR) listening on %s:%d zone=%s tls=%s%s" % (
             a.host, port, a.zone, a.tls_policy, (" cert=" + self.cert_path) if self.ssl_ctx else ""), flush=True)
         threading.Thread(target=self.ticker, daemon=True).start()
+        # A signal delivered to another thread does not interrupt accept():
+        # wake up now and then so that the SIGTERM handler runs.
+        ls.settimeout(0.2)
         while True:
-            s, peer = ls.accept()
+            try:
+                s, peer = ls.accept()
+            except socket.timeout:
+                continue
+            s.setblocking(True)
             s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             threading.Thread(target=Conn(self, s, peer).run, daemon=True).start()
 
