@@ -15,7 +15,7 @@
 source "$(dirname "$0")/../integration/lib.sh"
 
 SRC=${HSMFS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-EMU=$SRC/tests/emulators/irods/irods_emu.py
+source "$SRC/tests/emulators/irods/fixture.sh"
 PY=/usr/bin/python3
 PYC=("$PY" "$SRC/tests/integration/irods_pyclient.py")
 ZHOME=/tempZone/home/rods
@@ -32,12 +32,7 @@ objs = [{"path": "%s/data/d%02d.bin" % (H, i), "size": m << 20} for i in range(k
 json.dump({"collections": [H + "/in-hsmfs", H + "/in-py"], "objects": objs,
            "bulk": {"collection": H + "/many", "count": n, "prefix": "obj"}}, open(sys.argv[1], "w"))
 PY
-"$EMU" --port 0 --port-file "$WORK/port" --seed-json "$WORK/seed.json" --dmf-root none \
-  >"$WORK/emu.out" 2>&1 &
-PIDS+=($!)
-disown $!
-for i in $(seq 1 600); do [ -s "$WORK/port" ] && break; sleep 0.1; done
-PORT=$(cat "$WORK/port")
+start_emu bench --seed-json "$WORK/seed.json" --dmf-root none
 cat >"$WORK/hsmfs.toml" <<TOML
 [catalog]
 path = "$WORK/catalog.db"

@@ -52,6 +52,14 @@ def objects_below(s, coll):
     return rows
 
 
+def copy_stream(src, dst):
+    while True:
+        b = src.read(4 << 20)
+        if not b:
+            break
+        dst.write(b)
+
+
 def main():
     cmd = sys.argv[2]
     with session() as s:
@@ -81,11 +89,7 @@ def main():
             t = time.monotonic()
             for o in s.collections.get(coll).data_objects:
                 with o.open("r") as src, open(os.path.join(out, o.name), "wb") as dst:
-                    while True:
-                        b = src.read(4 << 20)
-                        if not b:
-                            break
-                        dst.write(b)
+                    copy_stream(src, dst)
             print("%.3f" % (time.monotonic() - t))
         elif cmd == "bench-put":
             src_dir, coll = sys.argv[3], sys.argv[4]
@@ -93,11 +97,7 @@ def main():
             for name in sorted(os.listdir(src_dir)):
                 with open(os.path.join(src_dir, name), "rb") as src, \
                         s.data_objects.open(coll + "/" + name, "w") as dst:
-                    while True:
-                        b = src.read(4 << 20)
-                        if not b:
-                            break
-                        dst.write(b)
+                    copy_stream(src, dst)
             print("%.3f" % (time.monotonic() - t))
         else:
             print("unknown command " + cmd, file=sys.stderr)

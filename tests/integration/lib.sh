@@ -42,17 +42,25 @@ assert_eq() {  # actual expected what
   pass "$3"
 }
 
-# write_config FILE BACKEND_ROOT [extra toml lines for the backend]
-write_config() {
-  local file=$1 root=$2
-  shift 2
-  cat >"$file" <<TOML
+# config_head FILE: the [catalog], [cache] and [log] tables every test's
+# config starts with, all in $WORK; callers append the rest.
+config_head() {
+  cat >"$1" <<TOML
 [catalog]
 path = "$WORK/catalog.db"
 [cache]
 dir = "$WORK/cache"
 [log]
 file = "$WORK/hsmfs.log"
+TOML
+}
+
+# write_config FILE BACKEND_ROOT [extra toml lines for the backend]
+write_config() {
+  local file=$1 root=$2
+  shift 2
+  config_head "$file"
+  cat >>"$file" <<TOML
 [[backend]]
 name = "vault"
 type = "posix"

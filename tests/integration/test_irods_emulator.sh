@@ -40,19 +40,7 @@ if ! $PY -c 'import irods.session' 2>/dev/null; then
   exit 77
 fi
 
-# start_emu NAME ARGS...: starts an emulator, sets PORT.
-start_emu() {
-  local name=$1 i
-  shift
-  "$EMU" --port 0 --port-file "$WORK/$name.port" --log "$WORK/$name.log" "$@" >"$WORK/$name.out" 2>&1 &
-  PIDS+=($!)
-  for i in $(seq 1 100); do
-    [ -s "$WORK/$name.port" ] && break
-    sleep 0.1
-  done
-  [ -s "$WORK/$name.port" ] || fail "emulator $name did not start: $(cat "$WORK/$name.out")"
-  PORT=$(cat "$WORK/$name.port")
-}
+source "$EMU_DIR/fixture.sh"
 
 # --- command-line errors ------------------------------------------------------
 rc=0

@@ -14,7 +14,6 @@
 source "$(dirname "$0")/lib.sh"
 
 SRC=${HSMFS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
-EMU=$SRC/tests/emulators/irods/irods_emu.py
 PY=/usr/bin/python3
 PYC=("$PY" "$SRC/tests/integration/irods_pyclient.py")
 ZHOME=/tempZone/home/rods
@@ -23,20 +22,7 @@ if ! $PY -c 'import irods.session' 2>/dev/null; then
   exit 77
 fi
 
-# start_emu NAME ARGS...: starts an emulator; sets PORT.
-start_emu() {
-  local name=$1 i
-  shift
-  "$EMU" --port 0 --port-file "$WORK/$name.port" --log "$WORK/$name.log" "$@" >"$WORK/$name.out" 2>&1 &
-  PIDS+=($!)
-  disown $!  # killed by lib.sh's cleanup, without a "Killed" line
-  for i in $(seq 1 100); do
-    [ -s "$WORK/$name.port" ] && break
-    sleep 0.1
-  done
-  [ -s "$WORK/$name.port" ] || fail "emulator $name did not start: $(cat "$WORK/$name.out")"
-  PORT=$(cat "$WORK/$name.port")
-}
+source "$SRC/tests/emulators/irods/fixture.sh"
 
 # The zone: big/ 10,000 small DUL objects; tape/ one 3 MiB OFL object and
 # batch/ 200 OFL objects; disk/ a 6 MiB DUL object; a/b/c nested.
@@ -70,14 +56,8 @@ $PY -c 'from irods.password_obfuscation import encode; import os; print(encode("
 irods_config() {
   local file=$1 port=$2
   shift 2
-  cat >"$file" <<TOML
-[catalog]
-path = "$WORK/catalog.db"
-[cache]
-dir = "$WORK/cache"
-[log]
-file = "$WORK/hsmfs.log"
-level = "info"
+  config_head "$file"
+  cat >>"$file" <<TOML
 [archive]
 settle = "1s"
 checksum = "sha256"

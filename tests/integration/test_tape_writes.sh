@@ -65,13 +65,8 @@ block_size = 64KiB
 EOF
 T vtl_create --slots 4 --drives 2 --capacity 1GiB >/dev/null
 T open_tape T00001 --activate >/dev/null || fail "open_tape T00001"
-cat >"$CONF" <<TOML
-[catalog]
-path = "$WORK/catalog.db"
-[cache]
-dir = "$WORK/cache"
-[log]
-file = "$WORK/hsmfs.log"
+config_head "$CONF"
+cat >>"$CONF" <<TOML
 [archive]
 settle = "500ms"
 verify = "readback"
