@@ -317,6 +317,12 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
     return Status::Ok();
   }
   Entry e = std::move(old).value();
+  if (!e.is_dir() && e.seen_gen > gen) {
+    // The engine changed it (archived, recalled) after this listing began:
+    // what the listing saw may predate that (a put half done), so the
+    // catalog's newer view stands.
+    return Status::Ok();
+  }
   const Entry before = e;
   e.seen_gen = gen;
   if (e.is_dir()) {

@@ -147,7 +147,8 @@ class Session {
   Result<std::optional<DirSync>> GetSync(EntryId dir);
   // Records one object a backend listing of `dir` reported. Files with data
   // only in the cache keep their local attributes; a cached copy whose backend
-  // version changed (size or mtime) is marked offline again. With
+  // version changed (size or mtime) is marked offline again, unless the engine
+  // changed the file after the listing began (seen_gen > gen). With
   // `add_names` false, a name the catalog does not have (or has with another
   // type) is left alone: the listing may predate a change made through the mount.
   Status UpsertListed(const Entry& dir, const Entry& listed, int64_t gen, ListingDelta* delta,

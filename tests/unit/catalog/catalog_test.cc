@@ -175,6 +175,29 @@ TEST_F(CatalogTest, CachedCopyOfChangedBackendFileGoesOffline) {
   EXPECT_EQ(f.size, 12u);
 }
 
+TEST_F(CatalogTest, AListingOlderThanTheEnginesLastChangeLeavesTheFileAlone) {
+  ApplyListing(vault_, {Listed("f", EntryType::kFile, 10, 100)}, 10);
+  {
+    // Archived (or recalled) at "time" 50, after a listing that began at 20
+    // read the backend while the put was half done.
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(s->db()
+                    .Exec("UPDATE entries SET state = 'dual', cached = 1, size = 12, "
+                          "mtime_ns = 300, seen_gen = 50 WHERE name = 'f'")
+                    .ok());
+  }
+  ApplyListing(vault_, {Listed("f", EntryType::kFile, 12, 999)}, 20);
+  Entry f = Get("vault/f");
+  EXPECT_EQ(f.state, FileState::kDual);
+  EXPECT_TRUE(f.cached);
+  EXPECT_EQ(f.mtime_ns, 300);
+  // A listing that began after the change still sees a changed backend copy.
+  ApplyListing(vault_, {Listed("f", EntryType::kFile, 12, 999)}, 60);
+  f = Get("vault/f");
+  EXPECT_EQ(f.state, FileState::kOffline);
+  EXPECT_EQ(f.mtime_ns, 999);
+}
+
 TEST_F(CatalogTest, ChildrenPageInIdOrder) {
   std::vector<Entry> objects;
   for (int i = 0; i < 50; ++i) objects.push_back(Listed("f" + std::to_string(i), EntryType::kFile));
