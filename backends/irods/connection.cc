@@ -418,6 +418,11 @@ Status Connection::GenQueryAll(GenQueryInp inp,
   }
 }
 
+bool Connection::last_refused_offline() const {
+  return last_error_ != 0 && std::find(options_.offline_codes.begin(), options_.offline_codes.end(),
+                                       last_error_) != options_.offline_codes.end();
+}
+
 Result<int> Connection::OpenObject(const std::string& path, int open_flags, const KeyValPairs& kv) {
   DataObjInp inp;
   inp.obj_path = path;
@@ -426,11 +431,9 @@ Result<int> Connection::OpenObject(const std::string& path, int open_flags, cons
   inp.cond_input = kv;
   Result<Reply> r = Call(kDataObjOpenAn, inp.Pack(), {}, "open " + path);
   if (!r.ok()) {
-    for (int code : options_.offline_codes) {
-      if (code == last_error_) {
-        return UnavailableError("open " + path + ": offline (refused by the site's rule, iRODS " +
-                                std::to_string(code) + ")");
-      }
+    if (last_refused_offline()) {
+      return UnavailableError("open " + path + ": offline (refused by the site's rule, iRODS " +
+                              std::to_string(last_error_) + ")");
     }
     return r.status();
   }

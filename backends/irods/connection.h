@@ -99,6 +99,9 @@ class Connection final {
   bool broken() const { return broken_; }
   // The iRODS code of the last call: 0 if it succeeded or failed in transport.
   int last_error_code() const { return last_error_; }
+  // True if the last call failed with one of `offline_codes` (an open the
+  // site's rule refused because the object is on tape).
+  bool last_refused_offline() const;
 
   Result<RodsObjStat> ObjStat(const std::string& path);
   // One page; CAT_NO_ROWS_FOUND gives an empty result, not an error.

@@ -54,9 +54,8 @@ bool IsTransport(const Status& s, const Connection& c) {
 
 // An open refused by the site's rule with one of the offline codes
 // (Connection::OpenObject maps those to kUnavailable).
-bool IsOfflineRefusal(const Status& s, const Connection& c, const std::vector<int>& codes) {
-  return s.code() == Code::kUnavailable && !c.broken() &&
-         std::find(codes.begin(), codes.end(), c.last_error_code()) != codes.end();
+bool IsOfflineRefusal(const Status& s, const Connection& c) {
+  return s.code() == Code::kUnavailable && !c.broken() && c.last_refused_offline();
 }
 
 bool OnDisk(std::string_view state) {
@@ -725,7 +724,7 @@ Status IrodsBackend::Impl::ReadOnce(const std::string& full, const std::filesyst
         failed_at = static_cast<int64_t>(offset);
         continue;
       }
-      if (!fd.ok() && !IsOfflineRefusal(fd.status(), c, config.offline_codes)) return fd.status();
+      if (!fd.ok() && !IsOfflineRefusal(fd.status(), c)) return fd.status();
       if (fd.ok()) {
         Status s = ReadFrom(c, *fd, full, offset, out.get(), dest, hasher.get(), options);
         if (s.ok()) break;
