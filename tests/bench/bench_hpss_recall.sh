@@ -27,22 +27,14 @@ unset HPSS_EMU_FAULTS
 HOME_DIR=$HPSS_EMU_ROOT/home/elvis
 mkdir -p "$HOME_DIR/data" "$HPSS_EMU_STATE"
 N=300
-for i in $(seq 0 $((N - 1))); do
-  f=$(printf 'f%03d.dat' "$i")
-  echo "file $i $(printf '%0100d' "$i")" >"$HOME_DIR/data/$f"
-  printf '/home/elvis/data/%s VOL%05d00 %d\n' "$f" $((i % 3)) $(((i * 7) % N + 1))
-done >"$HPSS_EMU_STATE/layout"
+source "$EMU/fixture.sh"
+hpss_tape_files /home/elvis/data $N
 
 CONF=$WORK/hsmfs.toml
-cat >"$CONF" <<TOML
-[catalog]
-path = "$WORK/catalog.db"
-[cache]
-dir = "$WORK/cache"
+config_head "$CONF"
+cat >>"$CONF" <<TOML
 [stage]
 coalesce = "2s"
-[log]
-file = "$WORK/hsmfs.log"
 [[backend]]
 name = "hpss"
 type = "hpss"

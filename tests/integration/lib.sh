@@ -42,10 +42,12 @@ assert_eq() {  # actual expected what
   pass "$3"
 }
 
-# config_head FILE: the [catalog], [cache] and [log] tables every test's
-# config starts with, all in $WORK; callers append the rest.
+# config_head FILE [extra [log] lines]: the [catalog], [cache] and [log]
+# tables every test's config starts with, all in $WORK; callers append the rest.
 config_head() {
-  cat >"$1" <<TOML
+  local file=$1 line
+  shift
+  cat >"$file" <<TOML
 [catalog]
 path = "$WORK/catalog.db"
 [cache]
@@ -53,6 +55,7 @@ dir = "$WORK/cache"
 [log]
 file = "$WORK/hsmfs.log"
 TOML
+  for line in "$@"; do echo "$line" >>"$file"; done
 }
 
 # write_config FILE BACKEND_ROOT [extra toml lines for the backend]

@@ -14,13 +14,8 @@ echo "seed $SEED, $OPS operations per phase"
 ROOT=$WORK/vault
 mkdir -p "$ROOT" "$WORK/local"
 CONF=$WORK/hsmfs.toml
-cat >"$CONF" <<TOML
-[catalog]
-path = "$WORK/catalog.db"
-[cache]
-dir = "$WORK/cache"
-[log]
-file = "$WORK/hsmfs.log"
+config_head "$CONF"
+cat >>"$CONF" <<TOML
 [archive]
 settle = "200ms"
 checksum = "md5"

@@ -15,14 +15,10 @@ export HPSS_EMU_DEFAULT_STAGED=0
 HOME_DIR=$HPSS_EMU_ROOT/home/elvis
 mkdir -p "$HOME_DIR/data" "$HOME_DIR/incoming" "$HPSS_EMU_STATE" "$WORK/tree/nova"
 
-# 300 files on 3 tapes, laid out so that name order is far from tape order:
-# file i is on volume VOL(i % 3) at section (i * 7) % 300 + 1.
+# 300 files on 3 tapes, laid out so that name order is far from tape order.
+source "$EMU/fixture.sh"
 N=300
-for i in $(seq 0 $((N - 1))); do
-  f=$(printf 'f%03d.dat' "$i")
-  echo "file $i $(printf '%0100d' "$i")" >"$HOME_DIR/data/$f"
-  printf '/home/elvis/data/%s VOL%05d00 %d\n' "$f" $((i % 3)) $(((i * 7) % N + 1))
-done >"$HPSS_EMU_STATE/layout"
+hpss_tape_files /home/elvis/data $N
 
 # An htar archive with a few members.
 echo "supernova" >"$WORK/tree/nova/sn1987a"
@@ -32,18 +28,12 @@ echo "notes" >"$WORK/tree/readme"
   fail "htar -c of the test archive"
 
 CONF=$WORK/hsmfs.toml
-cat >"$CONF" <<TOML
-[catalog]
-path = "$WORK/catalog.db"
-[cache]
-dir = "$WORK/cache"
+config_head "$CONF" 'level = "debug"'
+cat >>"$CONF" <<TOML
 [stage]
 coalesce = "3s"
 [archive]
 settle = "1s"
-[log]
-file = "$WORK/hsmfs.log"
-level = "debug"
 [[backend]]
 name = "hpss"
 type = "hpss"

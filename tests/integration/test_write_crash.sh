@@ -12,13 +12,8 @@ echo "seed $SEED, $KILLS kills"
 ROOT=$WORK/vault
 mkdir -p "$ROOT"
 CONF=$WORK/hsmfs.toml
-cat >"$CONF" <<TOML
-[catalog]
-path = "$WORK/catalog.db"
-[cache]
-dir = "$WORK/cache"
-[log]
-file = "$WORK/hsmfs.log"
+config_head "$CONF"
+cat >>"$CONF" <<TOML
 [archive]
 settle = "200ms"
 checksum = "md5"

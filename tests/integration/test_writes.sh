@@ -10,13 +10,8 @@ LAB=$WORK/lab      # writable = ["work"], allow_delete = true (part c)
 mkdir -p "$ROOT/readonly" "$ROOT/incoming_old" "$LAB"
 echo "archived long ago" >"$ROOT/readonly/old.txt"
 CONF=$WORK/hsmfs.toml
-cat >"$CONF" <<TOML
-[catalog]
-path = "$WORK/catalog.db"
-[cache]
-dir = "$WORK/cache"
-[log]
-file = "$WORK/hsmfs.log"
+config_head "$CONF"
+cat >>"$CONF" <<TOML
 [archive]
 settle = "1s"
 checksum = "md5"
