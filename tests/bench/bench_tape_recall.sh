@@ -64,8 +64,13 @@ cp -a library lib-fifo
 cp -a library lib-sorted
 (cd data && find . -type f -printf '%P\n') | shuf -n 500 --random-source=<(yes) >picks.txt
 
-config_head hsmfs.toml
-cat >>hsmfs.toml <<EOF
+cat >hsmfs.toml <<EOF
+[catalog]
+path = "$WORK/catalog.db"
+[cache]
+dir = "$WORK/cache"
+[log]
+file = "$WORK/hsmfs.log"
 [[backend]]
 name = "tape"
 type = "tape"
