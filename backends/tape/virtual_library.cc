@@ -360,6 +360,10 @@ Result<std::unique_ptr<LibraryDrive>> VirtualLibrary::OpenDrive(int drive) {
   FileLock lock;
   HSMFS_RETURN_IF_ERROR(lock.Acquire(dir_ / kLockFile, false));
   HSMFS_ASSIGN_OR_RETURN(State s, ReadState(dir_));
+  return OpenDriveLocked(s, drive);
+}
+
+Result<std::unique_ptr<LibraryDrive>> VirtualLibrary::OpenDriveLocked(const State& s, int drive) {
   if (drive < 0 || drive >= static_cast<int>(s.drives.size())) {
     return InvalidArgumentError("no drive " + std::to_string(drive) + " in the library");
   }
@@ -380,26 +384,26 @@ Result<std::unique_ptr<LibraryDrive>> VirtualLibrary::OpenDrive(int drive) {
 }
 
 Result<std::unique_ptr<LibraryDrive>> VirtualLibrary::MountTape(const std::string& label) {
-  int drive = -1;
-  {
-    FileLock lock;
-    HSMFS_RETURN_IF_ERROR(lock.Acquire(dir_ / kLockFile, false));
-    HSMFS_ASSIGN_OR_RETURN(State s, ReadState(dir_));
-    if (s.SlotOf(label) < 0) return NotFoundError("no tape " + label + " in the library");
-    drive = s.DriveOf(label);
+  FileLock lock;
+  HSMFS_RETURN_IF_ERROR(lock.Acquire(dir_ / kLockFile, false));
+  HSMFS_ASSIGN_OR_RETURN(State s, ReadState(dir_));
+  if (s.SlotOf(label) < 0) return NotFoundError("no tape " + label + " in the library");
+  int drive = s.DriveOf(label);
+  if (drive < 0) {
+    drive = s.DriveOf("");
     if (drive < 0) {
-      drive = s.DriveOf("");
-      if (drive < 0) {
-        // Every drive is full: evict the first one nobody has open.
-        for (int i = 0; i < static_cast<int>(s.drives.size()) && drive < 0; ++i) {
-          if (UnloadLocked(s, i).ok()) drive = i;
-        }
-        if (drive < 0) return Status(Code::kBusy, "every drive of the library is in use");
+      // Every drive is full: evict the first one nobody has open.
+      for (int i = 0; i < static_cast<int>(s.drives.size()) && drive < 0; ++i) {
+        if (UnloadLocked(s, i).ok()) drive = i;
       }
-      HSMFS_RETURN_IF_ERROR(LoadLocked(s, label, drive));
+      if (drive < 0) return Status(Code::kBusy, "every drive of the library is in use");
     }
+    HSMFS_RETURN_IF_ERROR(LoadLocked(s, label, drive));
   }
-  return OpenDrive(drive);
+  // Opened (the drive's lock taken) before the library lock is let go:
+  // otherwise another mount, in this process or another, could find the
+  // drive loaded but not yet open, evict our tape and load its own.
+  return OpenDriveLocked(s, drive);
 }
 
 Result<TapeCounters> VirtualLibrary::PersistedCounters() const {

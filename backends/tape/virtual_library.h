@@ -139,6 +139,8 @@ class VirtualLibrary {
   static Status WriteState(const std::filesystem::path& dir, const State& state);
   Status LoadLocked(State& state, const std::string& label, int drive);
   Status UnloadLocked(State& state, int drive);
+  // OpenDrive with the library lock held by the caller.
+  Result<std::unique_ptr<LibraryDrive>> OpenDriveLocked(const State& state, int drive);
 
   const std::filesystem::path dir_;
   const Options options_;

@@ -10,9 +10,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 namespace hsmfs::tape {
 namespace {
@@ -143,6 +145,29 @@ TEST_F(VirtualLibraryTest, MountTapeLoadsEvictsAndReuses) {
   EXPECT_EQ(lib_->counters().loads, 3u);
   EXPECT_EQ(lib_->counters().unloads, 1u);
   EXPECT_EQ(lib_->MountTape("NOPE").status().code(), Code::kNotFound);
+}
+
+TEST_F(VirtualLibraryTest, ConcurrentMountsNeverGetAnotherTapesDrive) {
+  // Three tapes, two drives: mounts race for drives and evict each other's
+  // tapes. A mount that succeeds must hold the tape it asked for, in a drive
+  // nobody else holds (a tape loaded but not yet opened used to be evictable).
+  for (const char* l : {"A00001", "A00002", "A00003"}) ASSERT_TRUE(lib_->AddTape(l).ok());
+  std::atomic<int> wrong{0}, mounted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 3; ++t) {
+    threads.emplace_back([&, t] {
+      const std::string label = "A0000" + std::to_string(t + 1);
+      for (int i = 0; i < 400; ++i) {
+        auto d = lib_->MountTape(label);
+        if (!d.ok()) continue;  // kBusy: every drive is open
+        ++mounted;
+        if ((*d)->label() != label) ++wrong;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_GT(mounted.load(), 0);
 }
 
 TEST_F(VirtualLibraryTest, StateAndCountersPersistAcrossProcesses) {
