@@ -173,7 +173,7 @@ class DrivePool {
         Wait(l);
         continue;
       }
-      if (static_cast<int>(handles_.size() + opening_.size()) >= max_) {
+      if (static_cast<int>(handles_.size() + opening_.size() + closing_.size()) >= max_) {
         // Every drive is ours: give up the one idle longest, if any.
         auto victim = handles_.end();
         for (auto it = handles_.begin(); it != handles_.end(); ++it) {
@@ -186,14 +186,10 @@ class DrivePool {
           Wait(l);
           continue;
         }
-        std::unique_ptr<TapeDrive> closing = std::move(victim->second.drive);
-        handles_.erase(victim);
-        l.unlock();
-        closing.reset();  // releases the drive (and records its head) for the next open
-        l.lock();
+        CloseLocked(l, victim);
         continue;
       }
-      std::set<int> held;
+      std::set<int> held(closing_.begin(), closing_.end());
       for (const auto& [name, h] : handles_) held.insert(h.device);
       opening_.insert(tape);
       l.unlock();
@@ -226,22 +222,34 @@ class DrivePool {
     TimePoint idle_since;
   };
 
+  // Closes a handle (which unloads or releases its drive, slowly on a
+  // library) with mu_ released. Until the close ends its drive counts as
+  // held, so that no other open picks it while it is still in use.
+  // REQUIRES: mu_ held through `l`.
+  void CloseLocked(std::unique_lock<std::mutex>& l, std::map<std::string, Handle>::iterator it) {
+    std::unique_ptr<TapeDrive> closing = std::move(it->second.drive);
+    const int device = it->second.device;
+    handles_.erase(it);
+    closing_.insert(device);
+    l.unlock();
+    closing.reset();
+    l.lock();
+    closing_.erase(closing_.find(device));
+    cv_.notify_all();
+  }
+
   void Wait(std::unique_lock<std::mutex>& l) {
     clock_.WaitUntil(cv_, l, clock_.Now() + std::chrono::milliseconds(100));
   }
 
   void Release(const std::string& tape, bool discard) {
-    std::unique_ptr<TapeDrive> closing;
     {
-      std::lock_guard<std::mutex> l(mu_);
+      std::unique_lock<std::mutex> l(mu_);
       auto it = handles_.find(tape);
       if (it == handles_.end()) return;
       it->second.busy = false;
       it->second.idle_since = clock_.Now();
-      if (discard) {
-        closing = std::move(it->second.drive);
-        handles_.erase(it);
-      }
+      if (discard) CloseLocked(l, it);
     }
     cv_.notify_all();
   }
@@ -253,23 +261,13 @@ class DrivePool {
                        clock_.Now() + std::min<Duration>(idle_close_ / 4 + Duration(1),
                                                          std::chrono::milliseconds(250)));
       const TimePoint now = clock_.Now();
-      std::vector<std::unique_ptr<TapeDrive>> closing;
       for (auto it = handles_.begin(); it != handles_.end();) {
-        if (stop_ || (!it->second.busy && now - it->second.idle_since >= idle_close_)) {
-          if (it->second.busy) {
-            ++it;
-            continue;
-          }
-          closing.push_back(std::move(it->second.drive));
-          it = handles_.erase(it);
+        if (!it->second.busy && (stop_ || now - it->second.idle_since >= idle_close_)) {
+          CloseLocked(l, it);
+          it = handles_.begin();  // the map may have changed while unlocked
         } else {
           ++it;
         }
-      }
-      if (!closing.empty()) {
-        l.unlock();
-        closing.clear();
-        l.lock();
       }
     }
   }
@@ -282,6 +280,7 @@ class DrivePool {
   std::condition_variable cv_;
   std::map<std::string, Handle> handles_;  // GUARDED_BY(mu_)
   std::set<std::string> opening_;          // GUARDED_BY(mu_)
+  std::multiset<int> closing_;             // GUARDED_BY(mu_): devices being closed
   bool stop_ = false;                      // GUARDED_BY(mu_)
   std::thread reaper_;
 };
