@@ -2,7 +2,7 @@
 
 #include "backends/hpss/hpss_backend.h"
 #include "tools/hsmscan/csv.h"
-#include "tools/hsmscan/scan_config.h"
+#include "tools/hsmscan/rules.h"
 
 namespace hsmfs::hsmscan {
 

@@ -131,16 +131,9 @@ FindSummary MissingFinder::Finish(double limit_gb) {
 }
 
 std::string MissingFinder::TargetFor(const SectionRules& rules, const std::string& name) {
-  const size_t slash = name.find('/');
-  const std::vector<Rule>* rs =
-      rules.Find(slash == std::string::npos ? "__top__" : name.substr(0, slash));
-  if (rs == nullptr || !IsValidUtf8(name)) return "";
-  for (const Rule& r : *rs) {
-    if (!r.re->Match(name)) continue;
-    if (r.kind != Rule::Kind::kArchive) return "";
-    return r.re->Sub(r.tmpl, name);
-  }
-  return "";
+  const Rule* r = FirstMatch(rules, name);
+  if (r == nullptr || r->kind != Rule::Kind::kArchive) return "";
+  return r->re->Sub(r->tmpl, name);
 }
 
 void AppendJsonString(std::string& out, std::string_view s) {

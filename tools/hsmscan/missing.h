@@ -20,7 +20,7 @@
 
 #include "common/status.h"
 #include "tools/hsmscan/log.h"
-#include "tools/hsmscan/scan_config.h"
+#include "tools/hsmscan/rules.h"
 
 namespace hsmfs::hsmscan {
 

@@ -5,8 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "tools/hsmscan/py_regex.h"
-#include "tools/hsmscan/scan_config.h"
+#include "tools/hsmscan/rules.h"
 
 namespace hsmfs::hsmscan {
 namespace {

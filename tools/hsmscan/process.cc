@@ -10,7 +10,7 @@
 
 #include "backends/hpss/hpss_backend.h"
 #include "tools/hsmscan/log.h"
-#include "tools/hsmscan/scan_config.h"
+#include "tools/hsmscan/rules.h"
 
 namespace hsmfs::hsmscan {
 namespace {

@@ -14,8 +14,7 @@
 #include "tools/hsmscan/missing.h"
 #include "tools/hsmscan/plan.h"
 #include "tools/hsmscan/process.h"
-#include "tools/hsmscan/py_regex.h"
-#include "tools/hsmscan/scan_config.h"
+#include "tools/hsmscan/rules.h"
 
 namespace hsmfs::hsmscan {
 namespace {

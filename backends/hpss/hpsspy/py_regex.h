@@ -25,7 +25,7 @@
 
 #include "common/result.h"
 
-namespace hsmfs::hsmscan {
+namespace hsmfs::backends::hpss::hpsspy {
 
 class PyRegex final {
  public:
@@ -76,4 +76,4 @@ bool IsValidUtf8(std::string_view s);
 // tests).
 std::string TranslatePythonPattern(std::string_view pattern);
 
-}  // namespace hsmfs::hsmscan
+}  // namespace hsmfs::backends::hpss::hpsspy

@@ -22,10 +22,10 @@
 #include <unordered_set>
 #include <vector>
 
+#include "backends/hpss/hpsspy/py_regex.h"
 #include "common/result.h"
-#include "tools/hsmscan/py_regex.h"
 
-namespace hsmfs::hsmscan {
+namespace hsmfs::backends::hpss::hpsspy {
 
 struct Rule {
   enum class Kind { kArchive, kExclude, kAutomated };
@@ -71,6 +71,11 @@ Result<ScanConfig> LoadScanConfig(const std::string& path, const std::string& se
 Result<ScanConfig> ParseScanConfig(std::string_view text, const std::string& path,
                                    const std::string& section);
 
+// The first rule of `rules` that matches `name` (a path relative to the
+// section), as HPSSPy's find_missing tries them; nullptr when none does or the
+// name is not UTF-8. The archive it names is rule->re->Sub(rule->tmpl, name).
+const Rule* FirstMatch(const SectionRules& rules, const std::string& name);
+
 // HPSSPy's physical_disks(): the directories to walk for `release_root`.
 std::vector<std::string> PhysicalDisks(const std::string& release_root, const ScanConfig& cfg);
 
@@ -79,4 +84,4 @@ std::string PathJoin(std::string_view a, std::string_view b);
 std::string_view BaseName(std::string_view p);
 std::string_view DirName(std::string_view p);
 
-}  // namespace hsmfs::hsmscan
+}  // namespace hsmfs::backends::hpss::hpsspy

@@ -1,9 +1,9 @@
-#include "tools/hsmscan/py_regex.h"
+#include "backends/hpss/hpsspy/py_regex.h"
 
 #include <algorithm>
 #include <cstring>
 
-namespace hsmfs::hsmscan {
+namespace hsmfs::backends::hpss::hpsspy {
 namespace {
 
 bool IsHex(char c) {
@@ -343,4 +343,4 @@ std::string PyRegex::Sub(const Template& repl, std::string_view subject) const {
   return out;
 }
 
-}  // namespace hsmfs::hsmscan
+}  // namespace hsmfs::backends::hpss::hpsspy

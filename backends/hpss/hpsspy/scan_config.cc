@@ -1,10 +1,10 @@
-#include "tools/hsmscan/scan_config.h"
+#include "backends/hpss/hpsspy/scan_config.h"
 
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-namespace hsmfs::hsmscan {
+namespace hsmfs::backends::hpss::hpsspy {
 namespace {
 
 using Json = nlohmann::ordered_json;
@@ -161,6 +161,17 @@ Result<ScanConfig> LoadScanConfig(const std::string& path, const std::string& se
   return ParseScanConfig(text.str(), path, section);
 }
 
+const Rule* FirstMatch(const SectionRules& rules, const std::string& name) {
+  const size_t slash = name.find('/');
+  const std::vector<Rule>* rs =
+      rules.Find(slash == std::string::npos ? "__top__" : name.substr(0, slash));
+  if (rs == nullptr || !IsValidUtf8(name)) return nullptr;
+  for (const Rule& r : *rs) {
+    if (r.re->Match(name)) return &r;
+  }
+  return nullptr;
+}
+
 std::vector<std::string> PhysicalDisks(const std::string& release_root, const ScanConfig& cfg) {
   const std::vector<std::string>& pd = cfg.physical_disks;
   if (pd.empty()) return {release_root};
@@ -192,4 +203,4 @@ std::vector<std::string> PhysicalDisks(const std::string& release_root, const Sc
   return out;
 }
 
-}  // namespace hsmfs::hsmscan
+}  // namespace hsmfs::backends::hpss::hpsspy
