@@ -1,6 +1,24 @@
 #include "backends/backend.h"
 
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
+
 namespace hsmfs::backends {
+
+Status ReadBack(Backend& backend, const ObjectPath& path, const std::filesystem::path& scratch_dir,
+                const ReadOptions& options) {
+  std::string tmpl = (scratch_dir / "readback-XXXXXX").string();
+  const int fd = ::mkstemp(tmpl.data());
+  if (fd < 0) return ErrnoToStatus(errno, "temporary file in " + scratch_dir.string());
+  ::close(fd);
+  Status s = backend.Read(path, tmpl, options);
+  std::error_code ec;
+  std::filesystem::remove(tmpl, ec);
+  return s;
+}
 
 Status Backend::StageMany(const std::vector<ObjectPath>& /*paths*/, Deadline /*deadline*/) {
   return Status::Ok();

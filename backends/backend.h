@@ -103,6 +103,9 @@ class Backend {
   // work without it. Default: nothing. Errors are logged, never fatal.
   virtual Status StageMany(const std::vector<ObjectPath>& paths, Deadline deadline);
   // Copies the whole object to the local file `dest` (created or truncated).
+  // `dest` must name a regular file or nothing: a backend may remove or rename
+  // over it (hsi, htar), so a device such as /dev/null is refused or worse.
+  // To check an object without keeping it, use ReadBack.
   virtual Status Read(const ObjectPath& path, const std::filesystem::path& dest,
                       const ReadOptions& options) = 0;
   // Stores the local file `src` as `path`, creating missing parent directories.
@@ -124,5 +127,10 @@ std::string JoinObjectPath(std::string_view dir, std::string_view name);
 std::string ParentObjectPath(std::string_view path);
 // kInvalidArgument unless `path` is a well-formed ObjectPath.
 Status ValidateObjectPath(std::string_view path);
+
+// Reads `path` into a temporary file in `scratch_dir` and removes it again:
+// for verifying an object against options.expect_checksum without keeping it.
+Status ReadBack(Backend& backend, const ObjectPath& path, const std::filesystem::path& scratch_dir,
+                const ReadOptions& options);
 
 }  // namespace hsmfs::backends

@@ -22,6 +22,22 @@ Result<std::unique_ptr<Backend>> CreateBackend(const BackendConfig& config, Cloc
     o.command_timeout = config.command_timeout;
     o.session_idle = config.session_idle;
     o.checksum = config.checksum;
+    o.bundle_catalog = config.bundle_catalog;
+    o.bundle_spool = config.bundle_spool;
+    o.bundle_max_size = config.bundle_max_size;
+    o.bundle_quiet = config.bundle_quiet;
+    if (!config.bundle_rules.empty()) {
+      auto rules =
+          hpss::hpsspy::LoadScanConfig(config.bundle_rules.string(), config.bundle_section);
+      if (!rules.ok())
+        return rules.status().Annotate("backend \"" + config.name + "\": bundle_rules");
+      const std::string section = hpss::hpsspy::PathJoin(rules->hpss_root, rules->section);
+      if (section.rfind(o.root + "/", 0) != 0 && o.root != "/") {
+        return InvalidArgumentError("backend \"" + config.name + "\": the bundle section's HPSS " +
+                                    "directory " + section + " does not lie below root " + o.root);
+      }
+      o.bundle_rules = std::make_shared<const hpss::hpsspy::ScanConfig>(std::move(rules).value());
+    }
     return std::unique_ptr<Backend>(std::make_unique<hpss::HpssBackend>(std::move(o), clock));
   }
   if (config.type == "tape") {

@@ -419,6 +419,18 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
     }
     HSMFS_RETURN_IF_ERROR(r.Dur("session_idle", &out->session_idle));
     HSMFS_RETURN_IF_ERROR(r.Bool("checksum", &out->checksum));
+    HSMFS_RETURN_IF_ERROR(r.Path("bundle_rules", &out->bundle_rules));
+    HSMFS_RETURN_IF_ERROR(r.String("bundle_section", &out->bundle_section));
+    HSMFS_RETURN_IF_ERROR(r.Size("bundle_max_size", &out->bundle_max_size));
+    HSMFS_RETURN_IF_ERROR(r.Dur("bundle_quiet", &out->bundle_quiet));
+    if (out->bundle_rules.empty() != out->bundle_section.empty()) {
+      const char* missing = out->bundle_rules.empty() ? "bundle_rules" : "bundle_section";
+      return r.Error(&table, missing,
+                     "is required when bundling (bundle_rules with bundle_section)");
+    }
+    if (out->bundle_max_size == 0) {
+      return r.Error(table.get("bundle_max_size"), "bundle_max_size", "must be positive");
+    }
   } else if (out->type == "tape") {
     HSMFS_RETURN_IF_ERROR(ReadTapeBackend(table, file, r, out));
   } else {
@@ -518,6 +530,12 @@ Status ReadConfig(const toml::table& root, const fs::path& file, Config* c) {
     }
     // The tape tables live in the hsmfs catalog unless tape_catalog names another file.
     if (b.type == "tape" && b.tape_catalog.empty()) b.tape_catalog = c->catalog.path;
+    // The HPSS bundle index too (consulted even with bundling off, so that
+    // files bundled earlier stay where they were written).
+    if (b.type == "hpss") {
+      b.bundle_catalog = c->catalog.path;
+      b.bundle_spool = c->cache.dir / "tmp";
+    }
     c->backends.push_back(std::move(b));
   }
   return top.CheckNoUnknownKeys();
@@ -637,6 +655,12 @@ std::string RenderConfig(const Config& c) {
       t.insert("command_timeout", FormatDurationExact(b.command_timeout));
       t.insert("session_idle", FormatDurationExact(b.session_idle));
       t.insert("checksum", b.checksum);
+      if (!b.bundle_rules.empty()) {
+        t.insert("bundle_rules", b.bundle_rules.string());
+        t.insert("bundle_section", b.bundle_section);
+        t.insert("bundle_max_size", FormatSizeExact(b.bundle_max_size));
+        t.insert("bundle_quiet", FormatDurationExact(b.bundle_quiet));
+      }
     } else if (b.type == "tape") {
       if (!b.library.empty()) {
         t.insert("library", b.library);

@@ -89,6 +89,16 @@ struct BackendConfig {
   Duration command_timeout = std::chrono::hours(1);  // one hsi command or htar run
   Duration session_idle = std::chrono::minutes(5);   // idle hsi sessions are closed after this
   bool checksum = false;                             // put/get with "-c on" (HPSS-side md5)
+  // Bundling of writes into htar archives by HPSSPy rules (docs/HPSS.md
+  // "Bundled writes"): off while bundle_rules is empty.
+  std::filesystem::path bundle_rules;                // an HPSSPy JSON config (missing_from_hpss's)
+  std::string bundle_section;                        // its section describing a writable directory
+  uint64_t bundle_max_size = uint64_t{8} << 30;      // a bundle is written when it reaches this
+  Duration bundle_quiet = std::chrono::seconds(30);  // ... or nothing joined it for this
+  // Not keys: where the index of bundled files lives (the [catalog] file), and
+  // where bundles are assembled (the cache's tmp directory, so hard links work).
+  std::filesystem::path bundle_catalog;
+  std::filesystem::path bundle_spool;
 
   // tape only (docs/CONFIG.md, docs/TAPE.md). Exactly one of library/drives.
   std::string library;                 // "vtl:DIR[#N]", DIR resolved against the config file

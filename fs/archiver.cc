@@ -181,7 +181,8 @@ Status Archiver::Verify(backends::Backend& backend, const Job& job, const std::s
   backends::ReadOptions ro;
   ro.cancel = &cancel;
   ro.expect_checksum = checksum;
-  return backend.Read(path, "/dev/null", ro).Annotate("reading back " + job.backend + "/" + path);
+  return backends::ReadBack(backend, path, cache_.scratch_dir(), ro)
+      .Annotate("reading back " + job.backend + "/" + path);
 }
 
 Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelToken& cancel) {

@@ -49,6 +49,8 @@ class FileCache {
   Status Recover();
 
   std::filesystem::path PathOf(catalog::EntryId id) const;
+  // For short-lived files of others (read-back checks); emptied by Recover.
+  std::filesystem::path scratch_dir() const { return options_.dir / "tmp"; }
 
   // A fill in progress. Destroying it without Commit removes the data and
   // gives the reserved space back.

@@ -111,7 +111,9 @@ Result<FsckReport> Fsck(Engine& engine, const FsckOptions& options) {
         } else if (options.checksums && AlgoOfChecksum(e.checksum).ok()) {
           backends::ReadOptions ro;
           ro.expect_checksum = e.checksum;
-          if (Status s = backend->Read(e.backend_path, "/dev/null", ro); !s.ok()) {
+          if (Status s =
+                  backends::ReadBack(*backend, e.backend_path, engine.cache().scratch_dir(), ro);
+              !s.ok()) {
             problem(path, "reading back: " + s.message());
           }
         }

@@ -109,9 +109,10 @@ class HpssBackend::Lease {
 };
 
 HpssBackend::HpssBackend(HpssOptions options, Clock& clock)
-    : options_(std::move(options)), clock_(clock) {}
+    : options_(std::move(options)), clock_(clock), index_(options_.bundle_catalog) {}
 
 HpssBackend::~HpssBackend() {
+  StopWriter();
   std::lock_guard<std::mutex> l(mu_);
   for (auto& [id, slot] : sessions_) slot.session->Close();
 }
@@ -271,6 +272,8 @@ Result<ObjectInfo> HpssBackend::StatMember(const Split& split) {
 
 Result<ObjectInfo> HpssBackend::Stat(const ObjectPath& path) {
   HSMFS_RETURN_IF_ERROR(ValidateObjectPath(path));
+  HSMFS_ASSIGN_OR_RETURN(const std::optional<BundledFile> bundled, index_.Find(Full(path)));
+  if (bundled) return StatBundled(path, *bundled);
   HSMFS_ASSIGN_OR_RETURN(const Split split, SplitArchive(path));
   if (!split.archive.empty()) return StatMember(split);
   return StatPlain(path);
@@ -353,10 +356,16 @@ Status HpssBackend::List(const ObjectPath& dir, const ListSink& sink, const Canc
   }
   std::set<std::string> names;
   for (const LsEntry& e : entries) names.insert(e.name);
+  // Files written into bundles are listed where they were written; such a
+  // name hides a plain file HPSS may still hold there from before.
+  HSMFS_ASSIGN_OR_RETURN(const auto bundled, index_.Children(Full(dir)));
+  std::set<std::string> bundled_names;
+  for (const auto& [name, f] : bundled) bundled_names.insert(name);
   std::vector<std::string> archives;
   std::vector<ObjectInfo> batch;
   for (const LsEntry& e : entries) {
     if (e.name == "." || e.name == ".." || e.is_link) continue;
+    if (bundled_names.count(BaseName(e.name))) continue;
     ObjectInfo info = FromLs(e);
     const std::string child = JoinObjectPath(dir, info.name);
     if (e.type == ObjectType::kFile && EndsWith(e.name, ".tar.idx") &&
@@ -381,6 +390,10 @@ Status HpssBackend::List(const ObjectPath& dir, const ListSink& sink, const Canc
       batch.clear();
     }
   }
+  for (const auto& [name, f] : bundled) {
+    HSMFS_ASSIGN_OR_RETURN(ObjectInfo info, StatBundled(JoinObjectPath(dir, name), f));
+    batch.push_back(std::move(info));
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     archives_.insert(archives.begin(), archives.end());
@@ -391,7 +404,12 @@ Status HpssBackend::List(const ObjectPath& dir, const ListSink& sink, const Canc
 
 Status HpssBackend::Stage(const ObjectPath& path, Deadline) {
   HSMFS_RETURN_IF_ERROR(ValidateObjectPath(path));
-  HSMFS_ASSIGN_OR_RETURN(const Split split, SplitArchive(path));
+  HSMFS_ASSIGN_OR_RETURN(Split split, SplitArchive(path));
+  HSMFS_ASSIGN_OR_RETURN(const std::optional<BundledFile> bundled, index_.Find(Full(path)));
+  if (bundled) {
+    HSMFS_ASSIGN_OR_RETURN(split.archive, Rel(bundled->archive));
+    split.member = bundled->member;
+  }
   // Staging a member brings its whole archive to disk: htar then reads it there.
   const ObjectPath target = split.archive.empty() ? path : split.archive;
   HSMFS_ASSIGN_OR_RETURN(const std::string full, HsiQuote(Full(target)));
@@ -402,7 +420,21 @@ Status HpssBackend::Read(const ObjectPath& path, const stdfs::path& dest,
                          const ReadOptions& options) {
   HSMFS_RETURN_IF_ERROR(ValidateObjectPath(path));
   if (options.cancel->cancelled()) return CancelledError("read of " + path + " cancelled");
-  HSMFS_ASSIGN_OR_RETURN(const Split split, SplitArchive(path));
+  {
+    // hsi and htar replace `dest`: never a device such as /dev/null.
+    std::error_code ec;
+    const auto st = stdfs::symlink_status(dest, ec);
+    if (!ec && stdfs::exists(st) && !stdfs::is_regular_file(st)) {
+      return InvalidArgumentError("cannot recall " + path + " into " + dest.string() +
+                                  ": not a regular file");
+    }
+  }
+  HSMFS_ASSIGN_OR_RETURN(Split split, SplitArchive(path));
+  HSMFS_ASSIGN_OR_RETURN(const std::optional<BundledFile> bundled, index_.Find(Full(path)));
+  if (bundled) {
+    HSMFS_ASSIGN_OR_RETURN(split.archive, Rel(bundled->archive));
+    split.member = bundled->member;
+  }
   if (!split.archive.empty()) {
     HSMFS_RETURN_IF_ERROR(ReadMember(split, dest, options));
   } else {
@@ -450,23 +482,8 @@ Status HpssBackend::ReadMember(const Split& split, const stdfs::path& dest,
     }
   } cleanup{tmp};
 
-  SubprocessOptions o;
-  o.argv = {options_.htar.string(), "-x", "-v", "-f", Full(split.archive), split.member};
-  o.cwd = tmp;
-  o.merge_stderr = true;
-  auto run = RunSubprocess(o, options_.command_timeout, *options.cancel);
-  if (!run.ok()) {
-    const Status& s = run.status();
-    if (s.code() == Code::kCancelled) return s;
-    if (s.code() == Code::kNotFound)
-      return FailedPreconditionError("cannot run htar: " + s.message());
-    return UnavailableError("htar -x " + split.archive + " " + split.member + ": " + s.message());
-  }
-  HSMFS_ASSIGN_OR_RETURN(const std::vector<HtarExtracted> extracted, ParseHtarExtract(run->out));
-  if (!run->ok()) {
-    return UnavailableError("htar -x " + Full(split.archive) + " " + split.member +
-                            " exited with " + std::to_string(run->exit_code));
-  }
+  HSMFS_ASSIGN_OR_RETURN(const std::vector<HtarExtracted> extracted,
+                         ExtractMembers(split.archive, {split.member}, tmp, *options.cancel));
   const auto it = std::find_if(extracted.begin(), extracted.end(),
                                [&](const HtarExtracted& x) { return x.name == split.member; });
   if (it == extracted.end()) {
@@ -487,6 +504,31 @@ Status HpssBackend::ReadMember(const Split& split, const stdfs::path& dest,
   return Status::Ok();
 }
 
+Result<std::vector<HtarExtracted>> HpssBackend::ExtractMembers(
+    const ObjectPath& archive, const std::vector<std::string>& members, const stdfs::path& cwd,
+    const CancelToken& cancel) {
+  SubprocessOptions o;
+  o.argv = {options_.htar.string(), "-x", "-v", "-f", Full(archive)};
+  o.argv.insert(o.argv.end(), members.begin(), members.end());
+  o.cwd = cwd;
+  o.merge_stderr = true;
+  const std::string what =
+      "htar -x " + Full(archive) + (members.size() == 1 ? " " + members[0] : "");
+  auto run = RunSubprocess(o, options_.command_timeout, cancel);
+  if (!run.ok()) {
+    const Status& s = run.status();
+    if (s.code() == Code::kCancelled) return s;
+    if (s.code() == Code::kNotFound)
+      return FailedPreconditionError("cannot run htar: " + s.message());
+    return UnavailableError(what + ": " + s.message());
+  }
+  HSMFS_ASSIGN_OR_RETURN(std::vector<HtarExtracted> extracted, ParseHtarExtract(run->out));
+  if (!run->ok()) {
+    return UnavailableError(what + " exited with " + std::to_string(run->exit_code));
+  }
+  return extracted;
+}
+
 Result<ObjectInfo> HpssBackend::Put(const stdfs::path& src, const ObjectPath& path,
                                     const PutOptions& options) {
   HSMFS_RETURN_IF_ERROR(ValidateObjectPath(path));
@@ -496,6 +538,12 @@ Result<ObjectInfo> HpssBackend::Put(const stdfs::path& src, const ObjectPath& pa
     return ReadOnlyError(path + " lies inside the htar archive " + split.archive);
   }
   if (options.cancel->cancelled()) return CancelledError("put of " + path + " cancelled");
+  if (options_.bundle_rules) {
+    std::error_code ec;
+    const auto size = stdfs::file_size(src, ec);
+    if (ec) return ErrnoToStatus(ec.value(), "stat " + src.string());
+    if (auto target = BundleFor(path, size)) return PutBundled(src, path, *target, options);
+  }
   const ObjectPath parent = ParentObjectPath(path);
   if (!parent.empty()) {
     HSMFS_ASSIGN_OR_RETURN(const std::string pfull, HsiQuote(Full(parent)));
@@ -513,12 +561,23 @@ Result<ObjectInfo> HpssBackend::Put(const stdfs::path& src, const ObjectPath& pa
     const auto size = stdfs::file_size(src, ec);
     if (!ec) options.progress(size);
   }
+  // A plain copy now stands where a bundled one was.
+  HSMFS_RETURN_IF_ERROR(index_.Erase(Full(path)));
   return StatPlain(path);
 }
 
 Status HpssBackend::Remove(const ObjectPath& path) {
   HSMFS_RETURN_IF_ERROR(ValidateObjectPath(path));
   if (path.empty()) return NotPermittedError("cannot remove the backend root");
+  HSMFS_ASSIGN_OR_RETURN(const std::optional<BundledFile> bundled, index_.Find(Full(path)));
+  if (bundled) {
+    // The member stays in its archive (htar archives are never rewritten).
+    return index_.Erase(Full(path));
+  }
+  HSMFS_ASSIGN_OR_RETURN(const bool holds_bundled, index_.AnyBelow(Full(path)));
+  if (holds_bundled) {
+    return Status(Code::kNotEmpty, path + " holds files written into htar bundles");
+  }
   HSMFS_ASSIGN_OR_RETURN(const Split split, SplitArchive(path));
   if (!split.archive.empty()) {
     return ReadOnlyError(path + " lies inside the htar archive " + split.archive);
@@ -545,6 +604,14 @@ Status HpssBackend::Rename(const ObjectPath& from, const ObjectPath& to) {
   }
   HSMFS_ASSIGN_OR_RETURN(const std::string a, HsiQuote(Full(from)));
   HSMFS_ASSIGN_OR_RETURN(const std::string b, HsiQuote(Full(to)));
+  HSMFS_ASSIGN_OR_RETURN(const std::optional<BundledFile> bundled, index_.Find(Full(from)));
+  if (bundled) {
+    // Only the index changes; a plain file at `to` is replaced.
+    if (auto r = Hsi("rm " + b, "remove " + to); !r.ok() && r.status().code() != Code::kNotFound) {
+      return r.status();
+    }
+    return index_.Move(Full(from), Full(to));
+  }
   HSMFS_ASSIGN_OR_RETURN(const bool archive, IsArchive(from));
   if (archive && !EndsWith(to, ".tar")) {
     return NotPermittedError("an htar archive must keep its .tar name (renaming " + from + ")");
@@ -559,7 +626,8 @@ Status HpssBackend::Rename(const ObjectPath& from, const ObjectPath& to) {
     archives_.erase(from);
     listings_.erase(from);
   }
-  return Status::Ok();
+  // Bundled files below a renamed directory (and their archives) move with it.
+  return index_.Move(Full(from), Full(to));
 }
 
 Status HpssBackend::MakeDir(const ObjectPath& path, uint32_t mode) {

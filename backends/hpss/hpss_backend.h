@@ -13,6 +13,11 @@
 //    read-only directory of its members (from `htar -t`); X.tar.idx is hidden.
 //    Reading a member extracts only that member (`htar -xvf X.tar member`).
 //    Put/Remove/Rename/MakeDir inside an archive fail with kReadOnly.
+//  - Bundled writes (optional, hpss_bundles.cc): a written file that an HPSSPy
+//    rule maps to an htar archive waits in that archive's pending bundle; the
+//    bundle is written with one htar run when it reaches bundle_max_size or
+//    nothing joined it for bundle_quiet, read back whole, and recorded in the
+//    BundleIndex, so the file stays at the path it was written to.
 //  - Errors: a "***" line or a non-zero exit is a failure, never success.
 //    HPSS_ENOENT -> kNotFound, HPSS_EACCES -> kPermissionDenied, timeouts,
 //    lost sessions and I/O errors -> kUnavailable (the engine retries), a
@@ -20,6 +25,8 @@
 // Thread-safe.
 
 #include <chrono>
+#include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -32,6 +39,8 @@
 #include <vector>
 
 #include "backends/backend.h"
+#include "backends/hpss/bundle_index.h"
+#include "backends/hpss/hpsspy/scan_config.h"
 #include "backends/hpss/hsi_output_parser.h"
 #include "backends/hpss/hsi_session.h"
 
@@ -46,6 +55,15 @@ struct HpssOptions {
   Duration session_idle = std::chrono::minutes(5);
   bool checksum = false;  // put/get with "-c on" (HPSS-side md5)
   Duration archive_list_ttl = std::chrono::minutes(1);
+
+  // Bundled writes (docs/HPSS.md "Bundled writes"). Without rules every write
+  // is an hsi put. The rules' section directory (hpss_root/section) must lie
+  // below `root`.
+  std::shared_ptr<const hpsspy::ScanConfig> bundle_rules;
+  uint64_t bundle_max_size = uint64_t{8} << 30;
+  Duration bundle_quiet = std::chrono::seconds(30);
+  std::filesystem::path bundle_catalog;  // the catalog holding the index; empty: none
+  std::filesystem::path bundle_spool;    // where bundles are assembled (hard links)
 };
 
 class HpssBackend final : public Backend {
@@ -106,6 +124,18 @@ class HpssBackend final : public Backend {
     std::vector<HtarMember> members;
     TimePoint fetched;
   };
+  // Bundled writes (hpss_bundles.cc).
+  struct PendingPut;
+  using PendingList = std::vector<std::shared_ptr<PendingPut>>;
+  struct OpenBundle {
+    PendingList files;
+    uint64_t bytes = 0;
+    TimePoint last_join;
+  };
+  struct BundleTarget {
+    std::string archive;  // absolute HPSS path of the archive the rules name
+    std::string member;   // the file's name in it (relative to the archive's directory)
+  };
 
   std::string Full(const ObjectPath& path) const;
   // Runs one hsi command in this thread's session; returns its output lines or
@@ -120,7 +150,24 @@ class HpssBackend final : public Backend {
   Status ListArchive(const Split& split, const ListSink& sink);
   Status ReadMember(const Split& split, const std::filesystem::path& dest,
                     const ReadOptions& options);
+  // `htar -xvf ARCHIVE [members...]` in `cwd` (no members: all of them).
+  Result<std::vector<HtarExtracted>> ExtractMembers(const ObjectPath& archive,
+                                                    const std::vector<std::string>& members,
+                                                    const std::filesystem::path& cwd,
+                                                    const CancelToken& cancel);
   void FillTape(ObjectInfo& info, const TapeEntry& tape) const;
+  // `full` as an ObjectPath of this backend; kNotFound when outside `root`.
+  Result<ObjectPath> Rel(const std::string& full) const;
+
+  std::optional<BundleTarget> BundleFor(const ObjectPath& path, uint64_t size) const;
+  Result<ObjectInfo> PutBundled(const std::filesystem::path& src, const ObjectPath& path,
+                                const BundleTarget& target, const PutOptions& options);
+  void WriterLoop();
+  void WriteBundle(const std::string& archive, const PendingList& files);
+  Status WriteBundleTo(const std::string& archive, const PendingList& files);
+  Result<std::string> FreeArchiveName(const std::string& archive);
+  Result<ObjectInfo> StatBundled(const ObjectPath& path, const BundledFile& f) const;
+  void StopWriter();
 
   const HpssOptions options_;
   Clock& clock_;
@@ -130,6 +177,14 @@ class HpssBackend final : public Backend {
   int closed_starts_ = 0;                           // GUARDED_BY(mu_)
   std::set<std::string> archives_;                  // GUARDED_BY(mu_): known htar archives
   std::map<std::string, ArchiveListing> listings_;  // GUARDED_BY(mu_)
+
+  BundleIndex index_;
+  std::mutex bmu_;
+  std::condition_variable bcv_;
+  std::map<std::string, OpenBundle> open_;                // GUARDED_BY(bmu_): by archive
+  std::deque<std::pair<std::string, PendingList>> full_;  // GUARDED_BY(bmu_): ready to write
+  bool stop_ = false;                                     // GUARDED_BY(bmu_)
+  std::thread writer_;                                    // started by the first bundled Put
 };
 
 }  // namespace hsmfs::backends::hpss

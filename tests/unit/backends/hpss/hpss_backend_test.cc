@@ -15,6 +15,8 @@
 #include <sstream>
 #include <thread>
 
+#include "backends/hpss/hpsspy/scan_config.h"
+#include "catalog/catalog.h"
 #include "common/subprocess.h"
 
 namespace hsmfs::backends::hpss {
@@ -382,6 +384,207 @@ TEST_F(HpssBackendTest, HtarThatExtractsFewerMembersThanAskedFails) {
   Status s = b.Read("nova.tar/readme", dest, ReadOptions());
   EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
   EXPECT_NE(s.message().find("did not extract"), std::string::npos) << s.ToString();
+}
+
+TEST_F(HpssBackendTest, ReadNeverReplacesADevice) {
+  // hsi get and htar -x replace their destination; a FIFO stands in for /dev/null.
+  ASSERT_TRUE(Put("obs/a.fits", "data").ok());
+  const stdfs::path fifo = dir_ / "scratch/fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  Status s = backend_->Read("obs/a.fits", fifo, ReadOptions());
+  EXPECT_EQ(s.code(), Code::kInvalidArgument) << s.ToString();
+  EXPECT_TRUE(stdfs::is_fifo(fifo));
+  // ReadBack is the way to check an object without keeping it.
+  ReadOptions ro;
+  ro.expect_checksum = "md5:8d777f385d3dfec8815d20f7496026dc";
+  EXPECT_TRUE(ReadBack(*backend_, "obs/a.fits", dir_ / "scratch", ro).ok());
+  ro.expect_checksum = "md5:00000000000000000000000000000000";
+  EXPECT_EQ(ReadBack(*backend_, "obs/a.fits", dir_ / "scratch", ro).code(), Code::kDataLoss);
+  for (const auto& e : stdfs::directory_iterator(dir_ / "scratch")) {
+    EXPECT_EQ(e.path().filename().string().find("readback"), std::string::npos);
+  }
+}
+
+// Bundled writes: section "sky" of an HPSSPy config whose hpss_root is the
+// backend root. run*/ files go into runN.tar, notes/ files into
+// notes_files.tar, raw/ is AUTOMATED (put per file).
+class HpssBundleTest : public HpssBackendTest {
+ protected:
+  void SetUp() override {
+    HpssBackendTest::SetUp();
+    auto c = catalog::Catalog::Open(dir_ / "catalog.db");
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    auto rules = hpsspy::ParseScanConfig(R"({
+      "__config__": {"root": "/data", "hpss_root": "/home/elvis", "physical_disks": false},
+      "sky": {"__exclude__": ["run1/private"],
+              "run1": {"(run[0-9]+)/.*$": "\\1.tar"},
+              "notes": {"notes/[^/]+$": "notes/notes_files.tar"},
+              "raw": {"raw/.*$": "AUTOMATED"}}})",
+                                         "rules.json", "sky");
+    ASSERT_TRUE(rules.ok()) << rules.status().ToString();
+    rules_ = std::make_shared<const hpsspy::ScanConfig>(std::move(rules).value());
+    backend_ = MakeBundling();
+  }
+  std::unique_ptr<HpssBackend> MakeBundling() {
+    HpssOptions o;
+    o.root = "/home/elvis";
+    o.hsi = kEmulator / "hsi";
+    o.htar = kEmulator / "htar";
+    o.bundle_rules = rules_;
+    o.bundle_max_size = 30;
+    o.bundle_quiet = seconds(30);
+    o.bundle_catalog = dir_ / "catalog.db";
+    o.bundle_spool = dir_ / "spool";
+    return std::make_unique<HpssBackend>(o, clock_);
+  }
+  // Puts from a thread each (a bundled Put returns once its bundle is
+  // written), advancing the fake clock until all have returned.
+  std::vector<Result<ObjectInfo>> PutAll(
+      const std::vector<std::pair<ObjectPath, std::string>>& files) {
+    std::vector<Result<ObjectInfo>> out(files.size(), Status(Code::kInternal, "not run"));
+    std::atomic<size_t> left{files.size()};
+    std::vector<std::thread> threads;
+    for (size_t i = 0; i < files.size(); ++i) {
+      const stdfs::path src = Local(files[i].second);
+      threads.emplace_back([&, i, src] {
+        PutOptions po;
+        po.mtime_ns = 1'600'000'000'000'000'000 + static_cast<int64_t>(i);
+        po.mode = 0640;
+        out[i] = backend_->Put(src, files[i].first, po);
+        --left;
+      });
+    }
+    for (int n = 0; left > 0 && n < 3000; ++n) {
+      std::this_thread::sleep_for(milliseconds(10));
+      if (n % 20 == 19) clock_.Advance(seconds(10));
+    }
+    for (auto& t : threads) t.join();
+    return out;
+  }
+  bool OnHpss(const std::string& rel) { return stdfs::exists(dir_ / "hpss/home/elvis" / rel); }
+
+  std::shared_ptr<const hpsspy::ScanConfig> rules_;
+};
+
+TEST_F(HpssBundleTest, WritesOfOneArchiveShareOneHtarRunAndStayWhereWritten) {
+  // 3 x 10 bytes reach bundle_max_size (30): written without waiting for quiet.
+  auto r = PutAll({{"sky/run1/a.fits", "aaaaaaaaaa"},
+                   {"sky/run1/deep/b.fits", "bbbbbbbbbb"},
+                   {"sky/run1/c.fits", "cccccccccc"}});
+  for (const auto& x : r) ASSERT_TRUE(x.ok()) << x.status().ToString();
+  EXPECT_EQ(r[0]->location, "htar /home/elvis/sky/run1.tar member run1/a.fits");
+  EXPECT_EQ(r[0]->checksum, "md5:e09c80c42fda55f9d992e59ca6b3307d");  // computed: none was given
+  EXPECT_EQ(Calls("create").size(), 1u);
+  EXPECT_TRUE(OnHpss("sky/run1.tar") && OnHpss("sky/run1.tar.idx"));
+  EXPECT_FALSE(OnHpss("sky/run1/a.fits"));  // no plain copy
+  EXPECT_TRUE(stdfs::is_directory(dir_ / "hpss/home/elvis/sky/run1/deep"));
+  // No spool left behind.
+  EXPECT_TRUE(stdfs::is_empty(dir_ / "spool"));
+
+  auto st = backend_->Stat("sky/run1/deep/b.fits");
+  ASSERT_TRUE(st.ok()) << st.status().ToString();
+  EXPECT_EQ(st->size, 10u);
+  EXPECT_EQ(st->mode, 0640u);
+  EXPECT_EQ(st->mtime_ns, 1'600'000'000'000'000'001);
+  auto run1 = ListAll("sky/run1");
+  ASSERT_EQ(run1.size(), 3u);
+  EXPECT_EQ(run1[0].name, "a.fits");
+  EXPECT_EQ(run1[1].name, "c.fits");
+  EXPECT_EQ(run1[2].name, "deep");
+  auto sky = ListAll("sky");
+  ASSERT_EQ(sky.size(), 2u);
+  EXPECT_EQ(sky[0].name, "run1");
+  EXPECT_EQ(sky[1].name, "run1.tar");  // the archive itself, as a directory of members
+  EXPECT_EQ(sky[1].type, ObjectType::kDir);
+  EXPECT_EQ(*ReadAll("sky/run1.tar/run1/c.fits"), "cccccccccc");
+
+  // Reading one extracts only that member; the index survives a restart.
+  backend_ = MakeBundling();
+  auto data = ReadAll("sky/run1/deep/b.fits");
+  ASSERT_TRUE(data.ok()) << data.status().ToString();
+  EXPECT_EQ(*data, "bbbbbbbbbb");
+  const auto extracts = Calls("extract");
+  EXPECT_NE(extracts.back().find("run1/deep/b.fits"), std::string::npos);
+  EXPECT_EQ(extracts.back().find("a.fits"), std::string::npos);
+  EXPECT_EQ(ListAll("sky/run1/deep").size(), 1u);
+}
+
+TEST_F(HpssBundleTest, QuietBundleIsWrittenAndALaterOneGetsTheNextName) {
+  auto first = PutAll({{"sky/run1/a.fits", "first"}});  // 5 bytes: waits for bundle_quiet
+  ASSERT_TRUE(first[0].ok()) << first[0].status().ToString();
+  auto again = PutAll({{"sky/run1/a.fits", "second"}});
+  ASSERT_TRUE(again[0].ok()) << again[0].status().ToString();
+  EXPECT_EQ(again[0]->location, "htar /home/elvis/sky/run1.1.tar member run1/a.fits");
+  EXPECT_EQ(*ReadAll("sky/run1/a.fits"), "second");
+  EXPECT_EQ(*ReadAll("sky/run1.tar/run1/a.fits"), "first");  // archives are never rewritten
+  auto third = PutAll({{"sky/run1/a.fits", "third"}});
+  ASSERT_TRUE(third[0].ok());
+  EXPECT_EQ(third[0]->location, "htar /home/elvis/sky/run1.2.tar member run1/a.fits");
+}
+
+TEST_F(HpssBundleTest, FilesListsAndUnmatchedFilesFollowTheRules) {
+  auto r = PutAll({{"sky/notes/n1.txt", "note one"},
+                   {"sky/raw/x.dat", "raw"},
+                   {"sky/run1/private", "secret"},
+                   {"elsewhere/y.dat", "y"},
+                   {"sky/run2/big.fits", std::string(40, 'B')}});
+  for (const auto& x : r) ASSERT_TRUE(x.ok()) << x.status().ToString();
+  // notes/notes_files.tar: members named from the archive's directory.
+  EXPECT_EQ(r[0]->location, "htar /home/elvis/sky/notes/notes_files.tar member n1.txt");
+  // AUTOMATED, __exclude__, outside the section, and over bundle_max_size: hsi put.
+  for (const char* plain :
+       {"sky/raw/x.dat", "sky/run1/private", "elsewhere/y.dat", "sky/run2/big.fits"}) {
+    EXPECT_TRUE(OnHpss(plain)) << plain;
+  }
+  EXPECT_EQ(Calls("create").size(), 1u);
+}
+
+TEST_F(HpssBundleTest, RenameAndRemoveChangeOnlyTheIndex) {
+  auto r = PutAll({{"sky/run1/a.fits", "aaaaaaaaaa"},
+                   {"sky/run1/b.fits", "bbbbbbbbbb"},
+                   {"sky/run1/c.fits", "cccccccccc"}});
+  for (const auto& x : r) ASSERT_TRUE(x.ok()) << x.status().ToString();
+  ASSERT_TRUE(backend_->Rename("sky/run1/a.fits", "sky/run1/z.fits").ok());
+  EXPECT_EQ(backend_->Stat("sky/run1/a.fits").status().code(), Code::kNotFound);
+  EXPECT_EQ(*ReadAll("sky/run1/z.fits"), "aaaaaaaaaa");
+  // A directory rename carries its bundled files along.
+  ASSERT_TRUE(backend_->Rename("sky/run1", "sky/moved").ok());
+  EXPECT_EQ(*ReadAll("sky/moved/b.fits"), "bbbbbbbbbb");
+  EXPECT_EQ(ListAll("sky/moved").size(), 3u);
+  // Remove forgets the file; its member stays in the archive.
+  ASSERT_TRUE(backend_->Remove("sky/moved/c.fits").ok());
+  EXPECT_EQ(backend_->Stat("sky/moved/c.fits").status().code(), Code::kNotFound);
+  EXPECT_EQ(*ReadAll("sky/run1.tar/run1/c.fits"), "cccccccccc");
+  EXPECT_EQ(backend_->Remove("sky/moved").code(), Code::kNotEmpty);
+  // A plain put over a bundled path replaces it (moved/ is described by no rule).
+  ASSERT_TRUE(backend_->Put(Local("plain"), "sky/moved/b.fits", PutOptions()).ok());
+  EXPECT_EQ(*ReadAll("sky/moved/b.fits"), "plain");
+  EXPECT_TRUE(OnHpss("sky/moved/b.fits"));
+}
+
+TEST_F(HpssBundleTest, FailedHtarFailsEveryMemberAndRecordsNothing) {
+  ::setenv("HPSS_EMU_FAULTS", "action=error tool=htar match=-cvf", 1);
+  auto r = PutAll({{"sky/run1/a.fits", "aaaaaaaaaa"},
+                   {"sky/run1/b.fits", "bbbbbbbbbb"},
+                   {"sky/run1/c.fits", "cccccccccc"}});
+  for (const auto& x : r) EXPECT_EQ(x.status().code(), Code::kUnavailable) << x.status().ToString();
+  EXPECT_EQ(backend_->Stat("sky/run1/a.fits").status().code(), Code::kNotFound);
+  ::unsetenv("HPSS_EMU_FAULTS");
+  r = PutAll({{"sky/run1/a.fits", "aaaaaaaaaa"}});
+  ASSERT_TRUE(r[0].ok()) << r[0].status().ToString();
+}
+
+TEST_F(HpssBundleTest, HtarThatDropsAMemberIsAFailure) {
+  ::setenv("HPSS_EMU_FAULTS", "action=short tool=htar match=-c", 1);
+  auto r = PutAll({{"sky/run1/a.fits", "aaaaaaaaaa"},
+                   {"sky/run1/b.fits", "bbbbbbbbbb"},
+                   {"sky/run1/c.fits", "cccccccccc"}});
+  for (const auto& x : r) {
+    EXPECT_EQ(x.status().code(), Code::kUnavailable) << x.status().ToString();
+    EXPECT_NE(x.status().message().find("lists 2 of 3"), std::string::npos)
+        << x.status().ToString();
+  }
+  EXPECT_EQ(ListAll("sky/run1").size(), 0u);
 }
 
 TEST_F(HpssBackendTest, MissingHsiIsAConfigurationError) {

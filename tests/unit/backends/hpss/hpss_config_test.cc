@@ -1,8 +1,11 @@
 // [[backend]] type = "hpss": keys, defaults, errors, --print-config, registry.
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 
 #include "backends/hpss/hpss_backend.h"
 #include "backends/registry.h"
@@ -103,6 +106,65 @@ TEST(HpssConfigTest, RegistryCreatesAnHpssBackend) {
   auto b = backends::CreateBackend(c->backends[0], Clock::Real());
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_NE(dynamic_cast<backends::hpss::HpssBackend*>(b->get()), nullptr);
+}
+
+TEST(HpssConfigTest, BundleKeysAndTheirErrors) {
+  const auto message = [](const Result<Config>& c) { return c.status().message(); };
+  auto c = Parse(
+      "root = \"/home/e/elvis\"\nbundle_rules = \"rules.json\"\nbundle_section = \"sky\"\n"
+      "bundle_max_size = \"64GiB\"\nbundle_quiet = \"5m\"\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const BackendConfig& b = c->backends[0];
+  EXPECT_EQ(b.bundle_rules, "/etc/hsmfs/rules.json");
+  EXPECT_EQ(b.bundle_section, "sky");
+  EXPECT_EQ(b.bundle_max_size, uint64_t{64} << 30);
+  EXPECT_EQ(b.bundle_quiet, std::chrono::minutes(5));
+  EXPECT_EQ(b.bundle_catalog, c->catalog.path);  // the index lives in the catalog
+  EXPECT_EQ(b.bundle_spool, c->cache.dir / "tmp");
+  const std::string text = RenderConfig(*c);
+  EXPECT_NE(text.find("bundle_max_size = \"64GiB\""), std::string::npos) << text;
+
+  EXPECT_NE(message(Parse("root = \"/h\"\nbundle_rules = \"r.json\"\n"))
+                .find("bundle_section: is required when bundling"),
+            std::string::npos);
+  EXPECT_NE(message(Parse("root = \"/h\"\nbundle_section = \"s\"\n"))
+                .find("bundle_rules: is required when bundling"),
+            std::string::npos);
+  EXPECT_NE(message(Parse("root = \"/h\"\nbundle_rules = \"r\"\nbundle_section = \"s\"\n"
+                          "bundle_max_size = \"0\"\n"))
+                .find("bundle_max_size: must be positive"),
+            std::string::npos);
+}
+
+TEST(HpssConfigTest, RegistryLoadsTheBundleRulesAndNamesTheirProblems) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("hsmfs_bundle_cfg_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto make = [&](const std::string& json, const std::string& root) {
+    std::ofstream(dir / "rules.json") << json;
+    auto c = Parse("root = \"" + root + "\"\nbundle_rules = \"" + (dir / "rules.json").string() +
+                   "\"\nbundle_section = \"sky\"\n");
+    EXPECT_TRUE(c.ok()) << c.status().ToString();
+    return backends::CreateBackend(c->backends[0], Clock::Real());
+  };
+  const std::string good =
+      R"({"__config__": {"root": "/d", "hpss_root": "/home/e/elvis"},
+          "sky": {"run1": {"run1/.*$": "run1.tar"}}})";
+  EXPECT_TRUE(make(good, "/home/e/elvis").ok());
+  EXPECT_TRUE(make(good, "/home/e").ok());
+  auto outside = make(good, "/home/other");
+  EXPECT_EQ(outside.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(outside.status().message().find("does not lie below root /home/other"),
+            std::string::npos)
+      << outside.status().ToString();
+  auto bad_regex = make(
+      R"({"__config__": {"root": "/d", "hpss_root": "/h"}, "sky": {"run1": {"run1/(.*$": "x.tar"}}})",
+      "/h");
+  EXPECT_EQ(bad_regex.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(bad_regex.status().message().find("bundle_rules"), std::string::npos);
+  auto no_section = make(R"({"__config__": {"root": "/d", "hpss_root": "/h"}})", "/h");
+  EXPECT_EQ(no_section.status().code(), Code::kInvalidArgument);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -1,0 +1,365 @@
+// HpssBackend's bundled writes (docs/HPSS.md "Bundled writes"): files that the
+// HPSSPy rules map to an htar archive are written together, one htar run per
+// bundle, instead of one hsi put each.
+
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <system_error>
+
+#include "backends/hpss/hpss_backend.h"
+#include "backends/hpss/hpsspy/py_regex.h"
+#include "common/checksum.h"
+#include "common/thread.h"
+
+namespace hsmfs::backends::hpss {
+namespace {
+
+namespace stdfs = std::filesystem;
+
+bool EndsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Removes a directory tree when it goes out of scope.
+struct RemoveAll {
+  stdfs::path p;
+  ~RemoveAll() {
+    std::error_code ec;
+    if (!p.empty()) stdfs::remove_all(p, ec);
+  }
+};
+
+}  // namespace
+
+// One Put waiting for its bundle.
+struct HpssBackend::PendingPut {
+  stdfs::path src;
+  ObjectPath path;
+  std::string member;
+  uint64_t size = 0;
+  int64_t mtime_ns = 0;
+  uint32_t mode = 0644;
+  std::string checksum;  // the caller's ("algo:hex"), else md5 computed by the writer
+  const CancelToken* cancel = &CancelToken::None();
+  // Set under bmu_.
+  bool taken = false;  // its bundle is being written: it can no longer leave
+  bool done = false;
+  Result<ObjectInfo> result = Status(Code::kInternal, "not written");
+};
+
+Result<ObjectPath> HpssBackend::Rel(const std::string& full) const {
+  if (options_.root == "/") {
+    if (!full.empty() && full.front() == '/') return full.substr(1);
+  } else if (full == options_.root) {
+    return ObjectPath();
+  } else if (full.size() > options_.root.size() &&
+             full.compare(0, options_.root.size(), options_.root) == 0 &&
+             full[options_.root.size()] == '/') {
+    return full.substr(options_.root.size() + 1);
+  }
+  return NotFoundError(full + " lies outside the backend root " + options_.root);
+}
+
+std::optional<HpssBackend::BundleTarget> HpssBackend::BundleFor(const ObjectPath& path,
+                                                                uint64_t size) const {
+  if (!options_.bundle_rules || size >= options_.bundle_max_size) return std::nullopt;
+  const hpsspy::ScanConfig& cfg = *options_.bundle_rules;
+  const std::string section = hpsspy::PathJoin(cfg.hpss_root, cfg.section);
+  const std::string full = Full(path);
+  if (full.size() <= section.size() + 1 || full.compare(0, section.size(), section) != 0 ||
+      full[section.size()] != '/') {
+    return std::nullopt;
+  }
+  const std::string rel = full.substr(section.size() + 1);
+  // htar -L reads one member per line.
+  if (rel.find('\n') != std::string::npos || cfg.rules.exclude.count(rel)) return std::nullopt;
+  const hpsspy::Rule* rule = hpsspy::FirstMatch(cfg.rules, rel);
+  if (rule == nullptr || rule->kind != hpsspy::Rule::Kind::kArchive) return std::nullopt;
+  const std::string archive = rule->re->Sub(rule->tmpl, rel);
+  if (!EndsWith(archive, ".tar") || archive.size() == 4) return std::nullopt;
+  // Members are named from the archive's directory, as htar run there names them.
+  const std::string dir(hpsspy::DirName(archive));
+  if (!dir.empty() && (rel.size() <= dir.size() + 1 || rel.compare(0, dir.size(), dir) != 0 ||
+                       rel[dir.size()] != '/')) {
+    return std::nullopt;
+  }
+  return BundleTarget{hpsspy::PathJoin(section, archive),
+                      dir.empty() ? rel : rel.substr(dir.size() + 1)};
+}
+
+Result<ObjectInfo> HpssBackend::StatBundled(const ObjectPath& path, const BundledFile& f) const {
+  ObjectInfo info;
+  const size_t slash = path.rfind('/');
+  info.name = slash == std::string::npos ? path : path.substr(slash + 1);
+  info.type = ObjectType::kFile;
+  info.mode = f.mode & 07777;
+  info.size = f.size;
+  info.mtime_ns = f.mtime_ns;
+  info.checksum = f.checksum;
+  info.location = "htar " + f.archive + " member " + f.member;
+  return info;
+}
+
+Result<ObjectInfo> HpssBackend::PutBundled(const stdfs::path& src, const ObjectPath& path,
+                                           const BundleTarget& target, const PutOptions& options) {
+  struct stat st;
+  if (::stat(src.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat " + src.string());
+  // The directory exists on HPSS like that of any written file, so that
+  // listings show it; only the file itself lives in the archive.
+  const ObjectPath parent = ParentObjectPath(path);
+  if (!parent.empty()) {
+    HSMFS_ASSIGN_OR_RETURN(const std::string pfull, HsiQuote(Full(parent)));
+    HSMFS_RETURN_IF_ERROR(Hsi("mkdir -p " + pfull, "mkdir " + parent, *options.cancel).status());
+  }
+  auto p = std::make_shared<PendingPut>();
+  p->src = src;
+  p->path = path;
+  p->member = target.member;
+  p->size = static_cast<uint64_t>(st.st_size);
+  p->mtime_ns = options.mtime_ns;
+  p->mode = options.mode & 07777;
+  p->checksum = options.checksum;
+  p->cancel = options.cancel;
+
+  std::unique_lock<std::mutex> l(bmu_);
+  if (stop_) return UnavailableError("hsmfs is shutting down");
+  if (!writer_.joinable()) writer_ = StartThread("hpss-bundler", [this] { WriterLoop(); });
+  OpenBundle& b = open_[target.archive];
+  for (auto it = b.files.begin(); it != b.files.end(); ++it) {
+    if ((*it)->path == path) {  // rewritten while it waited: the newer data goes
+      (*it)->result = CancelledError("superseded by a newer write of " + path);
+      (*it)->done = true;
+      b.bytes -= std::min(b.bytes, (*it)->size);
+      b.files.erase(it);
+      break;
+    }
+  }
+  b.files.push_back(p);
+  b.bytes += p->size;
+  b.last_join = clock_.Now();
+  if (b.bytes >= options_.bundle_max_size) {
+    full_.emplace_back(target.archive, std::move(b.files));
+    open_.erase(target.archive);
+  }
+  bcv_.notify_all();
+  while (!p->done) {
+    if (!p->taken && p->cancel->cancelled()) {
+      auto leave = [&](PendingList& list) {
+        auto it = std::find(list.begin(), list.end(), p);
+        if (it == list.end()) return false;
+        list.erase(it);
+        return true;
+      };
+      auto o = open_.find(target.archive);
+      if (o != open_.end() && leave(o->second.files)) {
+        o->second.bytes -= std::min(o->second.bytes, p->size);
+        if (o->second.files.empty()) open_.erase(o);
+      } else {
+        for (auto& [archive, list] : full_) {
+          if (leave(list)) break;
+        }
+      }
+      return CancelledError("archiving " + path + " into a bundle cancelled");
+    }
+    clock_.WaitUntil(bcv_, l, clock_.Now() + std::chrono::milliseconds(100));
+  }
+  return p->result;
+}
+
+void HpssBackend::StopWriter() {
+  {
+    std::lock_guard<std::mutex> l(bmu_);
+    stop_ = true;
+  }
+  bcv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
+
+void HpssBackend::WriterLoop() {
+  std::unique_lock<std::mutex> l(bmu_);
+  while (!stop_) {
+    std::string archive;
+    PendingList files;
+    if (!full_.empty()) {
+      archive = std::move(full_.front().first);
+      files = std::move(full_.front().second);
+      full_.pop_front();
+    } else {
+      const TimePoint now = clock_.Now();
+      TimePoint wake = now + std::chrono::seconds(1);
+      for (auto it = open_.begin(); it != open_.end(); ++it) {
+        if (now - it->second.last_join >= options_.bundle_quiet) {
+          archive = it->first;
+          files = std::move(it->second.files);
+          open_.erase(it);
+          break;
+        }
+        wake = std::min(wake, it->second.last_join + options_.bundle_quiet);
+      }
+      if (archive.empty()) {
+        clock_.WaitUntil(bcv_, l, wake);
+        continue;
+      }
+    }
+    if (files.empty()) continue;
+    for (auto& p : files) p->taken = true;
+    l.unlock();
+    WriteBundle(archive, files);
+    l.lock();
+    for (auto& p : files) p->done = true;
+    bcv_.notify_all();
+  }
+  // Shutting down: nothing waiting is written (the engine retries it later).
+  for (auto& [archive, b] : open_) full_.emplace_back(archive, std::move(b.files));
+  for (auto& [archive, list] : full_) {
+    for (auto& p : list) {
+      p->result = UnavailableError("hsmfs is shutting down");
+      p->done = true;
+    }
+  }
+  open_.clear();
+  full_.clear();
+  bcv_.notify_all();
+}
+
+void HpssBackend::WriteBundle(const std::string& archive, const PendingList& files) {
+  const Status s = WriteBundleTo(archive, files);
+  if (!s.ok()) {
+    spdlog::warn("bundle of {} files for {} not written: {}", files.size(), archive, s.message());
+    for (const auto& p : files) p->result = s;
+  }
+}
+
+Result<std::string> HpssBackend::FreeArchiveName(const std::string& archive) {
+  // htar archives are never rewritten: a later bundle of the same archive
+  // name gets the next free name X.1.tar, X.2.tar, ...
+  const std::string base = archive.substr(0, archive.size() - 4);
+  for (int i = 0;; ++i) {
+    const std::string name = i == 0 ? archive : base + "." + std::to_string(i) + ".tar";
+    HSMFS_ASSIGN_OR_RETURN(const bool used, index_.ArchiveUsed(name));
+    if (used) continue;
+    HSMFS_ASSIGN_OR_RETURN(const std::string q, HsiQuote(name));
+    auto r = Hsi("ls -Dd " + q, "stat " + name);
+    if (!r.ok() && r.status().code() == Code::kNotFound) return name;
+    if (!r.ok()) return r.status();
+  }
+}
+
+Status HpssBackend::WriteBundleTo(const std::string& archive_base, const PendingList& files) {
+  HSMFS_ASSIGN_OR_RETURN(const std::string archive, FreeArchiveName(archive_base));
+  HSMFS_ASSIGN_OR_RETURN(const ObjectPath archive_rel, Rel(archive));
+
+  std::error_code ec;
+  stdfs::create_directories(options_.bundle_spool, ec);
+  std::string tmpl = (options_.bundle_spool / "hpss-bundle-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    return ErrnoToStatus(errno, "spool directory in " + options_.bundle_spool.string());
+  }
+  const RemoveAll cleanup{tmpl};
+  const stdfs::path tree = stdfs::path(tmpl) / "tree";
+  const stdfs::path list = stdfs::path(tmpl) / "members";
+
+  // The members, hard-linked (copied across file systems) at their names;
+  // htar stores the mode and mtime the file has, so the link gets the
+  // written file's, and the cached copy gets its own back afterwards.
+  struct Restore {
+    stdfs::path path;
+    struct stat st;
+  };
+  std::vector<Restore> restore;
+  struct RestoreAll {
+    std::vector<Restore>* r;
+    ~RestoreAll() {
+      for (const Restore& x : *r) {
+        ::chmod(x.path.c_str(), x.st.st_mode & 07777);
+        const struct timespec ts[2] = {x.st.st_atim, x.st.st_mtim};
+        ::utimensat(AT_FDCWD, x.path.c_str(), ts, 0);
+      }
+    }
+  } restore_all{&restore};
+  std::ofstream names(list);
+  for (const auto& p : files) {
+    if (p->checksum.empty() || !AlgoOfChecksum(p->checksum).ok()) {
+      HSMFS_ASSIGN_OR_RETURN(p->checksum, ChecksumFile(p->src, ChecksumAlgo::kMd5));
+    }
+    const stdfs::path dst = tree / p->member;
+    stdfs::create_directories(dst.parent_path(), ec);
+    if (ec) return ErrnoToStatus(ec.value(), "create " + dst.parent_path().string());
+    struct stat st;
+    if (::link(p->src.c_str(), dst.c_str()) == 0 && ::stat(dst.c_str(), &st) == 0) {
+      restore.push_back({p->src, st});
+    } else if (!stdfs::copy_file(p->src, dst, stdfs::copy_options::overwrite_existing, ec)) {
+      return ErrnoToStatus(ec.value(), "copying " + p->src.string() + " to " + dst.string());
+    }
+    ::chmod(dst.c_str(), p->mode);
+    const struct timespec ts[2] = {{0, UTIME_OMIT},
+                                   {static_cast<time_t>(p->mtime_ns / 1'000'000'000),
+                                    static_cast<long>(p->mtime_ns % 1'000'000'000)}};
+    ::utimensat(AT_FDCWD, dst.c_str(), ts, 0);
+    names << p->member << '\n';
+  }
+  names.close();
+  if (!names) return UnavailableError("cannot write the member list " + list.string());
+
+  HtarCreate spec;
+  spec.cwd = tree;
+  spec.list_file = list;
+  HSMFS_ASSIGN_OR_RETURN(const std::vector<HtarMember> listed, CreateArchive(archive_rel, spec));
+  std::map<std::string, const HtarMember*> by_name;
+  for (const HtarMember& m : listed) by_name[m.name] = &m;
+  std::vector<std::string> missing;
+  for (const auto& p : files) {
+    auto it = by_name.find(p->member);
+    if (it == by_name.end() || it->second->size != p->size) missing.push_back(p->member);
+  }
+  if (!missing.empty()) {
+    return UnavailableError("htar reported success but " + archive + " lists " +
+                            std::to_string(files.size() - missing.size()) + " of " +
+                            std::to_string(files.size()) +
+                            " members right (first wrong: " + missing.front() + ")");
+  }
+
+  // Read the whole archive back once and compare every member's checksum.
+  const stdfs::path back = stdfs::path(tmpl) / "verify";
+  stdfs::create_directories(back, ec);
+  HSMFS_RETURN_IF_ERROR(ExtractMembers(archive_rel, {}, back, CancelToken::None()).status());
+  std::vector<std::pair<std::string, BundledFile>> rows;
+  std::vector<std::shared_ptr<PendingPut>> good;
+  const int64_t now = clock_.WallNanos();
+  for (const auto& p : files) {
+    auto algo = AlgoOfChecksum(p->checksum);
+    auto got = ChecksumFile(back / p->member, *algo);
+    if (!got.ok() || *got != p->checksum) {
+      p->result = DataLossError(
+          "the copy of " + p->path + " in " + archive + " has checksum " +
+          (got.ok() ? *got : got.status().message()) + ", expected " + p->checksum +
+          " (changed while it was archived?); it stays in the cache and is archived again");
+      continue;
+    }
+    BundledFile f;
+    f.archive = archive;
+    f.member = p->member;
+    f.size = p->size;
+    f.mtime_ns = p->mtime_ns;
+    f.mode = p->mode;
+    f.checksum = p->checksum;
+    f.written_ns = now;
+    rows.emplace_back(Full(p->path), std::move(f));
+    good.push_back(p);
+  }
+  HSMFS_RETURN_IF_ERROR(index_.Record(rows).Annotate("recording the bundle " + archive));
+  for (size_t i = 0; i < good.size(); ++i) {
+    good[i]->result = StatBundled(good[i]->path, rows[i].second);
+  }
+  spdlog::info("wrote htar bundle {} ({} of {} files)", archive, good.size(), files.size());
+  return Status::Ok();
+}
+
+}  // namespace hsmfs::backends::hpss
