@@ -11,6 +11,18 @@
 namespace hsmfs::catalog {
 namespace {
 
+// Whether a listed mtime is the one the catalog holds. Backends that keep
+// whole seconds (HPSS, whose `ls -D` shows seconds) list a file written
+// through the mount with its mtime truncated: that is the same file, and the
+// catalog keeps the precise time.
+bool SameMtime(int64_t ours, int64_t listed) {
+  constexpr int64_t kSecond = 1'000'000'000;
+  if (ours == listed) return true;
+  if (listed % kSecond != 0) return false;
+  const int64_t floor = ours / kSecond - (ours % kSecond < 0 ? 1 : 0);
+  return floor * kSecond == listed;
+}
+
 constexpr std::string_view kStateNames[] = {"offline",   "staging", "online", "queued",
                                             "archiving", "dual",    "failed"};
 
@@ -330,7 +342,8 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
     // catalog (no backend call may block it), so a listing must not undo it.
     e.mtime_ns = listed.mtime_ns;
   } else if (!e.holds_unarchived_data()) {
-    const bool changed_on_backend = e.size != listed.size || e.mtime_ns != listed.mtime_ns;
+    const bool same_mtime = SameMtime(e.mtime_ns, listed.mtime_ns);
+    const bool changed_on_backend = e.size != listed.size || !same_mtime;
     if (changed_on_backend && e.cached) {
       // Someone replaced the file on the backend behind our back: the cached
       // copy is stale, so the next read recalls the new version.
@@ -339,7 +352,7 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
     }
     e.mode = listed.mode;
     e.size = listed.size;
-    e.mtime_ns = listed.mtime_ns;
+    if (!same_mtime) e.mtime_ns = listed.mtime_ns;
     if (!listed.checksum.empty() || changed_on_backend) e.checksum = listed.checksum;
     e.location = listed.location;
     e.volume = listed.volume;

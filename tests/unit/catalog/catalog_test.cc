@@ -175,6 +175,28 @@ TEST_F(CatalogTest, CachedCopyOfChangedBackendFileGoesOffline) {
   EXPECT_EQ(f.size, 12u);
 }
 
+TEST_F(CatalogTest, AWholeSecondListingOfThePreciseMtimeIsNoChange) {
+  ApplyListing(vault_, {Listed("f", EntryType::kFile, 10, 100)}, 10);
+  {
+    // Written through the mount at 1700000000.250 s and archived.
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(s->db()
+                    .Exec("UPDATE entries SET state = 'dual', cached = 1, "
+                          "mtime_ns = 1700000000250000000 WHERE name = 'f'")
+                    .ok());
+  }
+  // HPSS lists whole seconds.
+  ApplyListing(vault_, {Listed("f", EntryType::kFile, 10, 1'700'000'000'000'000'000)}, 11);
+  Entry f = Get("vault/f");
+  EXPECT_EQ(f.state, FileState::kDual);
+  EXPECT_EQ(f.mtime_ns, 1'700'000'000'250'000'000);  // the precise time stays
+  // Another second is a change.
+  ApplyListing(vault_, {Listed("f", EntryType::kFile, 10, 1'700'000'001'000'000'000)}, 12);
+  f = Get("vault/f");
+  EXPECT_EQ(f.state, FileState::kOffline);
+  EXPECT_EQ(f.mtime_ns, 1'700'000'001'000'000'000);
+}
+
 TEST_F(CatalogTest, AListingOlderThanTheEnginesLastChangeLeavesTheFileAlone) {
   ApplyListing(vault_, {Listed("f", EntryType::kFile, 10, 100)}, 10);
   {
