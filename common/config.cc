@@ -431,6 +431,9 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
     if (out->bundle_max_size == 0) {
       return r.Error(table.get("bundle_max_size"), "bundle_max_size", "must be positive");
     }
+    // As with tape units: a worker waits in Put until its bundle is written,
+    // so the workers bound the files per bundle.
+    if (!out->bundle_rules.empty() && out->archive_workers == 0) out->archive_workers = 256;
   } else if (out->type == "tape") {
     HSMFS_RETURN_IF_ERROR(ReadTapeBackend(table, file, r, out));
   } else {

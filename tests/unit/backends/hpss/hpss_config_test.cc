@@ -121,6 +121,7 @@ TEST(HpssConfigTest, BundleKeysAndTheirErrors) {
   EXPECT_EQ(b.bundle_quiet, std::chrono::minutes(5));
   EXPECT_EQ(b.bundle_catalog, c->catalog.path);  // the index lives in the catalog
   EXPECT_EQ(b.bundle_spool, c->cache.dir / "tmp");
+  EXPECT_EQ(b.archive_workers, 256);  // a bundle holds at most this many files
   const std::string text = RenderConfig(*c);
   EXPECT_NE(text.find("bundle_max_size = \"64GiB\""), std::string::npos) << text;
 
