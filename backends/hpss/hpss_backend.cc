@@ -1,5 +1,6 @@
 #include "backends/hpss/hpss_backend.h"
 
+#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 
@@ -107,6 +108,34 @@ class HpssBackend::Lease {
   HpssBackend& b_;
   HsiSession* session_;
 };
+
+HpssBackend::LocalAttrs::LocalAttrs(stdfs::path file, int64_t mtime_ns, uint32_t mode)
+    : file_(std::move(file)) {
+  struct stat st;
+  if (::stat(file_.c_str(), &st) != 0) return;
+  mtime_ = st.st_mtim;
+  atime_ = st.st_atim;
+  mode_ = st.st_mode & 07777;
+  const int64_t have = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+  const bool set_mtime = mtime_ns != 0 && mtime_ns != have;
+  const bool set_mode = (mode & 07777) != mode_;
+  if (!set_mtime && !set_mode) return;
+  restore_ = true;
+  if (set_mode) ::chmod(file_.c_str(), mode & 07777);
+  if (set_mtime) {
+    const struct timespec ts[2] = {{0, UTIME_OMIT},
+                                   {static_cast<time_t>(mtime_ns / 1'000'000'000),
+                                    static_cast<long>(mtime_ns % 1'000'000'000)}};
+    ::utimensat(AT_FDCWD, file_.c_str(), ts, 0);
+  }
+}
+
+HpssBackend::LocalAttrs::~LocalAttrs() {
+  if (!restore_) return;
+  ::chmod(file_.c_str(), mode_);
+  const struct timespec ts[2] = {atime_, mtime_};
+  ::utimensat(AT_FDCWD, file_.c_str(), ts, 0);
+}
 
 HpssBackend::HpssBackend(HpssOptions options, Clock& clock)
     : options_(std::move(options)), clock_(clock), index_(options_.bundle_catalog) {}
@@ -552,6 +581,7 @@ Result<ObjectInfo> HpssBackend::Put(const stdfs::path& src, const ObjectPath& pa
   HSMFS_ASSIGN_OR_RETURN(const std::string full, HsiQuote(Full(path)));
   HSMFS_ASSIGN_OR_RETURN(const std::string local, HsiQuote(src.string()));
   // -p keeps the local file's mtime and mode on the HPSS copy.
+  const LocalAttrs attrs(src, options.mtime_ns, options.mode);
   HSMFS_RETURN_IF_ERROR(
       Hsi(std::string("put -p ") + (options_.checksum ? "-c on " : "") + local + " : " + full,
           "archive " + path, *options.cancel)

@@ -24,6 +24,8 @@
 //    missing hsi/htar program -> kFailedPrecondition.
 // Thread-safe.
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -115,6 +117,23 @@ class HpssBackend final : public Backend {
     bool busy = false;
   };
   class Lease;
+  // Gives a local file the mode and (if non-zero) mtime a Put is to store,
+  // since `hsi put -p` and htar take them from the file; gives the file its
+  // own back when destroyed.
+  class LocalAttrs {
+   public:
+    LocalAttrs(std::filesystem::path file, int64_t mtime_ns, uint32_t mode);
+    ~LocalAttrs();
+    LocalAttrs(const LocalAttrs&) = delete;
+    LocalAttrs& operator=(const LocalAttrs&) = delete;
+
+   private:
+    std::filesystem::path file_;
+    struct timespec mtime_ {};
+    struct timespec atime_ {};
+    uint32_t mode_ = 0;
+    bool restore_ = false;
+  };
   // Where a path lies relative to htar archives.
   struct Split {
     std::string archive;  // ObjectPath of X.tar; empty when not inside an archive

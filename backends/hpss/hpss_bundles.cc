@@ -269,21 +269,7 @@ Status HpssBackend::WriteBundleTo(const std::string& archive_base, const Pending
   // The members, hard-linked (copied across file systems) at their names;
   // htar stores the mode and mtime the file has, so the link gets the
   // written file's, and the cached copy gets its own back afterwards.
-  struct Restore {
-    stdfs::path path;
-    struct stat st;
-  };
-  std::vector<Restore> restore;
-  struct RestoreAll {
-    std::vector<Restore>* r;
-    ~RestoreAll() {
-      for (const Restore& x : *r) {
-        ::chmod(x.path.c_str(), x.st.st_mode & 07777);
-        const struct timespec ts[2] = {x.st.st_atim, x.st.st_mtim};
-        ::utimensat(AT_FDCWD, x.path.c_str(), ts, 0);
-      }
-    }
-  } restore_all{&restore};
+  std::vector<std::unique_ptr<LocalAttrs>> attrs;
   std::ofstream names(list);
   for (const auto& p : files) {
     if (p->checksum.empty() || !AlgoOfChecksum(p->checksum).ok()) {
@@ -292,17 +278,11 @@ Status HpssBackend::WriteBundleTo(const std::string& archive_base, const Pending
     const stdfs::path dst = tree / p->member;
     stdfs::create_directories(dst.parent_path(), ec);
     if (ec) return ErrnoToStatus(ec.value(), "create " + dst.parent_path().string());
-    struct stat st;
-    if (::link(p->src.c_str(), dst.c_str()) == 0 && ::stat(dst.c_str(), &st) == 0) {
-      restore.push_back({p->src, st});
-    } else if (!stdfs::copy_file(p->src, dst, stdfs::copy_options::overwrite_existing, ec)) {
+    if (::link(p->src.c_str(), dst.c_str()) != 0 &&
+        !stdfs::copy_file(p->src, dst, stdfs::copy_options::overwrite_existing, ec)) {
       return ErrnoToStatus(ec.value(), "copying " + p->src.string() + " to " + dst.string());
     }
-    ::chmod(dst.c_str(), p->mode);
-    const struct timespec ts[2] = {{0, UTIME_OMIT},
-                                   {static_cast<time_t>(p->mtime_ns / 1'000'000'000),
-                                    static_cast<long>(p->mtime_ns % 1'000'000'000)}};
-    ::utimensat(AT_FDCWD, dst.c_str(), ts, 0);
+    attrs.push_back(std::make_unique<LocalAttrs>(dst, p->mtime_ns, p->mode));
     names << p->member << '\n';
   }
   names.close();

@@ -1,5 +1,9 @@
-// The Backend contract (backends/backend.h), run over every implementation.
-// HPSS, tape and iRODS backends join this suite as they are built.
+// The Backend contract (backends/backend.h), run over every implementation
+// that keeps a writable tree: posix, the fakes, and HPSS over its hsi/htar
+// EMULATOR (tests/emulators/hpss). Tape (append-only units, tested in
+// tape_backend_test) and iRODS (a server emulator, irods_backend_test) have
+// suites of their own. A factory's kMtimeNs is the mtime resolution its
+// backend keeps (HPSS listings show whole seconds).
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -10,6 +14,7 @@
 #include <sstream>
 #include <thread>
 
+#include "backends/hpss/hpss_backend.h"
 #include "backends/local/posix_backend.h"
 #include "backends/testing/fake_backend.h"
 #include "backends/testing/fault_injecting_backend.h"
@@ -31,7 +36,7 @@ stdfs::path TempDir(const std::string& tag) {
 }
 
 struct PosixFactory {
-  static constexpr const char* kName = "posix";
+  static constexpr int64_t kMtimeNs = 1;
   stdfs::path root = TempDir("root");
   std::unique_ptr<Backend> Make(Clock& clock) {
     return std::make_unique<PosixBackend>(root, Duration(0), clock);
@@ -40,13 +45,34 @@ struct PosixFactory {
 };
 
 struct FakeFactory {
+  static constexpr int64_t kMtimeNs = 1;
   std::unique_ptr<Backend> Make(Clock&) { return std::make_unique<FakeBackend>(); }
 };
 
 struct FaultInjectingFakeFactory {
+  static constexpr int64_t kMtimeNs = 1;
   std::unique_ptr<Backend> Make(Clock& clock) {
     return std::make_unique<FaultInjectingBackend>(std::make_unique<FakeBackend>(), clock);
   }
+};
+
+struct HpssEmulatorFactory {
+  static constexpr int64_t kMtimeNs = 1'000'000'000;
+  stdfs::path dir = TempDir("hpss");
+  std::unique_ptr<Backend> Make(Clock& clock) {
+    stdfs::create_directories(dir / "hpss/home/elvis");
+    ::setenv("HPSS_EMU_ROOT", (dir / "hpss").c_str(), 1);
+    ::setenv("HPSS_EMU_STATE", (dir / "state").c_str(), 1);
+    ::unsetenv("HPSS_EMU_FAULTS");
+    ::unsetenv("HPSS_EMU_RECALL_DELAY");
+    const stdfs::path emulator = stdfs::path(HSMFS_SOURCE_DIR) / "tests/emulators/hpss";
+    hpss::HpssOptions o;
+    o.root = "/home/elvis";
+    o.hsi = emulator / "hsi";
+    o.htar = emulator / "htar";
+    return std::make_unique<hpss::HpssBackend>(o, clock);
+  }
+  ~HpssEmulatorFactory() { stdfs::remove_all(dir); }
 };
 
 template <typename Factory>
@@ -101,7 +127,8 @@ class BackendContractTest : public ::testing::Test {
   int n_ = 0;
 };
 
-using Implementations = ::testing::Types<PosixFactory, FakeFactory, FaultInjectingFakeFactory>;
+using Implementations =
+    ::testing::Types<PosixFactory, FakeFactory, FaultInjectingFakeFactory, HpssEmulatorFactory>;
 TYPED_TEST_SUITE(BackendContractTest, Implementations);
 
 TYPED_TEST(BackendContractTest, PutThenStatAndReadBack) {
@@ -115,7 +142,8 @@ TYPED_TEST(BackendContractTest, PutThenStatAndReadBack) {
   ASSERT_TRUE(st.ok());
   EXPECT_EQ(st->name, "file.bin");
   EXPECT_EQ(st->size, data.size());
-  EXPECT_EQ(st->mtime_ns, 1'600'000'000'123'000'000);
+  constexpr int64_t kRes = TypeParam::kMtimeNs;
+  EXPECT_EQ(st->mtime_ns, 1'600'000'000'123'000'000 / kRes * kRes);
   EXPECT_EQ(*this->ReadAll("file.bin"), data);
 }
 
