@@ -59,6 +59,10 @@ struct ObjectInfo {
   // The backend's own HSM state where it keeps one (DMF on iRODS: REG, MIG,
   // DUL, OFL, UNM, NMG, PAR, INV), for hsmctl ls and user.hsm.dmf.
   std::string hsm_state;
+  // Put only: the backend itself read the stored copy back and found it has
+  // `checksum` (tape units, HPSS bundles), so the archiver need not read it
+  // back again.
+  bool read_back = false;
 };
 
 // Receives a listing in batches as the backend produces it, so that a huge

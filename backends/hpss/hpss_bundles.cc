@@ -336,7 +336,9 @@ Status HpssBackend::WriteBundleTo(const std::string& archive_base, const Pending
   }
   HSMFS_RETURN_IF_ERROR(index_.Record(rows).Annotate("recording the bundle " + archive));
   for (size_t i = 0; i < good.size(); ++i) {
-    good[i]->result = StatBundled(good[i]->path, rows[i].second);
+    auto info = StatBundled(good[i]->path, rows[i].second);
+    if (info.ok()) info->read_back = true;  // extracted and compared above
+    good[i]->result = std::move(info);
   }
   spdlog::info("wrote htar bundle {} ({} of {} files)", archive, good.size(), files.size());
   return Status::Ok();

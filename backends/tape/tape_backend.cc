@@ -803,7 +803,9 @@ struct TapeBackend::Impl {
                                    std::to_string(target.file_number));
           continue;
         }
-        p.result = MemberInfo(target, files[i], p.path.substr(p.path.rfind('/') + 1));
+        ObjectInfo info = MemberInfo(target, files[i], p.path.substr(p.path.rfind('/') + 1));
+        info.read_back = true;  // ConfirmUnit compared its md5 just now
+        p.result = std::move(info);
       }
       if (!bad.empty()) Invalidate();
       const double secs =

@@ -126,8 +126,12 @@ puts = [f["hpss"] for c in calls if c.get("event") == "cmd" and c.get("cmd") == 
         for f in c["files"]]
 assert sorted(p.split("/incoming/")[1] for p in puts) == \
     ["raw/x.dat", "raw/y.dat", "run1/private.key"], puts
+# Each bundle was read back whole once (the archiver trusts that: no
+# per-member read-back).
+extracts = [c for c in calls if c.get("event") == "cmd" and c.get("cmd") == "extract"]
+assert len(extracts) == len(creates), f"{len(extracts)} htar extracts for {len(creates)} bundles"
 print(f"{len(creates)} htar runs for {sum(len(m) for m in members.values())} files, "
-      f"{len(puts)} hsi puts")
+      f"{len(puts)} hsi puts, {len(extracts)} read-backs")
 PYEOF
 pass "one htar run per bundle, the size cap kept, puts only for unbundled files"
 
