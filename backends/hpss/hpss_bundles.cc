@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 #include <system_error>
 
 #include "backends/hpss/hpss_backend.h"
@@ -111,13 +112,6 @@ Result<ObjectInfo> HpssBackend::PutBundled(const stdfs::path& src, const ObjectP
                                            const BundleTarget& target, const PutOptions& options) {
   struct stat st;
   if (::stat(src.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat " + src.string());
-  // The directory exists on HPSS like that of any written file, so that
-  // listings show it; only the file itself lives in the archive.
-  const ObjectPath parent = ParentObjectPath(path);
-  if (!parent.empty()) {
-    HSMFS_ASSIGN_OR_RETURN(const std::string pfull, HsiQuote(Full(parent)));
-    HSMFS_RETURN_IF_ERROR(Hsi("mkdir -p " + pfull, "mkdir " + parent, *options.cancel).status());
-  }
   auto p = std::make_shared<PendingPut>();
   p->src = src;
   p->path = path;
@@ -288,6 +282,16 @@ Status HpssBackend::WriteBundleTo(const std::string& archive_base, const Pending
   names.close();
   if (!names) return UnavailableError("cannot write the member list " + list.string());
 
+  // The files' directories exist on HPSS like those of any written file, so
+  // that listings show them; only the files live in the archive. One mkdir
+  // per directory, in this (the writer's) session.
+  std::set<ObjectPath> parents;
+  for (const auto& p : files) parents.insert(ParentObjectPath(p->path));
+  for (const ObjectPath& parent : parents) {
+    if (parent.empty()) continue;
+    HSMFS_ASSIGN_OR_RETURN(const std::string q, HsiQuote(Full(parent)));
+    HSMFS_RETURN_IF_ERROR(Hsi("mkdir -p " + q, "mkdir " + parent).status());
+  }
   HtarCreate spec;
   spec.cwd = tree;
   spec.list_file = list;
