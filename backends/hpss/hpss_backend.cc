@@ -465,7 +465,10 @@ Status HpssBackend::Read(const ObjectPath& path, const stdfs::path& dest,
     split.member = bundled->member;
   }
   if (!split.archive.empty()) {
-    HSMFS_RETURN_IF_ERROR(ReadMember(split, dest, options));
+    std::optional<Status> taken;
+    if (bundled) taken = TakePrefetched(Full(path), bundled->member, dest, *options.cancel);
+    if (taken && taken->code() == Code::kCancelled) return *taken;
+    if (!taken || !taken->ok()) HSMFS_RETURN_IF_ERROR(ReadMember(split, dest, options));
   } else {
     HSMFS_ASSIGN_OR_RETURN(const std::string full, HsiQuote(Full(path)));
     HSMFS_ASSIGN_OR_RETURN(const std::string local, HsiQuote(dest.string()));

@@ -78,6 +78,9 @@ class HpssBackend final : public Backend {
   Result<ObjectInfo> Stat(const ObjectPath& path) override;
   Status List(const ObjectPath& dir, const ListSink& sink, const CancelToken& cancel) override;
   Status Stage(const ObjectPath& path, Deadline deadline) override;
+  // Bundled files of one archive recalled together are extracted by one
+  // htar run in the background; their Reads then take the extracted copies.
+  Status StageMany(const std::vector<ObjectPath>& paths, Deadline deadline) override;
   Status Read(const ObjectPath& path, const std::filesystem::path& dest,
               const ReadOptions& options) override;
   Result<ObjectInfo> Put(const std::filesystem::path& src, const ObjectPath& path,
@@ -151,6 +154,16 @@ class HpssBackend final : public Backend {
     uint64_t bytes = 0;
     TimePoint last_join;
   };
+  // One background `htar -x` of several bundled members (StageMany).
+  struct Prefetch {
+    std::string archive;                                       // absolute HPSS path
+    std::vector<std::pair<std::string, std::string>> members;  // written path (full), member
+    std::filesystem::path dir;                                 // where they were extracted
+    size_t left = 0;                                           // not yet taken by a Read
+    bool done = false;
+    Status status;
+    TimePoint finished;
+  };
   struct BundleTarget {
     std::string archive;  // absolute HPSS path of the archive the rules name
     std::string member;   // the file's name in it (relative to the archive's directory)
@@ -187,6 +200,15 @@ class HpssBackend final : public Backend {
   Result<std::string> FreeArchiveName(const std::string& archive);
   Result<ObjectInfo> StatBundled(const ObjectPath& path, const BundledFile& f) const;
   void StopWriter();
+  void PrefetchLoop();
+  void RunPrefetch(Prefetch& pf);
+  // Moves the prefetched copy of `full` (member `member`) to `dest`, waiting
+  // for its htar run; nullopt when none was prefetched or it failed (the
+  // caller extracts the member itself).
+  std::optional<Status> TakePrefetched(const std::string& full, const std::string& member,
+                                       const std::filesystem::path& dest,
+                                       const CancelToken& cancel);
+  void DropPrefetchedLocked(const std::shared_ptr<Prefetch>& pf);
 
   const HpssOptions options_;
   Clock& clock_;
@@ -204,6 +226,14 @@ class HpssBackend final : public Backend {
   std::deque<std::pair<std::string, PendingList>> full_;  // GUARDED_BY(bmu_): ready to write
   bool stop_ = false;                                     // GUARDED_BY(bmu_)
   std::thread writer_;                                    // started by the first bundled Put
+
+  std::mutex pmu_;
+  std::condition_variable pcv_;
+  std::map<std::string, std::shared_ptr<Prefetch>> prefetched_;  // GUARDED_BY(pmu_): by path
+  std::deque<std::shared_ptr<Prefetch>> prefetch_queue_;         // GUARDED_BY(pmu_)
+  bool prefetch_stop_ = false;                                   // GUARDED_BY(pmu_)
+  CancelToken prefetch_cancel_;
+  std::thread prefetcher_;  // started by the first StageMany with work
 };
 
 }  // namespace hsmfs::backends::hpss

@@ -174,6 +174,152 @@ void HpssBackend::StopWriter() {
   }
   bcv_.notify_all();
   if (writer_.joinable()) writer_.join();
+  {
+    std::lock_guard<std::mutex> l(pmu_);
+    prefetch_stop_ = true;
+  }
+  prefetch_cancel_.Cancel();
+  pcv_.notify_all();
+  if (prefetcher_.joinable()) prefetcher_.join();
+  std::lock_guard<std::mutex> l(pmu_);
+  while (!prefetched_.empty()) DropPrefetchedLocked(prefetched_.begin()->second);
+}
+
+Status HpssBackend::StageMany(const std::vector<ObjectPath>& paths, Deadline) {
+  if (!index_.enabled()) return Status::Ok();
+  // Bundled members by archive, in the order asked (the recall order).
+  std::map<std::string, std::vector<std::pair<std::string, BundledFile>>> by_archive;
+  std::vector<std::string> order;
+  for (const ObjectPath& path : paths) {
+    const std::string full = Full(path);
+    HSMFS_ASSIGN_OR_RETURN(const std::optional<BundledFile> f, index_.Find(full));
+    if (!f) continue;
+    auto [it, added] = by_archive.try_emplace(f->archive);
+    if (added) order.push_back(f->archive);
+    it->second.emplace_back(full, *f);
+  }
+  std::lock_guard<std::mutex> l(pmu_);
+  if (prefetch_stop_) return Status::Ok();
+  // Copies nobody took within 10 minutes (recalls cancelled) are dropped.
+  std::set<std::shared_ptr<Prefetch>> stale;
+  for (const auto& [full, pf] : prefetched_) {
+    if (pf->done && clock_.Now() - pf->finished > std::chrono::minutes(10)) stale.insert(pf);
+  }
+  for (const auto& pf : stale) DropPrefetchedLocked(pf);
+  std::vector<std::shared_ptr<Prefetch>> fresh;
+  for (const std::string& archive : order) {
+    uint64_t bytes = 0;
+    for (const auto& [full, f] : by_archive[archive]) {
+      if (prefetched_.count(full)) continue;
+      // One run extracts at most a bundle's worth (and 1000 names on its
+      // command line).
+      if (fresh.empty() || fresh.back()->archive != archive ||
+          bytes + f.size > options_.bundle_max_size || fresh.back()->members.size() >= 1000) {
+        fresh.push_back(std::make_shared<Prefetch>());
+        fresh.back()->archive = archive;
+        bytes = 0;
+      }
+      fresh.back()->members.emplace_back(full, f.member);
+      bytes += f.size;
+    }
+  }
+  bool queued = false;
+  for (const auto& pf : fresh) {
+    if (pf->members.size() < 2) continue;  // a lone member is left to its Read
+    pf->left = pf->members.size();
+    for (const auto& [full, member] : pf->members) prefetched_[full] = pf;
+    prefetch_queue_.push_back(pf);
+    queued = true;
+  }
+  if (queued && !prefetcher_.joinable()) {
+    prefetcher_ = StartThread("hpss-prefetch", [this] { PrefetchLoop(); });
+  }
+  pcv_.notify_all();
+  return Status::Ok();
+}
+
+void HpssBackend::PrefetchLoop() {
+  std::unique_lock<std::mutex> l(pmu_);
+  while (!prefetch_stop_) {
+    if (prefetch_queue_.empty()) {
+      pcv_.wait(l);
+      continue;
+    }
+    std::shared_ptr<Prefetch> pf = prefetch_queue_.front();
+    prefetch_queue_.pop_front();
+    l.unlock();
+    RunPrefetch(*pf);
+    l.lock();
+    pf->done = true;
+    pf->finished = clock_.Now();
+    pcv_.notify_all();
+  }
+  for (const auto& pf : prefetch_queue_) {
+    pf->status = UnavailableError("hsmfs is shutting down");
+    pf->done = true;
+  }
+  prefetch_queue_.clear();
+  pcv_.notify_all();
+}
+
+void HpssBackend::RunPrefetch(Prefetch& pf) {
+  std::error_code ec;
+  stdfs::create_directories(options_.bundle_spool, ec);
+  std::string tmpl = (options_.bundle_spool / "hpss-prefetch-XXXXXX").string();
+  if (::mkdtemp(tmpl.data()) == nullptr) {
+    pf.status = ErrnoToStatus(errno, "prefetch directory in " + options_.bundle_spool.string());
+    return;
+  }
+  pf.dir = tmpl;
+  auto rel = Rel(pf.archive);
+  if (!rel.ok()) {
+    pf.status = rel.status();
+    return;
+  }
+  std::vector<std::string> members;
+  for (const auto& [full, member] : pf.members) members.push_back(member);
+  auto extracted = ExtractMembers(*rel, members, pf.dir, prefetch_cancel_);
+  pf.status = extracted.status();
+  if (pf.status.ok()) {
+    spdlog::debug("extracted {} members of {} at once", extracted->size(), pf.archive);
+  } else {
+    spdlog::warn("extracting {} members of {} at once failed: {}; each is read by itself",
+                 members.size(), pf.archive, pf.status.message());
+  }
+}
+
+void HpssBackend::DropPrefetchedLocked(const std::shared_ptr<Prefetch>& pf) {
+  for (const auto& [full, member] : pf->members) {
+    auto it = prefetched_.find(full);
+    if (it != prefetched_.end() && it->second == pf) prefetched_.erase(it);
+  }
+  std::error_code ec;
+  if (!pf->dir.empty()) stdfs::remove_all(pf->dir, ec);
+}
+
+std::optional<Status> HpssBackend::TakePrefetched(const std::string& full,
+                                                  const std::string& member,
+                                                  const stdfs::path& dest,
+                                                  const CancelToken& cancel) {
+  std::unique_lock<std::mutex> l(pmu_);
+  auto it = prefetched_.find(full);
+  if (it == prefetched_.end()) return std::nullopt;
+  const std::shared_ptr<Prefetch> pf = it->second;
+  while (!pf->done) {
+    if (cancel.cancelled()) return CancelledError("read of " + full + " cancelled");
+    clock_.WaitUntil(pcv_, l, clock_.Now() + std::chrono::milliseconds(100));
+  }
+  it = prefetched_.find(full);
+  if (it == prefetched_.end() || it->second != pf) return std::nullopt;  // taken meanwhile
+  prefetched_.erase(it);
+  std::optional<Status> out;
+  if (pf->status.ok()) {
+    std::error_code ec;
+    stdfs::rename(pf->dir / member, dest, ec);
+    if (!ec) out = Status::Ok();
+  }
+  if (--pf->left == 0) DropPrefetchedLocked(pf);
+  return out;
 }
 
 void HpssBackend::WriterLoop() {

@@ -147,6 +147,14 @@ assert_eq "$loc" "htar /home/elvis/incoming/run1.tar member run1/sub/b3.dat" "us
 # Drop the cached copies; every file reads back from its archive member.
 "$BIN/hsmctl" -c "$CONF" release "$MNT/hpss/incoming" >/dev/null || fail "hsmctl release"
 assert_eq "$(state "$MNT/hpss/incoming/run1/a5.dat")" "offline" "released"
+# Parallel readers of one archive's files: the recall batch reaches the
+# backend at once (StageMany), and one htar run extracts the members together.
+before=$(grep -c '"cmd": "extract"' "$HPSS_EMU_STATE/calls.log")
+find "$MNT/hpss/incoming/run1" -type f -print0 | xargs -0 -P 32 -n 1 cat >/dev/null
+after=$(grep -c '"cmd": "extract"' "$HPSS_EMU_STATE/calls.log")
+[ $((after - before)) -le 5 ] || fail "31 parallel reads of run1/ took $((after - before)) htar runs"
+pass "31 parallel reads of run1/ took $((after - before)) htar run(s)"
+"$BIN/hsmctl" -c "$CONF" release "$MNT/hpss/incoming" >/dev/null || fail "hsmctl release"
 before=$(grep -c '"cmd": "extract"' "$HPSS_EMU_STATE/calls.log")
 (cd "$SRC" && find . -type f -exec md5sum {} + | sort -k2) >"$WORK/src.md5"
 (cd "$MNT/hpss/incoming" && find . -type f -not -path './*.tar/*' -not -path './logs/*.tar/*' \

@@ -562,6 +562,34 @@ TEST_F(HpssBundleTest, RenameAndRemoveChangeOnlyTheIndex) {
   EXPECT_TRUE(OnHpss("sky/moved/b.fits"));
 }
 
+TEST_F(HpssBundleTest, MembersRecalledTogetherAreExtractedByOneHtarRun) {
+  auto r = PutAll({{"sky/run1/a.fits", "aaaaaaaaaa"},
+                   {"sky/run1/b.fits", "bbbbbbbbbb"},
+                   {"sky/run1/c.fits", "cccccccccc"},
+                   {"sky/notes/n1.txt", "note"}});
+  for (const auto& x : r) ASSERT_TRUE(x.ok()) << x.status().ToString();
+  const size_t before = Calls("extract").size();
+  ASSERT_TRUE(backend_
+                  ->StageMany({"sky/run1/c.fits", "sky/notes/n1.txt", "sky/run1/a.fits",
+                               "sky/run1/b.fits", "sky/raw/none"},
+                              Deadline::Never())
+                  .ok());
+  EXPECT_EQ(*ReadAll("sky/run1/a.fits"), "aaaaaaaaaa");
+  EXPECT_EQ(*ReadAll("sky/run1/b.fits"), "bbbbbbbbbb");
+  ReadOptions checked;
+  checked.expect_checksum = "md5:00000000000000000000000000000000";
+  EXPECT_EQ(ReadAll("sky/run1/c.fits", checked).status().code(), Code::kDataLoss);
+  EXPECT_EQ(*ReadAll("sky/notes/n1.txt"), "note");  // alone from its archive: read by itself
+  const auto extracts = Calls("extract");
+  ASSERT_EQ(extracts.size(), before + 2) << "one run for run1's three, one for n1.txt";
+  EXPECT_NE(extracts[before].find("run1/c.fits"), std::string::npos);
+  EXPECT_NE(extracts[before].find("run1/b.fits"), std::string::npos);
+  // Taken copies leave nothing behind in the spool; a later Read extracts again.
+  EXPECT_TRUE(stdfs::is_empty(dir_ / "spool"));
+  EXPECT_EQ(*ReadAll("sky/run1/a.fits"), "aaaaaaaaaa");
+  EXPECT_EQ(Calls("extract").size(), before + 3);
+}
+
 TEST_F(HpssBundleTest, FailedHtarFailsEveryMemberAndRecordsNothing) {
   ::setenv("HPSS_EMU_FAULTS", "action=error tool=htar match=-cvf", 1);
   auto r = PutAll({{"sky/run1/a.fits", "aaaaaaaaaa"},
