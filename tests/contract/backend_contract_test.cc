@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -124,7 +125,7 @@ class BackendContractTest : public ::testing::Test {
   Factory factory_;
   std::unique_ptr<Backend> backend_;
   stdfs::path scratch_;
-  int n_ = 0;
+  std::atomic<int> n_{0};  // Local() is called from several threads
 };
 
 using Implementations =

@@ -118,7 +118,7 @@ class HpssBackendTest : public ::testing::Test {
   FakeClock clock_;
   stdfs::path dir_;
   std::unique_ptr<HpssBackend> backend_;
-  int n_ = 0;
+  std::atomic<int> n_{0};  // Local() and ReadAll() are called from several threads
 };
 
 TEST_F(HpssBackendTest, PutStatReadBack) {
