@@ -13,6 +13,7 @@ source "$(dirname "$0")/../integration/lib.sh"
 
 EMU=${HSMFS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/emulators/hpss
 PY=/usr/bin/python3
+source "$EMU/fixture.sh"
 N=${BENCH_FILES:-500}
 SIZE=${BENCH_SIZE:-4096}
 export HPSS_EMU_RECALL_DELAY=${BENCH_RECALL:-0.01} HPSS_EMU_DEFAULT_STAGED=0
@@ -39,12 +40,9 @@ run() {  # MODE (put|bundle): sets RES="archive_s hpss_files commands read_s rec
   cat >>"$dir/hsmfs.toml" <<TOML
 [archive]
 settle = "1s"
-[[backend]]
-name = "hpss"
-type = "hpss"
-root = "/home/elvis"
-hsi = "$EMU/hsi"
-htar = "$EMU/htar"
+TOML
+  hpss_backend_head "$dir/hsmfs.toml"
+  cat >>"$dir/hsmfs.toml" <<TOML
 writable = ["incoming"]
 archive_workers = $((N + 16))
 stage_workers = 4

@@ -35,12 +35,9 @@ config_head "$CONF"
 cat >>"$CONF" <<TOML
 [stage]
 coalesce = "2s"
-[[backend]]
-name = "hpss"
-type = "hpss"
-root = "/home/elvis"
-hsi = "$EMU/hsi"
-htar = "$EMU/htar"
+TOML
+hpss_backend_head "$CONF"
+cat >>"$CONF" <<TOML
 stage_workers = 1
 TOML
 MNT=$WORK/mnt

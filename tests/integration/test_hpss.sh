@@ -34,12 +34,9 @@ cat >>"$CONF" <<TOML
 coalesce = "3s"
 [archive]
 settle = "1s"
-[[backend]]
-name = "hpss"
-type = "hpss"
-root = "/home/elvis"
-hsi = "$EMU/hsi"
-htar = "$EMU/htar"
+TOML
+hpss_backend_head "$CONF"
+cat >>"$CONF" <<TOML
 checksum = true
 writable = ["incoming"]
 stage_workers = 1

@@ -9,6 +9,7 @@ source "$(dirname "$0")/lib.sh"
 EMU=${HSMFS_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/emulators/hpss
 [ -x "$EMU/hsi" ] || fail "the hpss emulator is missing ($EMU/hsi)"
 PY=/usr/bin/python3
+source "$EMU/fixture.sh"
 
 export HPSS_EMU_ROOT=$WORK/hpss HPSS_EMU_STATE=$WORK/emu
 HOME_DIR=$HPSS_EMU_ROOT/home/elvis
@@ -45,12 +46,9 @@ config_head "$CONF"
 cat >>"$CONF" <<TOML
 [archive]
 settle = "1s"
-[[backend]]
-name = "hpss"
-type = "hpss"
-root = "/home/elvis"
-hsi = "$EMU/hsi"
-htar = "$EMU/htar"
+TOML
+hpss_backend_head "$CONF"
+cat >>"$CONF" <<TOML
 writable = ["incoming"]
 allow_delete = true
 bundle_rules = "$WORK/rules.json"

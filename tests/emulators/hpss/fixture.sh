@@ -12,3 +12,18 @@ hpss_tape_files() {
     printf '%s/%s VOL%05d00 %d\n' "$dir" "$f" $((i % 3)) $(((i * 7) % n + 1))
   done >"$HPSS_EMU_STATE/layout"
 }
+
+# hpss_backend_head FILE: appends the [[backend]] table of an hpss backend
+# named "hpss" with root /home/elvis over this emulator; callers append the
+# table's other keys.
+HPSS_EMU_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+hpss_backend_head() {
+  cat >>"$1" <<TOML
+[[backend]]
+name = "hpss"
+type = "hpss"
+root = "/home/elvis"
+hsi = "$HPSS_EMU_DIR/hsi"
+htar = "$HPSS_EMU_DIR/htar"
+TOML
+}
