@@ -26,6 +26,7 @@ Result<std::unique_ptr<Backend>> CreateBackend(const BackendConfig& config, Cloc
     o.bundle_spool = config.bundle_spool;
     o.bundle_max_size = config.bundle_max_size;
     o.bundle_quiet = config.bundle_quiet;
+    o.bundle_workers = config.archive_workers;
     if (!config.bundle_rules.empty()) {
       auto rules =
           hpss::hpsspy::LoadScanConfig(config.bundle_rules.string(), config.bundle_section);

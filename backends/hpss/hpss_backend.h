@@ -64,6 +64,10 @@ struct HpssOptions {
   std::shared_ptr<const hpsspy::ScanConfig> bundle_rules;
   uint64_t bundle_max_size = uint64_t{8} << 30;
   Duration bundle_quiet = std::chrono::seconds(30);
+  // The archive workers that can wait in Put at once: when that many wait,
+  // no other file can join, so the bundles are written without waiting for
+  // bundle_quiet. 0: unknown.
+  int bundle_workers = 0;
   std::filesystem::path bundle_catalog;  // the catalog holding the index; empty: none
   std::filesystem::path bundle_spool;    // where bundles are assembled (hard links)
 };

@@ -142,6 +142,14 @@ Result<ObjectInfo> HpssBackend::PutBundled(const stdfs::path& src, const ObjectP
     full_.emplace_back(target.archive, std::move(b.files));
     open_.erase(target.archive);
   }
+  size_t waiting = 0;
+  for (const auto& [archive, ob] : open_) waiting += ob.files.size();
+  for (const auto& [archive, list] : full_) waiting += list.size();
+  if (options_.bundle_workers > 0 && waiting >= static_cast<size_t>(options_.bundle_workers)) {
+    // Every archive worker waits here: nothing else can join before quiet.
+    for (auto& [archive, ob] : open_) full_.emplace_back(archive, std::move(ob.files));
+    open_.clear();
+  }
   bcv_.notify_all();
   while (!p->done) {
     if (!p->taken && p->cancel->cancelled()) {

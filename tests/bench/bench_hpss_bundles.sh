@@ -44,7 +44,6 @@ TOML
   hpss_backend_head "$dir/hsmfs.toml"
   cat >>"$dir/hsmfs.toml" <<TOML
 writable = ["incoming"]
-archive_workers = $((N + 16))
 stage_workers = 4
 TOML
   if [ "$mode" = bundle ]; then

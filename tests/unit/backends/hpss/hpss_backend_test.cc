@@ -440,7 +440,7 @@ class HpssBundleTest : public HpssBackendTest {
   // Puts from a thread each (a bundled Put returns once its bundle is
   // written), advancing the fake clock until all have returned.
   std::vector<Result<ObjectInfo>> PutAll(
-      const std::vector<std::pair<ObjectPath, std::string>>& files) {
+      const std::vector<std::pair<ObjectPath, std::string>>& files, bool advance_clock = true) {
     std::vector<Result<ObjectInfo>> out(files.size(), Status(Code::kInternal, "not run"));
     std::atomic<size_t> left{files.size()};
     std::vector<std::thread> threads;
@@ -456,7 +456,7 @@ class HpssBundleTest : public HpssBackendTest {
     }
     for (int n = 0; left > 0 && n < 3000; ++n) {
       std::this_thread::sleep_for(milliseconds(10));
-      if (n % 20 == 19) clock_.Advance(seconds(10));
+      if (advance_clock && n % 20 == 19) clock_.Advance(seconds(10));
     }
     for (auto& t : threads) t.join();
     return out;
@@ -588,6 +588,24 @@ TEST_F(HpssBundleTest, MembersRecalledTogetherAreExtractedByOneHtarRun) {
   EXPECT_TRUE(stdfs::is_empty(dir_ / "spool"));
   EXPECT_EQ(*ReadAll("sky/run1/a.fits"), "aaaaaaaaaa");
   EXPECT_EQ(Calls("extract").size(), before + 3);
+}
+
+TEST_F(HpssBundleTest, WhenEveryArchiveWorkerWaitsTheBundlesAreWrittenAtOnce) {
+  HpssOptions o;
+  o.root = "/home/elvis";
+  o.hsi = kEmulator / "hsi";
+  o.htar = kEmulator / "htar";
+  o.bundle_rules = rules_;
+  o.bundle_max_size = 1000;
+  o.bundle_workers = 2;
+  o.bundle_catalog = dir_ / "catalog.db";
+  o.bundle_spool = dir_ / "spool";
+  backend_ = std::make_unique<HpssBackend>(o, clock_);
+  // Two small files of two archives, far from bundle_max_size, and the fake
+  // clock never reaches bundle_quiet: both workers wait, so both are written.
+  auto r = PutAll({{"sky/run1/a.fits", "a"}, {"sky/notes/b.txt", "b"}}, false);
+  for (const auto& x : r) ASSERT_TRUE(x.ok()) << x.status().ToString();
+  EXPECT_EQ(Calls("create").size(), 2u);
 }
 
 TEST_F(HpssBundleTest, FailedHtarFailsEveryMemberAndRecordsNothing) {
