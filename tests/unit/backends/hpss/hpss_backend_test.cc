@@ -425,13 +425,14 @@ class HpssBundleTest : public HpssBackendTest {
     rules_ = std::make_shared<const hpsspy::ScanConfig>(std::move(rules).value());
     backend_ = MakeBundling();
   }
-  std::unique_ptr<HpssBackend> MakeBundling() {
+  std::unique_ptr<HpssBackend> MakeBundling(uint64_t max_size = 30, int workers = 0) {
     HpssOptions o;
     o.root = "/home/elvis";
     o.hsi = kEmulator / "hsi";
     o.htar = kEmulator / "htar";
     o.bundle_rules = rules_;
-    o.bundle_max_size = 30;
+    o.bundle_max_size = max_size;
+    o.bundle_workers = workers;
     o.bundle_quiet = seconds(30);
     o.bundle_catalog = dir_ / "catalog.db";
     o.bundle_spool = dir_ / "spool";
@@ -591,16 +592,7 @@ TEST_F(HpssBundleTest, MembersRecalledTogetherAreExtractedByOneHtarRun) {
 }
 
 TEST_F(HpssBundleTest, WhenEveryArchiveWorkerWaitsTheBundlesAreWrittenAtOnce) {
-  HpssOptions o;
-  o.root = "/home/elvis";
-  o.hsi = kEmulator / "hsi";
-  o.htar = kEmulator / "htar";
-  o.bundle_rules = rules_;
-  o.bundle_max_size = 1000;
-  o.bundle_workers = 2;
-  o.bundle_catalog = dir_ / "catalog.db";
-  o.bundle_spool = dir_ / "spool";
-  backend_ = std::make_unique<HpssBackend>(o, clock_);
+  backend_ = MakeBundling(1000, 2);
   // Two small files of two archives, far from bundle_max_size, and the fake
   // clock never reaches bundle_quiet: both workers wait, so both are written.
   auto r = PutAll({{"sky/run1/a.fits", "a"}, {"sky/notes/b.txt", "b"}}, false);
