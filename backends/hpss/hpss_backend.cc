@@ -431,14 +431,16 @@ Status HpssBackend::List(const ObjectPath& dir, const ListSink& sink, const Canc
   return Status::Ok();
 }
 
+Result<HpssBackend::Split> HpssBackend::Locate(const ObjectPath& path) {
+  HSMFS_ASSIGN_OR_RETURN(const std::optional<BundledFile> bundled, index_.Find(Full(path)));
+  if (!bundled) return SplitArchive(path);
+  HSMFS_ASSIGN_OR_RETURN(std::string archive, Rel(bundled->archive));
+  return Split{std::move(archive), bundled->member, true};
+}
+
 Status HpssBackend::Stage(const ObjectPath& path, Deadline) {
   HSMFS_RETURN_IF_ERROR(ValidateObjectPath(path));
-  HSMFS_ASSIGN_OR_RETURN(Split split, SplitArchive(path));
-  HSMFS_ASSIGN_OR_RETURN(const std::optional<BundledFile> bundled, index_.Find(Full(path)));
-  if (bundled) {
-    HSMFS_ASSIGN_OR_RETURN(split.archive, Rel(bundled->archive));
-    split.member = bundled->member;
-  }
+  HSMFS_ASSIGN_OR_RETURN(const Split split, Locate(path));
   // Staging a member brings its whole archive to disk: htar then reads it there.
   const ObjectPath target = split.archive.empty() ? path : split.archive;
   HSMFS_ASSIGN_OR_RETURN(const std::string full, HsiQuote(Full(target)));
@@ -458,15 +460,10 @@ Status HpssBackend::Read(const ObjectPath& path, const stdfs::path& dest,
                                   ": not a regular file");
     }
   }
-  HSMFS_ASSIGN_OR_RETURN(Split split, SplitArchive(path));
-  HSMFS_ASSIGN_OR_RETURN(const std::optional<BundledFile> bundled, index_.Find(Full(path)));
-  if (bundled) {
-    HSMFS_ASSIGN_OR_RETURN(split.archive, Rel(bundled->archive));
-    split.member = bundled->member;
-  }
+  HSMFS_ASSIGN_OR_RETURN(const Split split, Locate(path));
   if (!split.archive.empty()) {
     std::optional<Status> taken;
-    if (bundled) taken = TakePrefetched(Full(path), bundled->member, dest, *options.cancel);
+    if (split.bundled) taken = TakePrefetched(Full(path), split.member, dest, *options.cancel);
     if (taken && taken->code() == Code::kCancelled) return *taken;
     if (!taken || !taken->ok()) HSMFS_RETURN_IF_ERROR(ReadMember(split, dest, options));
   } else {
@@ -574,7 +571,7 @@ Result<ObjectInfo> HpssBackend::Put(const stdfs::path& src, const ObjectPath& pa
     std::error_code ec;
     const auto size = stdfs::file_size(src, ec);
     if (ec) return ErrnoToStatus(ec.value(), "stat " + src.string());
-    if (auto target = BundleFor(path, size)) return PutBundled(src, path, *target, options);
+    if (auto target = BundleFor(path, size)) return PutBundled(src, size, path, *target, options);
   }
   const ObjectPath parent = ParentObjectPath(path);
   if (!parent.empty()) {

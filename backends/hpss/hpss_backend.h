@@ -143,8 +143,9 @@ class HpssBackend final : public Backend {
   };
   // Where a path lies relative to htar archives.
   struct Split {
-    std::string archive;  // ObjectPath of X.tar; empty when not inside an archive
-    std::string member;   // path inside the archive ("" = the archive itself)
+    std::string archive;   // ObjectPath of X.tar; empty when not inside an archive
+    std::string member;    // path inside the archive ("" = the archive itself)
+    bool bundled = false;  // a file written into a bundle (found in the index)
   };
   struct ArchiveListing {
     std::vector<HtarMember> members;
@@ -180,6 +181,9 @@ class HpssBackend final : public Backend {
                                        const CancelToken& cancel = CancelToken::None());
   Result<bool> IsArchive(const ObjectPath& path);
   Result<Split> SplitArchive(const ObjectPath& path);
+  // Where `path`'s data is: a bundled file's member (the index), else as
+  // SplitArchive says.
+  Result<Split> Locate(const ObjectPath& path);
   Result<std::vector<HtarMember>> ArchiveMembers(const ObjectPath& archive);
   Result<ObjectInfo> StatPlain(const ObjectPath& path);
   Result<ObjectInfo> StatMember(const Split& split);
@@ -196,8 +200,9 @@ class HpssBackend final : public Backend {
   Result<ObjectPath> Rel(const std::string& full) const;
 
   std::optional<BundleTarget> BundleFor(const ObjectPath& path, uint64_t size) const;
-  Result<ObjectInfo> PutBundled(const std::filesystem::path& src, const ObjectPath& path,
-                                const BundleTarget& target, const PutOptions& options);
+  Result<ObjectInfo> PutBundled(const std::filesystem::path& src, uint64_t size,
+                                const ObjectPath& path, const BundleTarget& target,
+                                const PutOptions& options);
   void WriterLoop();
   void WriteBundle(const std::string& archive, const PendingList& files);
   Status WriteBundleTo(const std::string& archive, const PendingList& files);

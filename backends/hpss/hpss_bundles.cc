@@ -108,15 +108,14 @@ Result<ObjectInfo> HpssBackend::StatBundled(const ObjectPath& path, const Bundle
   return info;
 }
 
-Result<ObjectInfo> HpssBackend::PutBundled(const stdfs::path& src, const ObjectPath& path,
-                                           const BundleTarget& target, const PutOptions& options) {
-  struct stat st;
-  if (::stat(src.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat " + src.string());
+Result<ObjectInfo> HpssBackend::PutBundled(const stdfs::path& src, uint64_t size,
+                                           const ObjectPath& path, const BundleTarget& target,
+                                           const PutOptions& options) {
   auto p = std::make_shared<PendingPut>();
   p->src = src;
   p->path = path;
   p->member = target.member;
-  p->size = static_cast<uint64_t>(st.st_size);
+  p->size = size;
   p->mtime_ns = options.mtime_ns;
   p->mode = options.mode & 07777;
   p->checksum = options.checksum;
