@@ -54,11 +54,16 @@ class HpssBackendTest : public ::testing::Test {
     backend_.reset();
     stdfs::remove_all(dir_);
   }
-  std::unique_ptr<HpssBackend> Make(Duration timeout = seconds(30)) {
+  // The backend root /home/elvis through the emulator's hsi and htar.
+  static HpssOptions EmulatorOptions() {
     HpssOptions o;
     o.root = "/home/elvis";
     o.hsi = kEmulator / "hsi";
     o.htar = kEmulator / "htar";
+    return o;
+  }
+  std::unique_ptr<HpssBackend> Make(Duration timeout = seconds(30)) {
+    HpssOptions o = EmulatorOptions();
     o.command_timeout = timeout;
     o.checksum = true;
     return std::make_unique<HpssBackend>(o, clock_);
@@ -375,9 +380,7 @@ TEST_F(HpssBackendTest, HtarThatExtractsFewerMembersThanAskedFails) {
   const stdfs::path fake = dir_ / "fake_htar";
   std::ofstream(fake) << "#!/bin/sh\necho 'HTAR: HTAR SUCCESSFUL'\nexit 0\n";
   stdfs::permissions(fake, stdfs::perms::owner_all);
-  HpssOptions o;
-  o.root = "/home/elvis";
-  o.hsi = kEmulator / "hsi";
+  HpssOptions o = EmulatorOptions();
   o.htar = fake;
   HpssBackend b(o, clock_);
   const stdfs::path dest = dir_ / "scratch/dest";
@@ -426,10 +429,7 @@ class HpssBundleTest : public HpssBackendTest {
     backend_ = MakeBundling();
   }
   std::unique_ptr<HpssBackend> MakeBundling(uint64_t max_size = 30, int workers = 0) {
-    HpssOptions o;
-    o.root = "/home/elvis";
-    o.hsi = kEmulator / "hsi";
-    o.htar = kEmulator / "htar";
+    HpssOptions o = EmulatorOptions();
     o.bundle_rules = rules_;
     o.bundle_max_size = max_size;
     o.bundle_workers = workers;
@@ -458,6 +458,11 @@ class HpssBundleTest : public HpssBackendTest {
     for (int n = 0; left > 0 && n < 3000; ++n) {
       std::this_thread::sleep_for(milliseconds(10));
       if (advance_clock && n % 20 == 19) clock_.Advance(seconds(10));
+    }
+    if (left > 0) {
+      // Fail rather than hang: let bundle_quiet pass so that every Put returns.
+      ADD_FAILURE() << left << " Put(s) still waiting after 30 s";
+      clock_.Advance(std::chrono::hours(1));
     }
     for (auto& t : threads) t.join();
     return out;
@@ -626,8 +631,7 @@ TEST_F(HpssBundleTest, HtarThatDropsAMemberIsAFailure) {
 }
 
 TEST_F(HpssBackendTest, MissingHsiIsAConfigurationError) {
-  HpssOptions o;
-  o.root = "/home/elvis";
+  HpssOptions o = EmulatorOptions();
   o.hsi = dir_ / "no/hsi";
   o.htar = dir_ / "no/htar";
   HpssBackend b(o, clock_);

@@ -46,6 +46,17 @@ std::string Slurp(const stdfs::path& p) {
   return ss.str();
 }
 
+// The first `n` objects of the emulator's bulk collection (bulk/obj000000...).
+std::vector<std::string> BulkPaths(int n) {
+  std::vector<std::string> paths;
+  for (int i = 0; i < n; ++i) {
+    char name[32];
+    snprintf(name, sizeof name, "bulk/obj%06d", i);
+    paths.push_back(name);
+  }
+  return paths;
+}
+
 std::string RandomBytes(size_t n, unsigned seed) {
   std::mt19937 gen(seed);
   std::string s(n, '\0');
@@ -615,12 +626,7 @@ TEST_F(IrodsBackendTest, ReadChecksExpectedChecksumAndReportsProgress) {
 TEST_F(IrodsBackendTest, StageManyOf200OfflineObjectsIsOneRuleCall) {
   StartEmulator({}, "OFL", 200);
   Make();
-  std::vector<std::string> paths;
-  for (int i = 0; i < 200; ++i) {
-    char name[32];
-    snprintf(name, sizeof name, "bulk/obj%06d", i);
-    paths.push_back(name);
-  }
+  std::vector<std::string> paths = BulkPaths(200);
   ASSERT_TRUE(backend_->StageMany(paths, Deadline::Never()).ok());
   EXPECT_LE(CountLog("api 625 "), 2);
   EXPECT_GE(CountLog("api 625 "), 1);
@@ -637,12 +643,7 @@ TEST_F(IrodsBackendTest, StageManyByRuleSkipsMissingObjects) {
   BackendConfig c = Config();
   c.dmf_lookup = "rule";
   Make(c);
-  std::vector<std::string> paths;
-  for (int i = 0; i < 200; ++i) {
-    char name[32];
-    snprintf(name, sizeof name, "bulk/obj%06d", i);
-    paths.push_back(name);
-  }
+  std::vector<std::string> paths = BulkPaths(200);
   ASSERT_TRUE(backend_->StageMany(paths, Deadline::Never()).ok());
   EXPECT_EQ(CountLog("api 625 "), 1);
   // One path of the batch is gone: the others are still staged.
