@@ -90,9 +90,43 @@ struct PutOptions {
   uint32_t mode = 0644;
 };
 
+// A temporary file a Put left behind (the process was killed mid-copy).
+struct Leftover {
+  std::string name;  // as the backend names it (for RemoveLeftover and reports)
+  uint64_t size = 0;
+  // Provably ours and abandoned: written by this host's hsmfs under a process
+  // id that no longer runs. Others may be a Put in progress (here or on
+  // another host sharing the root) and are only reported.
+  bool stale = false;
+};
+
+// What a backend whose data lies in a directory tree of its own (posix)
+// offers the engine to keep that tree safe (docs/SEMANTICS.md, "Backend root
+// identity"): an identity marker in the root, so that an empty directory where
+// the real root should be (an export not mounted yet) is never taken for it,
+// and the temporaries of killed Puts. Thread-safe.
+class LocalRoot {
+ public:
+  virtual ~LocalRoot() = default;
+  // The id the root's marker holds; "" if it has none. kUnavailable if the
+  // root cannot be reached.
+  virtual Result<std::string> ReadRootId() = 0;
+  // Writes `id` as the root's marker, replacing any.
+  virtual Status WriteRootId(const std::string& id) = 0;
+  // From now on every operation first checks that the root carries `id` and
+  // fails with kUnavailable if it does not ("" turns the check off).
+  virtual void ExpectRootId(const std::string& id) = 0;
+  virtual Result<std::vector<Leftover>> Leftovers() = 0;
+  // Removes a leftover if it is (still) stale; kFailedPrecondition otherwise.
+  virtual Status RemoveLeftover(const std::string& name) = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
+
+  // Non-null for backends with a root directory of their own (see LocalRoot).
+  virtual LocalRoot* local_root() { return nullptr; }
 
   virtual Result<ObjectInfo> Stat(const ObjectPath& path) = 0;
   // Lists the direct children of `dir` into `sink`, in batches.

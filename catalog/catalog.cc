@@ -368,7 +368,7 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
 }
 
 Status Session::FinishListing(const Entry& dir, int64_t gen, std::string_view listed_by,
-                              int64_t count, int64_t now_ns, ListingDelta* delta) {
+                              int64_t count, int64_t now_ns, ListingDelta* delta, bool confirmed) {
   std::vector<Entry> unseen;
   {
     HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare(std::string("SELECT ") + kColumns +
@@ -380,6 +380,7 @@ Status Session::FinishListing(const Entry& dir, int64_t gen, std::string_view li
       unseen.push_back(ReadEntry(s));
     }
   }
+  std::vector<const Entry*> doomed;
   for (const Entry& e : unseen) {
     if (e.holds_unarchived_data()) continue;
     if (e.is_dir()) {
@@ -393,8 +394,24 @@ Status Session::FinishListing(const Entry& dir, int64_t gen, std::string_view li
       HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
       if (row && s.Int(0) != 0) continue;
     }
-    HSMFS_RETURN_IF_ERROR(DeleteEntry(e.id));
-    if (delta) delta->removed.emplace_back(dir.id, e.name);
+    doomed.push_back(&e);
+  }
+  if (!doomed.empty() && !confirmed) {
+    HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("SELECT COUNT(*) FROM entries WHERE parent = ?"));
+    s.Bind(1, dir.id);
+    HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
+    const int64_t known = row ? s.Int(0) : 0;
+    if (known >= kSuspectMinKnown && static_cast<int64_t>(doomed.size()) * 2 > known) {
+      if (delta) {
+        delta->held = static_cast<int64_t>(doomed.size());
+        delta->known = known;
+      }
+      return Status::Ok();
+    }
+  }
+  for (const Entry* e : doomed) {
+    HSMFS_RETURN_IF_ERROR(DeleteEntry(e->id));
+    if (delta) delta->removed.emplace_back(dir.id, e->name);
   }
   HSMFS_ASSIGN_OR_RETURN(
       Stmt s, db_->Prepare("INSERT INTO dir_sync (dir_id, listed_ns, listed_by, gen, entries) "

@@ -92,7 +92,16 @@ struct ListingDelta {
   std::vector<EntryId> changed;                          // attributes changed
   std::vector<std::pair<EntryId, std::string>> added;    // (parent, name)
   std::vector<std::pair<EntryId, std::string>> removed;  // (parent, name)
+  // FinishListing held back this many removals of a suspect listing (none
+  // were made) out of `known` children.
+  int64_t held = 0;
+  int64_t known = 0;
 };
+
+// A listing that would remove more than half of at least this many known
+// children of a directory is suspect (an export not mounted, a directory
+// swapped for an empty one): its removals wait for confirmation.
+inline constexpr int64_t kSuspectMinKnown = 10;
 
 struct CatalogStats {
   int64_t files = 0;
@@ -154,9 +163,11 @@ class Session {
   Status UpsertListed(const Entry& dir, const Entry& listed, int64_t gen, ListingDelta* delta,
                       bool add_names = true);
   // Ends a complete listing: drops children not seen by generation `gen`
-  // (never entries holding unarchived data) and records the sync.
+  // (never entries holding unarchived data) and records the sync. A suspect
+  // listing (see kSuspectMinKnown) drops nothing and records no sync unless
+  // `confirmed`; delta->held then says how many removals it held back.
   Status FinishListing(const Entry& dir, int64_t gen, std::string_view listed_by, int64_t count,
-                       int64_t now_ns, ListingDelta* delta);
+                       int64_t now_ns, ListingDelta* delta, bool confirmed = false);
 
   Result<CatalogStats> Stats();
 

@@ -101,7 +101,15 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
       HSMFS_RETURN_IF_ERROR(session.EnsureBackendRoot(b.name, clock.WallNanos()).status());
     }
   }
+  engine->root_guard_ =
+      std::make_unique<RootGuard>(*engine->catalog_, engine->backend_ptrs_, clock);
+  RootGuard* guard = engine->root_guard_.get();
+  const auto root_check = [guard](std::string_view backend) { return guard->Check(backend); };
+  // The mount says at once which backend roots are missing or not the
+  // catalog's, and mounts the others (docs/SEMANTICS.md).
+  if (options.run_jobs) guard->CheckAll();
   SyncOptions sync_options;
+  sync_options.root_check = root_check;
   sync_options.list_timeout = config.mount.list_timeout;
   sync_options.list_ttl = config.mount.list_ttl;
   for (const BackendConfig& b : config.backends) {
@@ -139,6 +147,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
     stage.coalesce = config.stage.coalesce;
     stage.max_attempts = config.stage.max_attempts;
     stage.retry_delay = config.stage.retry_delay;
+    stage.root_check = root_check;
     engine->stager_ = std::make_unique<Stager>(*engine->catalog_, engine->backend_ptrs_,
                                                *engine->cache_, clock, stage, options.notifier);
     HSMFS_RETURN_IF_ERROR(engine->stager_->Start());
@@ -152,6 +161,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
     archive.coalesce = config.stage.coalesce;
     archive.max_attempts = config.archive.max_attempts;
     archive.retry_delay = config.archive.retry_delay;
+    archive.root_check = root_check;
     ArchiveOptions archive_options;
     archive_options.settle = config.archive.settle;
     archive_options.checksum =

@@ -20,6 +20,7 @@
 #include "fs/file_cache.h"
 #include "fs/kernel_notifier.h"
 #include "fs/namespace_sync.h"
+#include "fs/root_guard.h"
 #include "fs/stager.h"
 
 namespace hsmfs::fs {
@@ -55,6 +56,8 @@ class Engine {
   Stager* stager() { return stager_.get(); }
   Archiver* archiver() { return archiver_.get(); }
   TimerQueue& timers() { return *timers_; }
+  // Checks backend roots before listings and jobs (docs/SEMANTICS.md).
+  RootGuard& root_guard() { return *root_guard_; }
 
   // Stops every worker and timer; callbacks still pending are answered
   // (kUnavailable) before it returns. Idempotent; the destructor calls it.
@@ -70,6 +73,7 @@ class Engine {
   std::unique_ptr<catalog::Catalog> catalog_;
   std::map<std::string, std::unique_ptr<backends::Backend>, std::less<>> owned_backends_;
   BackendMap backend_ptrs_;
+  std::unique_ptr<RootGuard> root_guard_;
   std::unique_ptr<TimerQueue> timers_;
   std::unique_ptr<Executor> sync_pool_;
   std::unique_ptr<NamespaceSync> sync_;

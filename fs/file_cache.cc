@@ -2,12 +2,15 @@
 
 #include <fcntl.h>
 #include <spdlog/spdlog.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <vector>
 
+#include "common/logging.h"
 #include "common/units.h"
 
 namespace hsmfs::fs {
@@ -43,24 +46,64 @@ Status FileCache::Recover() {
   std::error_code ec;
   stdfs::create_directories(options_.dir / "data", ec);
   if (ec) return ErrnoToStatus(ec.value(), "create " + (options_.dir / "data").string());
-  stdfs::remove_all(options_.dir / "tmp", ec);
   stdfs::create_directories(options_.dir / "tmp", ec);
   if (ec) return ErrnoToStatus(ec.value(), "create " + (options_.dir / "tmp").string());
+  // tmp/ holds recalls in progress and read-back scratch files: copies of
+  // data the backend holds. Only its own plain files go (no tree is removed,
+  // no link followed); anything else there is kept for the admin.
+  int lost_found = 0;
+  for (auto it = stdfs::directory_iterator(options_.dir / "tmp", ec);
+       !ec && it != stdfs::directory_iterator(); it.increment(ec)) {
+    std::error_code ec2;
+    const auto type = it->symlink_status(ec2).type();
+    if (type == stdfs::file_type::regular || type == stdfs::file_type::symlink) {
+      stdfs::remove(it->path(), ec2);
+    } else {
+      HSMFS_RETURN_IF_ERROR(MoveToLostFound(it->path()));
+      ++lost_found;
+    }
+  }
 
   HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
   int orphans = 0;
+  std::vector<stdfs::path> unowned;
   for (auto it = stdfs::recursive_directory_iterator(options_.dir / "data", ec);
        !ec && it != stdfs::recursive_directory_iterator(); it.increment(ec)) {
-    if (!it->is_regular_file()) continue;
+    std::error_code ec2;
+    const auto type = it->symlink_status(ec2).type();
+    if (type == stdfs::file_type::directory) continue;
     const std::string name = it->path().filename().string();
     char* end = nullptr;
     const EntryId id = std::strtoll(name.c_str(), &end, 10);
-    auto e = session.Get(id);
-    const bool referenced = end && *end == '\0' && e.ok() && e->cached && PathOf(id) == it->path();
-    if (!referenced) {
-      stdfs::remove(it->path(), ec);
+    const bool ours = type == stdfs::file_type::regular && end && *end == '\0' && !name.empty() &&
+                      PathOf(id) == it->path();
+    auto e = ours ? session.Get(id) : Result<Entry>(NotFoundError(name));
+    if (e.ok() && e->cached) continue;  // the entry's copy
+    // Deleted only where the catalog proves the backend holds the entry's
+    // current data: a copy dropped (released, evicted, replaced on the
+    // backend) just before a crash. Anything else may be the last copy of
+    // something (an entry listed away while its root was wrong, data of a
+    // deleted entry, a stranger's file): kept in lost+found, for fsck to show.
+    const bool superseded =
+        e.ok() && e->on_backend && !e->is_dir() &&
+        (e->state == catalog::FileState::kOffline || e->state == catalog::FileState::kDual);
+    if (superseded) {
+      stdfs::remove(it->path(), ec2);
       ++orphans;
+    } else {
+      unowned.push_back(it->path());
     }
+  }
+  for (const stdfs::path& p : unowned) {
+    HSMFS_RETURN_IF_ERROR(MoveToLostFound(p));
+    ++lost_found;
+  }
+  if (lost_found > 0) {
+    CountErrorSite("E-CACHE-02");
+    spdlog::warn(
+        "E-CACHE-02: cache {}: moved {} files that no catalog entry owns to {} (never deleted; "
+        "hsmctl fsck lists them)",
+        options_.dir.string(), lost_found, lost_found_dir().string());
   }
   // Copies the catalog counts but the disk lost: the entry is offline again.
   std::vector<EntryId> lost;
@@ -84,10 +127,30 @@ Status FileCache::Recover() {
     HSMFS_RETURN_IF_ERROR(st.Run());
   }
   if (orphans || !lost.empty()) {
-    spdlog::info("cache {}: removed {} unreferenced copies; {} cached copies were missing",
-                 options_.dir.string(), orphans, lost.size());
+    spdlog::info(
+        "cache {}: removed {} superseded copies of archived data; {} cached copies were "
+        "missing",
+        options_.dir.string(), orphans, lost.size());
   }
   return Status::Ok();
+}
+
+Status FileCache::MoveToLostFound(const stdfs::path& p) {
+  const stdfs::path dir = lost_found_dir();
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return ErrnoToStatus(errno, "create " + dir.string());
+  }
+  const std::string base = p.filename().string();
+  for (int n = 0;; ++n) {
+    const stdfs::path dest = dir / (n == 0 ? base : base + "." + std::to_string(n));
+    // renameat2(RENAME_NOREPLACE): never over an earlier find.
+    if (::renameat2(AT_FDCWD, p.c_str(), AT_FDCWD, dest.c_str(), RENAME_NOREPLACE) == 0) {
+      return Status::Ok();
+    }
+    if (errno != EEXIST || n > 1000) {
+      return ErrnoToStatus(errno, "move " + p.string() + " to " + dest.string());
+    }
+  }
 }
 
 FileCache::Fill::~Fill() {
@@ -149,7 +212,7 @@ Result<int> FileCache::CreateCopy(EntryId id) {
   std::error_code ec;
   stdfs::create_directories(path.parent_path(), ec);
   if (ec) return ErrnoToStatus(ec.value(), "create " + path.parent_path().string());
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) return ErrnoToStatus(errno, "create " + path.string());
   {
     std::lock_guard<std::mutex> l(mu_);

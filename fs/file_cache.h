@@ -7,7 +7,9 @@
 // <dir>/tmp, then Commit() fsyncs it and renames it into place; only after that
 // does the caller mark the entry cached in the catalog. A crash therefore
 // leaves at worst a temporary file or an unreferenced copy, which Recover()
-// removes; a half-written file is never served.
+// cleans up; a half-written file is never served. Recover deletes a copy only
+// where the catalog proves the backend holds that entry's current data; any
+// other file no entry owns goes to <dir>/lost+found, never deleted.
 //
 // Space: usage is the catalog's sum of cached sizes plus fills in progress.
 // When a fill would take usage above the high watermark, least recently used
@@ -44,9 +46,12 @@ class FileCache {
   FileCache& operator=(const FileCache&) = delete;
 
   // Creates the layout and cleans up after a crash: removes temporary files
-  // and copies the catalog does not count as cached, and marks entries whose
-  // copy is missing as no longer cached. REQUIRES: no fills are running.
+  // and superseded copies of archived data, moves every other file no entry
+  // owns to lost+found, and marks entries whose copy is missing as no longer
+  // cached. REQUIRES: no fills are running.
   Status Recover();
+  // Where Recover puts files it cannot prove are superseded (hsmctl fsck lists them).
+  std::filesystem::path lost_found_dir() const { return options_.dir / "lost+found"; }
 
   std::filesystem::path PathOf(catalog::EntryId id) const;
   // For short-lived files of others (read-back checks); emptied by Recover.
@@ -116,6 +121,7 @@ class FileCache {
   // Evicts LRU dual copies until usage + `incoming` <= `target`. Returns usage.
   Result<uint64_t> EvictDownTo(uint64_t target, uint64_t incoming);
   Status RemoveCopy(const catalog::Entry& e);
+  Status MoveToLostFound(const std::filesystem::path& p);
   void Unreserve(uint64_t bytes);
   void InvalidateUsage();
 

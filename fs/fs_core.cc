@@ -82,7 +82,7 @@ bool FsCore::DeniedRecall(const catalog::Requester& who) {
 Result<OpenFile> FsCore::OpenCached(const Entry& e) {
   const auto path = engine_.cache().PathOf(e.id);
   engine_.cache().Opened(e.id);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) {
     const int err = errno;
     engine_.cache().Closed(e.id);

@@ -78,7 +78,7 @@ void FsCore::Settle(EntryId id) {
   auto e = GetEntry(static_cast<uint64_t>(id));
   if (!e.ok()) return;
   if (!e->is_dir()) {
-    const int fd = ::open(engine_.cache().PathOf(id).c_str(), O_RDONLY | O_CLOEXEC);
+    const int fd = ::open(engine_.cache().PathOf(id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd >= 0) {
       ::fsync(fd);
       ::close(fd);
@@ -105,7 +105,7 @@ Result<OpenFile> FsCore::OpenForWrite(const Entry& e, int flags) {
     modified = true;
   } else {
     const auto path = engine_.cache().PathOf(id);
-    fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
+    fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
       if (errno == ENOENT) return NotFoundError("the cached copy of " + e.name + " is gone");
       return AtSite("E-CACHE-01", ErrnoToStatus(errno, "open cached copy " + path.string()));
@@ -441,7 +441,7 @@ Status FsCore::Fsync(uint64_t ino, const OpenFile& file) {
 Status FsCore::Truncate(const Entry& e, const OpenFile* file, uint64_t size) {
   HSMFS_RETURN_IF_ERROR(BeginModify(e.id, true));
   const auto path = engine_.cache().PathOf(e.id);
-  const int fd = file ? file->fd : ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  const int fd = file ? file->fd : ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return AtSite("E-CACHE-01", ErrnoToStatus(errno, "open " + path.string()));
   struct stat st;
   Status s;
@@ -492,7 +492,7 @@ void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& chang
       if (change.mtime_ns) {
         const struct timespec times[2] = {
             {0, UTIME_OMIT}, {*change.mtime_ns / 1'000'000'000, *change.mtime_ns % 1'000'000'000}};
-        ::utimensat(AT_FDCWD, path.c_str(), times, 0);
+        ::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW);
       }
       bool open_for_writing;
       {

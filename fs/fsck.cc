@@ -142,6 +142,29 @@ Result<FsckReport> Fsck(Engine& engine, const FsckOptions& options) {
       problem(it->path().string(), "cache file that no cached entry owns");
     }
   }
+  // Files Recover could not prove superseded: kept for the admin.
+  const stdfs::path lost = engine.cache().lost_found_dir();
+  for (auto it = stdfs::directory_iterator(lost, ec); !ec && it != stdfs::directory_iterator();
+       it.increment(ec)) {
+    problem(it->path().string(),
+            "in the cache's lost+found: no catalog entry owned it at start-up (perhaps the "
+            "last copy of something); inspect it, then copy it into the archive or remove it");
+  }
+  // Temporaries of archive copies killed mid-way: removed once proven
+  // abandoned (ours, writer gone); others may be copies in progress.
+  for (const auto& [name, backend] : engine.backends()) {
+    backends::LocalRoot* root = backend->local_root();
+    if (!root) continue;
+    auto leftovers = root->Leftovers();
+    if (!leftovers.ok()) continue;  // an unreachable root is reported by the checks above
+    for (const backends::Leftover& left : *leftovers) {
+      if (!left.stale) continue;
+      Status s = root->RemoveLeftover(left.name);
+      problem(name + "/" + left.name,
+              "temporary file of a killed archive copy (" + std::to_string(left.size) +
+                  " bytes): " + (s.ok() ? "removed" : "could not remove: " + s.message()));
+    }
+  }
   return report;
 }
 

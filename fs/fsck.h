@@ -1,14 +1,15 @@
 #pragma once
 
 // Fsck: checks that the catalog, the cache and the backends agree (hsmctl
-// fsck). Read-only: it reports problems and changes nothing.
+// fsck). Read-only but for one repair: temporaries that killed archive copies
+// left in a backend root, proven abandoned, are removed (and reported).
 //
 // Checked for every file: a cached copy exists where the catalog says so,
 // with the catalog's size once the file is closed; a file the backend should
 // hold is there with the catalog's size (and, with `checksums`, the catalog's
 // checksum, read back); states agree with the jobs (staging has an active
-// recall, queued/archiving an active archive job); and no cache file belongs
-// to no entry.
+// recall, queued/archiving an active archive job); no cache file belongs
+// to no entry; the cache's lost+found is empty.
 
 #include <functional>
 #include <string>

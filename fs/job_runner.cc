@@ -208,6 +208,15 @@ void JobRunner::WorkerLoop(Lane& lane) {
 }
 
 void JobRunner::Process(Lane& lane, const Job& job) {
+  if (options_.root_check && !options_.root_check(lane.backend).ok()) {
+    // Not the right root: no job of the lane starts until it is (the check
+    // logged why and set user.hsm.error on the backend's directory).
+    std::lock_guard<std::mutex> l(mu_);
+    lane.ready.clear();
+    lane.dirty = true;
+    lane.window_until = clock_.Now() + options_.retry_delay;
+    return;
+  }
   bool claimed = false;
   Status s = WithSession([&](catalog::Session& session) -> Status {
     HSMFS_ASSIGN_OR_RETURN(claimed, JobQueue::Claim(session, job.id, clock_.WallNanos()));
@@ -253,7 +262,9 @@ void JobRunner::Process(Lane& lane, const Job& job) {
   }
   // A full cache is our condition, not the backend's: wait for room without
   // using up the job's attempts (readers are bounded by stage_timeout).
-  const bool cache_full = result.code() == Code::kResourceExhausted;
+  // Likewise a root that turned out not to be the catalog's while the job ran.
+  const bool cache_full = result.code() == Code::kResourceExhausted ||
+                          (options_.root_check && !options_.root_check(lane.backend).ok());
   if (cache_full || (Retryable(result.code()) && attempts < options_.max_attempts)) {
     const Duration delay = cache_full ? options_.retry_delay : Backoff(attempts);
     spdlog::warn("{} of {}/{} failed (attempt {} of {}): {}; retrying in {}", options_.name,

@@ -106,6 +106,21 @@ Status ApplyOverrides(const MountOverrides& o, Config* config) {
   return Status::Ok();
 }
 
+// A posix backend whose root is missing still mounts (empty, with
+// user.hsm.error, until the root appears: its export may come later), but the
+// admin hears of it now, on the terminal, and not only in the log.
+void WarnMissingRoots(const Config& config) {
+  for (const BackendConfig& b : config.backends) {
+    if (b.type != "posix") continue;
+    struct stat st;
+    const int err = ::stat(b.root.c_str(), &st) != 0 ? errno : (S_ISDIR(st.st_mode) ? 0 : ENOTDIR);
+    if (err == 0) continue;
+    std::cerr << kProgram << ": warning: backend " << b.name << ": root " << b.root.string() << ": "
+              << std::strerror(err)
+              << "; it is mounted empty, with user.hsm.error set, until the root appears\n";
+  }
+}
+
 // Everything after the decision to mount: runs in the foreground process or in
 // the background child.
 int Serve(const Config& config, const std::filesystem::path& mountpoint,
@@ -242,6 +257,7 @@ int Main(int argc, char** argv) {
     }
   }
 
+  WarnMissingRoots(*config);
   const bool foreground = args.foreground || args.fuse_debug;
   if (foreground) {
     if (!hints.empty()) std::cout << hints << std::flush;

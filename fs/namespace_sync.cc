@@ -6,6 +6,8 @@
 #include <atomic>
 #include <deque>
 
+#include "common/logging.h"
+
 namespace hsmfs::fs {
 namespace {
 
@@ -197,11 +199,12 @@ uint64_t NamespaceSync::NameChanges(EntryId dir) {
   return it == name_changes_.end() ? 0 : it->second;
 }
 
-Status NamespaceSync::ListNow(const Entry& dir, const CancelToken& cancel, SyncProgress* progress) {
+Status NamespaceSync::ListNow(const Entry& dir, const CancelToken& cancel, SyncProgress* progress,
+                              bool confirmed) {
   constexpr int kAttempts = 3;
   for (int attempt = 1;; ++attempt) {
     bool overlapped = false;
-    HSMFS_RETURN_IF_ERROR(ListOnce(dir, cancel, progress, &overlapped));
+    HSMFS_RETURN_IF_ERROR(ListOnce(dir, cancel, progress, &overlapped, confirmed));
     if (!overlapped) return Status::Ok();
     if (attempt == kAttempts) {
       spdlog::debug(
@@ -214,13 +217,14 @@ Status NamespaceSync::ListNow(const Entry& dir, const CancelToken& cancel, SyncP
 }
 
 Status NamespaceSync::ListOnce(const Entry& dir, const CancelToken& cancel, SyncProgress* progress,
-                               bool* overlapped) {
+                               bool* overlapped, bool confirmed) {
   if (!dir.on_backend) return Status::Ok();  // made through the mount: nothing there yet
   auto backend_it = backends_.find(dir.backend);
   if (backend_it == backends_.end()) {
     return FailedPreconditionError("backend \"" + dir.backend + "\" is not configured");
   }
   backends::Backend& backend = *backend_it->second;
+  if (options_.root_check) HSMFS_RETURN_IF_ERROR(options_.root_check(dir.backend));
   int64_t prev_gen = 0;
   {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
@@ -257,10 +261,19 @@ Status NamespaceSync::ListOnce(const Entry& dir, const CancelToken& cancel, Sync
     HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
     if (NameChanges(dir.id) != epoch) *overlapped = true;
     if (!*overlapped) {
-      HSMFS_RETURN_IF_ERROR(
-          session.FinishListing(dir, gen, options_.listed_by, count, clock_.WallNanos(), &delta));
+      HSMFS_RETURN_IF_ERROR(session.FinishListing(dir, gen, options_.listed_by, count,
+                                                  clock_.WallNanos(), &delta, confirmed));
     }
     HSMFS_RETURN_IF_ERROR(tx.Commit());
+  }
+  if (delta.held > 0) {
+    CountErrorSite("E-LIST-01");
+    return UnavailableError(
+        "E-LIST-01: listing " + dir.display() + " would remove " + std::to_string(delta.held) +
+        " of its " + std::to_string(delta.known) +
+        " entries: suspect (a file system not mounted, a directory swapped?), so nothing was "
+        "removed; if they are really gone, confirm with: hsmctl sync --force " +
+        dir.display());
   }
   if (progress) ++progress->dirs;
   spdlog::debug("listed {}: {} entries ({} new, {} changed, {} gone)", dir.display(), count,
@@ -315,7 +328,8 @@ Result<Entry> NamespaceSync::Resolve(std::string_view path, const CancelToken& c
 }
 
 Status NamespaceSync::SyncTree(const Entry& dir, const CancelToken& cancel,
-                               const std::function<void(const SyncProgress&)>& on_progress) {
+                               const std::function<void(const SyncProgress&)>& on_progress,
+                               bool confirmed) {
   SyncProgress progress;
   std::deque<Entry> queue{dir};
   Status first_error;
@@ -323,7 +337,7 @@ Status NamespaceSync::SyncTree(const Entry& dir, const CancelToken& cancel,
     if (cancel.cancelled()) return CancelledError("sync cancelled");
     Entry current = std::move(queue.front());
     queue.pop_front();
-    Status s = ListNow(current, cancel, &progress);
+    Status s = ListNow(current, cancel, &progress, confirmed);
     if (!s.ok()) {
       // One unreadable directory does not stop the rest of the tree.
       spdlog::warn("{}", s.message());

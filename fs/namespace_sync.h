@@ -40,6 +40,9 @@ struct SyncOptions {
   std::string listed_by = "hsmfs";
   // How long a failed listing is not retried.
   Duration retry_after_failure = std::chrono::seconds(5);
+  // Asked before every listing: a backend whose root is not the catalog's
+  // (RootGuard::Check) is not listed, and the listing fails with its error.
+  std::function<Status(std::string_view backend)> root_check;
 };
 
 // Counters a long sync reports as it goes.
@@ -62,12 +65,16 @@ class NamespaceSync {
   void WhenListed(const catalog::Entry& dir, std::function<void(Status)> ready);
 
   // Lists `dir` from its backend now, on the calling thread, and records it.
+  // A suspect listing (one that would remove most of the directory, see
+  // catalog::kSuspectMinKnown) removes nothing and fails with kUnavailable
+  // (E-LIST-01) unless `confirmed` (hsmctl sync --force).
   Status ListNow(const catalog::Entry& dir, const CancelToken& cancel,
-                 SyncProgress* progress = nullptr);
+                 SyncProgress* progress = nullptr, bool confirmed = false);
   // Lists `dir` and every directory below it (hsmctl sync). `on_progress` is
   // called after each directory.
   Status SyncTree(const catalog::Entry& dir, const CancelToken& cancel,
-                  const std::function<void(const SyncProgress&)>& on_progress);
+                  const std::function<void(const SyncProgress&)>& on_progress,
+                  bool confirmed = false);
 
   // Resolves "backend/dir/file" like the mount would: every directory on the way
   // that was never listed is listed first (on the calling thread).
@@ -107,7 +114,7 @@ class NamespaceSync {
   uint64_t NameChanges(catalog::EntryId dir);
   // One listing; `overlapped` tells whether names changed while it ran.
   Status ListOnce(const catalog::Entry& dir, const CancelToken& cancel, SyncProgress* progress,
-                  bool* overlapped);
+                  bool* overlapped, bool confirmed);
 
   catalog::Catalog& catalog_;
   const BackendMap& backends_;

@@ -8,18 +8,43 @@
 // devices under the root are not listed. If the root itself is missing (the
 // export is unmounted or renamed away) every call fails with kUnavailable, so
 // the engine keeps the catalog as it is instead of concluding files were deleted.
+//
+// Confinement: every path is resolved beneath the root and never through a
+// symlink (openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or a walk of
+// O_NOFOLLOW opens where the kernel lacks openat2), so a symlink planted in
+// the tree can neither serve a file from elsewhere nor send an archived file
+// elsewhere: such a call fails with kPermissionDenied.
+//
+// The root's top holds two reserved names, never listed: `.hsmfs-root` (the
+// identity marker, see LocalRoot) and `.hsmfs-tmp/`, where Put writes its
+// temporaries (`<16 hex>.<pid>.<host>`, always within NAME_MAX) before renaming
+// them into place; a temporary left by a killed Put stays there, outside the
+// namespace, until hsmctl fsck removes it.
 // `stage_delay` makes every Read wait that long first (on the injected Clock),
 // to simulate tape recall latency. Thread-safe (no shared mutable state).
 
+#include <sys/types.h>
+
 #include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include "backends/backend.h"
+#include "common/fd.h"
 
 namespace hsmfs::backends {
 
-class PosixBackend final : public Backend {
+class PosixBackend final : public Backend, public LocalRoot {
  public:
   PosixBackend(std::filesystem::path root, Duration stage_delay, Clock& clock);
+
+  LocalRoot* local_root() override { return this; }
+  Result<std::string> ReadRootId() override;
+  Status WriteRootId(const std::string& id) override;
+  void ExpectRootId(const std::string& id) override;
+  Result<std::vector<Leftover>> Leftovers() override;
+  Status RemoveLeftover(const std::string& name) override;
 
   Result<ObjectInfo> Stat(const ObjectPath& path) override;
   Status List(const ObjectPath& dir, const ListSink& sink, const CancelToken& cancel) override;
@@ -33,13 +58,28 @@ class PosixBackend final : public Backend {
   Status MakeDir(const ObjectPath& path, uint32_t mode) override;
 
  private:
-  // Validates `path` and checks that the root is reachable; returns the full path.
-  Result<std::filesystem::path> Resolve(const ObjectPath& path) const;
-  Status MakeParents(const ObjectPath& path) const;
+  // Opens the root directory: kUnavailable if it cannot be reached or does
+  // not carry the expected id.
+  Result<Fd> OpenRoot();
+  // Validates `path`, refuses the reserved names and opens the root.
+  Result<Fd> Resolve(const ObjectPath& path);
+  // Writes `src` into a new temporary `name` in directory `dir`.
+  Status WriteTemp(int in, int dir, const std::string& name, const std::filesystem::path& src,
+                   const PutOptions& options);
 
   const std::filesystem::path root_;
   const Duration stage_delay_;
   Clock& clock_;
+  std::mutex mu_;
+  std::string expected_id_;  // GUARDED_BY(mu_)
+  // The root directory (st_dev, st_ino) last found to carry expected_id_: the
+  // marker is read again only when the directory there changes.
+  dev_t verified_dev_ = 0;  // GUARDED_BY(mu_)
+  ino_t verified_ino_ = 0;  // GUARDED_BY(mu_)
 };
+
+// Tests: makes every PosixBackend resolve paths by the O_NOFOLLOW walk, as on
+// a kernel without openat2 (false: use openat2 again where it exists).
+void UseOpenat2FallbackForTesting(bool on);
 
 }  // namespace hsmfs::backends

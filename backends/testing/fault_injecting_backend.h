@@ -40,6 +40,8 @@ class FaultInjectingBackend final : public Backend {
   // Calls currently blocked in Hang.
   int hanging() const;
   Backend& base() { return *base_; }
+  // The wrapped backend's, without faults: the engine's root checks see the real root.
+  LocalRoot* local_root() override { return base_->local_root(); }
 
   Result<ObjectInfo> Stat(const ObjectPath& path) override;
   Status List(const ObjectPath& dir, const ListSink& sink, const CancelToken& cancel) override;

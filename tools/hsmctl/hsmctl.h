@@ -38,7 +38,9 @@ std::vector<std::string> ExpandStdin(const std::vector<std::string>& args);
 
 int CmdLs(Context& ctx, const std::vector<std::string>& paths, bool recursive, bool json,
           bool human);
-int CmdSync(Context& ctx, const std::vector<std::string>& targets);
+// `force` confirms suspect listings (E-LIST-01): their removals are made.
+int CmdSync(Context& ctx, const std::vector<std::string>& targets, bool force = false);
+int CmdInitRoot(Context& ctx, const std::string& backend, bool force);
 
 struct StageArgs {
   std::vector<std::string> paths;

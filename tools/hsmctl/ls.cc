@@ -128,7 +128,7 @@ int CmdLs(Context& ctx, const std::vector<std::string>& paths, bool recursive, b
   return rc;
 }
 
-int CmdSync(Context& ctx, const std::vector<std::string>& targets) {
+int CmdSync(Context& ctx, const std::vector<std::string>& targets, bool force) {
   if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
   std::vector<std::string> todo = targets;
   if (todo.empty()) {
@@ -155,10 +155,12 @@ int CmdSync(Context& ctx, const std::vector<std::string>& targets) {
       continue;
     }
     cli::Progress progress("sync " + *cpath, "entries");
-    Status s =
-        ctx.engine->sync().SyncTree(*entry, CancelToken::None(), [&](const fs::SyncProgress& p) {
+    Status s = ctx.engine->sync().SyncTree(
+        *entry, CancelToken::None(),
+        [&](const fs::SyncProgress& p) {
           progress.Update(p.entries, 0, 0, 0, cli::Thousands(p.dirs) + " dirs");
-        });
+        },
+        force);
     progress.Finish();
     if (!s.ok()) rc = cli::Fail(kProgram, s.message(), cli::kExitFailed);
   }

@@ -1,7 +1,7 @@
 // hsmctl: the user's tool for the archive (dm_ilist / dm_iget / dm_iput style).
 //
 //   hsmctl [-c CONF] ls [-R] [--json] [-H] PATH...
-//   hsmctl [-c CONF] sync [BACKEND[/PATH]]...
+//   hsmctl [-c CONF] sync [--force] [BACKEND[/PATH]]...
 //   hsmctl [-c CONF] stage|get [--wait] [--preview] [--json] PATH... | -
 //   hsmctl [-c CONF] release PATH... | -
 //   hsmctl [-c CONF] jobs [--json] [--watch] [--all]
@@ -10,6 +10,7 @@
 //   hsmctl [-c CONF] put [--wait] [--force] LOCAL... DEST
 //   hsmctl [-c CONF] daemon start|stop|status|run
 //   hsmctl [-c CONF] fsck [--checksums] [--json]
+//   hsmctl [-c CONF] init-root [--force] BACKEND
 
 #include "common/logging.h"
 #include "tools/cli/cli.h"
@@ -42,6 +43,9 @@ int Main(int argc, char** argv) {
   CLI::App* sync = app.add_subcommand(
       "sync", "refresh the catalog from the backends (all, or the given BACKEND[/PATH])");
   sync->add_option("targets", sync_targets, "BACKEND or BACKEND/PATH");
+  bool sync_force = false;
+  sync->add_flag("--force", sync_force,
+                 "confirm listings that would remove most of a directory (E-LIST-01)");
 
   StageArgs stage_args;
   CLI::App* stage = app.add_subcommand(
@@ -98,6 +102,13 @@ int Main(int argc, char** argv) {
   fsck->add_flag("--checksums", fsck_checksums, "also read back archived files and compare");
   fsck->add_flag("--json", fsck_json, "print JSON");
 
+  std::string init_root_backend;
+  bool init_root_force = false;
+  CLI::App* init_root = app.add_subcommand(
+      "init-root", "make a backend's root directory carry this catalog's identity (.hsmfs-root)");
+  init_root->add_option("backend", init_root_backend, "backend name")->required();
+  init_root->add_flag("--force", init_root_force, "replace another catalog's identity");
+
   if (auto code = cli::Parse(app, argc, argv)) return *code;
   LogOptions log;
   log.level = log_level;
@@ -106,7 +117,7 @@ int Main(int argc, char** argv) {
     return cli::Fail(kProgram, s.message(), cli::kExitUsage);
 
   if (*ls) return CmdLs(ctx, ls_paths, ls_recursive, ls_json, ls_human);
-  if (*sync) return CmdSync(ctx, sync_targets);
+  if (*sync) return CmdSync(ctx, sync_targets, sync_force);
   if (*stage) return CmdStage(ctx, stage_args);
   if (*release) return CmdRelease(ctx, release_paths);
   if (*jobs) return CmdJobs(ctx, jobs_args);
@@ -115,6 +126,7 @@ int Main(int argc, char** argv) {
   if (*put) return CmdPut(ctx, put_args, put_wait, put_force);
   if (*daemon) return CmdDaemon(ctx, daemon_action);
   if (*fsck) return CmdFsck(ctx, fsck_checksums, fsck_json);
+  if (*init_root) return CmdInitRoot(ctx, init_root_backend, init_root_force);
   return cli::kExitUsage;
 }
 

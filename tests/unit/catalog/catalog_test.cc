@@ -44,14 +44,15 @@ class CatalogTest : public ::testing::Test {
 
   // Lists `dir` as if the backend reported exactly `objects`.
   void ApplyListing(const Entry& dir, const std::vector<Entry>& objects, int64_t gen,
-                    ListingDelta* delta = nullptr) {
+                    ListingDelta* delta = nullptr, bool confirmed = false) {
     auto s = catalog_->Acquire();
     ASSERT_TRUE(s.ok());
     auto tx = s->Begin();
     ASSERT_TRUE(tx.ok());
     for (const Entry& o : objects) ASSERT_TRUE(s->UpsertListed(dir, o, gen, delta).ok());
-    ASSERT_TRUE(
-        s->FinishListing(dir, gen, "test", static_cast<int64_t>(objects.size()), gen, delta).ok());
+    ASSERT_TRUE(s->FinishListing(dir, gen, "test", static_cast<int64_t>(objects.size()), gen, delta,
+                                 confirmed)
+                    .ok());
     ASSERT_TRUE(tx->Commit().ok());
   }
 
@@ -66,6 +67,54 @@ class CatalogTest : public ::testing::Test {
   std::unique_ptr<Catalog> catalog_;
   Entry vault_;
 };
+
+// Issue 15: a listing that would remove most of a directory (a file system
+// not mounted, a directory swapped for an empty one) removes nothing until
+// it is confirmed.
+TEST_F(CatalogTest, SuspectListingRemovesNothingUntilConfirmed) {
+  std::vector<Entry> all;
+  for (int i = 0; i < 12; ++i) all.push_back(Listed("f" + std::to_string(i), EntryType::kFile, 1));
+  ApplyListing(vault_, all, 10);
+  const std::vector<Entry> few(all.begin(), all.begin() + 5);  // 7 of 12 gone
+  ListingDelta delta;
+  ApplyListing(vault_, few, 20, &delta);
+  EXPECT_EQ(delta.held, 7);
+  EXPECT_EQ(delta.known, 12);
+  EXPECT_TRUE(delta.removed.empty());
+  {
+    auto s = catalog_->Acquire();
+    std::vector<Entry> children;
+    ASSERT_TRUE(s->Children(vault_.id, 0, 100, &children).ok());
+    EXPECT_EQ(children.size(), 12u);
+    auto sync = s->GetSync(vault_.id);
+    ASSERT_TRUE(sync.ok() && sync->has_value());
+    EXPECT_EQ((*sync)->gen, 10);  // the suspect listing is not recorded
+  }
+  // Half or less is an ordinary listing.
+  const std::vector<Entry> six(all.begin(), all.begin() + 6);
+  ListingDelta half;
+  ApplyListing(vault_, six, 30, &half);
+  EXPECT_EQ(half.held, 0);
+  EXPECT_EQ(half.removed.size(), 6u);
+  // Confirmed (hsmctl sync --force), the removals happen.
+  const std::vector<Entry> one(all.begin(), all.begin() + 1);
+  ListingDelta forced;
+  ApplyListing(vault_, one, 40, &forced);
+  EXPECT_EQ(forced.held, 0);  // 6 known: below kSuspectMinKnown
+  EXPECT_EQ(forced.removed.size(), 5u);
+  // And a small directory is never suspect.
+  EXPECT_LT(static_cast<int64_t>(six.size()), catalog::kSuspectMinKnown);
+}
+
+TEST_F(CatalogTest, ConfirmedSuspectListingRemoves) {
+  std::vector<Entry> all;
+  for (int i = 0; i < 20; ++i) all.push_back(Listed("f" + std::to_string(i), EntryType::kFile, 1));
+  ApplyListing(vault_, all, 10);
+  ListingDelta delta;
+  ApplyListing(vault_, {}, 20, &delta, /*confirmed=*/true);
+  EXPECT_EQ(delta.held, 0);
+  EXPECT_EQ(delta.removed.size(), 20u);
+}
 
 TEST_F(CatalogTest, OpensWithRootAndBackendTop) {
   auto s = catalog_->Acquire();

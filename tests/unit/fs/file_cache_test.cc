@@ -128,6 +128,49 @@ TEST_F(FileCacheTest, RecoverCleansUpAfterACrash) {
   EXPECT_TRUE(Get(kept.id).cached);
 }
 
+// Issue 15: an entry listed away while its backend root was wrong (or any
+// other file nothing owns) may hold the last copy of its data: Recover keeps
+// it in lost+found instead of deleting it.
+TEST_F(FileCacheTest, RecoverMovesUnownedFilesToLostFound) {
+  const Entry gone = AddFile("gone", 4);
+  const Entry unarchived = AddFile("unarchived", 4);
+  {
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(s->Remove(gone.id).ok());
+    ASSERT_TRUE(s->db()
+                    .Exec("UPDATE entries SET state = 'failed', on_backend = 0 WHERE id = " +
+                          std::to_string(unarchived.id))
+                    .ok());
+  }
+  for (const Entry* e : {&gone, &unarchived}) {
+    stdfs::create_directories(cache_->PathOf(e->id).parent_path());
+    std::ofstream(cache_->PathOf(e->id)) << "last";
+  }
+  std::ofstream(dir_ / "cache" / "data" / "junk") << "what";
+  std::ofstream(dir_ / "outside") << "secret";
+  stdfs::create_symlink(dir_ / "outside", dir_ / "cache" / "data" / "12345");
+  stdfs::create_directories(dir_ / "cache" / "tmp" / "somedir");
+  MakeCache(1000);
+  const stdfs::path lf = cache_->lost_found_dir();
+  for (const std::string& name :
+       {std::to_string(gone.id), std::to_string(unarchived.id), std::string("junk"),
+        std::string("12345"), std::string("somedir")}) {
+    EXPECT_TRUE(stdfs::exists(stdfs::symlink_status(lf / name))) << name;
+  }
+  EXPECT_FALSE(stdfs::exists(cache_->PathOf(gone.id)));
+  std::ifstream in(lf / std::to_string(gone.id));
+  std::string data;
+  in >> data;
+  EXPECT_EQ(data, "last");
+  EXPECT_TRUE(stdfs::is_symlink(lf / "12345"));
+  EXPECT_TRUE(stdfs::exists(dir_ / "outside"));  // the link moved, its target untouched
+  // A second start finds nothing new and keeps what lost+found holds.
+  std::ofstream(cache_->PathOf(gone.id)) << "again";
+  MakeCache(1000);
+  EXPECT_TRUE(stdfs::exists(lf / (std::to_string(gone.id) + ".1")));
+  EXPECT_TRUE(stdfs::exists(lf / std::to_string(gone.id)));
+}
+
 TEST_F(FileCacheTest, EvictsLeastRecentlyUsedDualCopies) {
   const Entry a = AddFile("a", 300), b = AddFile("b", 300), c = AddFile("c", 300);
   Cache(a, 30);
