@@ -107,6 +107,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
   const auto root_check = [guard](std::string_view backend) { return guard->Check(backend); };
   // The mount says at once which backend roots are missing or not the
   // catalog's, and mounts the others (docs/SEMANTICS.md).
+  HSMFS_RETURN_IF_ERROR(guard->LoadRecordedIds());
   if (options.run_jobs) guard->CheckAll();
   SyncOptions sync_options;
   sync_options.root_check = root_check;
@@ -147,7 +148,8 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
     stage.coalesce = config.stage.coalesce;
     stage.max_attempts = config.stage.max_attempts;
     stage.retry_delay = config.stage.retry_delay;
-    stage.root_check = root_check;
+    // Recalls keep their contract (EIO after the retries): the backend itself
+    // refuses a root without the catalog's id, so nothing wrong is read.
     engine->stager_ = std::make_unique<Stager>(*engine->catalog_, engine->backend_ptrs_,
                                                *engine->cache_, clock, stage, options.notifier);
     HSMFS_RETURN_IF_ERROR(engine->stager_->Start());

@@ -99,9 +99,9 @@ Status FileCache::Recover() {
     ++lost_found;
   }
   if (lost_found > 0) {
-    CountErrorSite("E-CACHE-02");
+    CountErrorSite("E-CACHE-04");
     spdlog::warn(
-        "E-CACHE-02: cache {}: moved {} files that no catalog entry owns to {} (never deleted; "
+        "E-CACHE-04: cache {}: moved {} files that no catalog entry owns to {} (never deleted; "
         "hsmctl fsck lists them)",
         options_.dir.string(), lost_found, lost_found_dir().string());
   }

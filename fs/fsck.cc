@@ -160,9 +160,13 @@ Result<FsckReport> Fsck(Engine& engine, const FsckOptions& options) {
     for (const backends::Leftover& left : *leftovers) {
       if (!left.stale) continue;
       Status s = root->RemoveLeftover(left.name);
-      problem(name + "/" + left.name,
-              "temporary file of a killed archive copy (" + std::to_string(left.size) +
-                  " bytes): " + (s.ok() ? "removed" : "could not remove: " + s.message()));
+      const std::string what =
+          "temporary file of a killed archive copy (" + std::to_string(left.size) + " bytes): ";
+      if (s.ok()) {
+        report.repaired.push_back(FsckProblem{name + "/" + left.name, what + "removed"});
+      } else {
+        problem(name + "/" + left.name, what + "could not remove: " + s.message());
+      }
     }
   }
   return report;

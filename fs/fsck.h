@@ -34,6 +34,9 @@ struct FsckReport {
   int64_t cached = 0;
   int64_t on_backend = 0;
   std::vector<FsckProblem> problems;
+  // What fsck fixed by itself (temporaries of killed archive copies): shown,
+  // but not problems any more.
+  std::vector<FsckProblem> repaired;
 };
 
 Result<FsckReport> Fsck(Engine& engine, const FsckOptions& options);

@@ -57,9 +57,10 @@ struct RunnerOptions {
   // (e.g. a posix backend's stage_delay); 5 s where unknown.
   std::map<std::string, Duration, std::less<>> expected_by_backend;
   Duration monitor_interval = std::chrono::milliseconds(500);
-  // Asked before each job and after each failure: while it fails (the
-  // backend's root is not the catalog's, RootGuard::Check) the lane's jobs
-  // stay queued, re-checked every retry_delay, and use up no attempt.
+  // Asked before each job and after each failure (the archiver's runner):
+  // while it fails (the backend's root is not the catalog's,
+  // RootGuard::Check) the lane's jobs stay queued, re-checked every
+  // retry_delay, and use up no attempt.
   std::function<Status(std::string_view backend)> root_check;
 };
 

@@ -267,9 +267,9 @@ Status NamespaceSync::ListOnce(const Entry& dir, const CancelToken& cancel, Sync
     HSMFS_RETURN_IF_ERROR(tx.Commit());
   }
   if (delta.held > 0) {
-    CountErrorSite("E-LIST-01");
+    CountErrorSite("E-LIST-02");
     return UnavailableError(
-        "E-LIST-01: listing " + dir.display() + " would remove " + std::to_string(delta.held) +
+        "E-LIST-02: listing " + dir.display() + " would remove " + std::to_string(delta.held) +
         " of its " + std::to_string(delta.known) +
         " entries: suspect (a file system not mounted, a directory swapped?), so nothing was "
         "removed; if they are really gone, confirm with: hsmctl sync --force " +

@@ -67,7 +67,7 @@ class NamespaceSync {
   // Lists `dir` from its backend now, on the calling thread, and records it.
   // A suspect listing (one that would remove most of the directory, see
   // catalog::kSuspectMinKnown) removes nothing and fails with kUnavailable
-  // (E-LIST-01) unless `confirmed` (hsmctl sync --force).
+  // (E-LIST-02) unless `confirmed` (hsmctl sync --force).
   Status ListNow(const catalog::Entry& dir, const CancelToken& cancel,
                  SyncProgress* progress = nullptr, bool confirmed = false);
   // Lists `dir` and every directory below it (hsmctl sync). `on_progress` is

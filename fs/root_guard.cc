@@ -120,6 +120,17 @@ void RootGuard::Report(std::string_view backend, const Status& s) {
   catalog::SetEntryError(*session, top->id, message).IgnoreError();
 }
 
+Status RootGuard::LoadRecordedIds() {
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+  for (const auto& [name, backend] : backends_) {
+    backends::LocalRoot* root = backend->local_root();
+    if (!root) continue;
+    HSMFS_ASSIGN_OR_RETURN(auto recorded, catalog::GetBackendRootId(session, name));
+    if (recorded) root->ExpectRootId(*recorded);
+  }
+  return Status::Ok();
+}
+
 void RootGuard::CheckAll() {
   for (const auto& [name, backend] : backends_) {
     if (Status s = Check(name); !s.ok()) {

@@ -37,6 +37,9 @@ class RootGuard {
 
   // OK if `backend` may be listed and written now (see the class comment).
   Status Check(std::string_view backend);
+  // Tells every backend the id the catalog recorded for it, so that each of
+  // its calls refuses another root (hsmctl fsck, ls) even before a Check.
+  Status LoadRecordedIds();
   // At mount time: checks every backend and warns about each one that is
   // unreachable or refused; never fails (the other backends mount).
   void CheckAll();

@@ -107,7 +107,7 @@ pass "nothing lost"
 n_before=$(ls "$MNT/vault/incoming" | wc -l)
 for i in $(seq -w 1 10); do rm "$ROOT/incoming/old$i"; done
 if $HSMCTL sync vault/incoming 2>"$WORK/sync.err"; then fail "a suspect sync must fail"; fi
-grep -q "E-LIST-01.*hsmctl sync --force vault/incoming" "$WORK/sync.err" ||
+grep -q "E-LIST-02.*hsmctl sync --force vault/incoming" "$WORK/sync.err" ||
   fail "suspect sync error: $(cat "$WORK/sync.err")"
 assert_eq "$(ls "$MNT/vault/incoming" | wc -l)" "$n_before" "a suspect listing removes nothing"
 $HSMCTL sync --force vault/incoming 2>"$WORK/sync.err" || fail "sync --force: $(cat "$WORK/sync.err")"
@@ -138,7 +138,7 @@ fusermount3 -u "$MNT"
 wait_unmounted "$MNT"
 for i in $(seq 1 100); do [ -z "$($BIN/hsmctl -c "$CONF" daemon status 2>/dev/null | grep -i running || true)" ] && break; sleep 0.1; done
 mount_fg "$CONF" "$MNT"
-head -c 300M /dev/zero >"$MNT/vault/incoming/big.bin"
+head -c 200M /dev/zero >"$MNT/vault/incoming/big.bin"
 killed=
 for i in $(seq 1 3000); do
   if [ -n "$(ls -A "$ROOT/.hsmfs-tmp" 2>/dev/null)" ]; then

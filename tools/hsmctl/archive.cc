@@ -329,13 +329,18 @@ int CmdFsck(Context& ctx, bool checksums, bool json) {
     nlohmann::json problems = nlohmann::json::array();
     for (const auto& p : report->problems)
       problems.push_back({{"path", p.path}, {"problem", p.what}});
+    nlohmann::json repaired = nlohmann::json::array();
+    for (const auto& p : report->repaired)
+      repaired.push_back({{"path", p.path}, {"repaired", p.what}});
     std::cout << nlohmann::json{{"entries", report->entries},
                                 {"cached", report->cached},
                                 {"on_backend", report->on_backend},
-                                {"problems", problems}}
+                                {"problems", problems},
+                                {"repaired", repaired}}
                      .dump(2)
               << "\n";
   } else {
+    for (const auto& p : report->repaired) std::cout << p.path << ": " << p.what << "\n";
     for (const auto& p : report->problems) std::cout << p.path << ": " << p.what << "\n";
     std::cout << "fsck: " << cli::Thousands(report->entries) << " files, "
               << cli::Thousands(report->cached) << " cached copies, "

@@ -45,7 +45,7 @@ int Main(int argc, char** argv) {
   sync->add_option("targets", sync_targets, "BACKEND or BACKEND/PATH");
   bool sync_force = false;
   sync->add_flag("--force", sync_force,
-                 "confirm listings that would remove most of a directory (E-LIST-01)");
+                 "confirm listings that would remove most of a directory (E-LIST-02)");
 
   StageArgs stage_args;
   CLI::App* stage = app.add_subcommand(
