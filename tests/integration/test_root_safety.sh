@@ -170,3 +170,16 @@ grep -q "lost+found/999999: in the cache's lost+found" "$WORK/fsck.out" ||
 pass "an unowned cache file is kept in lost+found and reported by fsck"
 cmp "$MNT/vault/incoming/important.bin" "$WORK/important.bin" || fail "important.bin after remount"
 pass "important.bin survives a remount"
+
+# --- a root restored without its marker is refused until the admin adopts it.
+mv "$ROOT" "$ROOT.old"
+mkdir "$ROOT"
+cp -a "$ROOT.old/incoming" "$ROOT.old/esc" "$ROOT/"
+mkdir "$ROOT/incoming/sub"  # where the failed y of the symlink check waits
+if $HSMCTL sync vault 2>"$WORK/sync.err"; then fail "sync of an unmarked restored root must fail"; fi
+grep -q "E-ROOT-01" "$WORK/sync.err" || fail "sync error: $(cat "$WORK/sync.err")"
+$HSMCTL init-root vault >"$WORK/init.out" 2>&1 || fail "hsmctl init-root: $(cat "$WORK/init.out")"
+cmp "$ROOT/.hsmfs-root" "$ROOT.old/.hsmfs-root" || fail "init-root writes the catalog's id"
+$HSMCTL sync vault 2>"$WORK/sync.err" || fail "sync after init-root: $(cat "$WORK/sync.err")"
+cmp "$MNT/vault/incoming/important.bin" "$WORK/important.bin" || fail "important.bin after init-root"
+pass "hsmctl init-root adopts a restored root"
