@@ -150,6 +150,21 @@ assert_eq "$(state "vault/incoming/$fixed/x") $(cat "$ROOT/incoming/$fixed/x")" 
 fusermount3 -u "$MNT"
 wait_unmounted "$MNT"
 
+# hsmctl daemon too: SIGHUP reopens its log and it goes on.
+$HSMCTL daemon start >/dev/null || fail "hsmctl daemon start"
+pid=$($HSMCTL daemon status | sed -n 's/^running: .*pid \([0-9]*\).*/\1/p')
+[ -n "$pid" ] || fail "no pid for the daemon"
+mv "$WORK/hsmfs.log" "$WORK/hsmfs.log.2"
+kill -HUP "$pid"
+for i in $(seq 1 200); do
+  grep -qs "reopened the log" "$WORK/hsmfs.log" && break
+  sleep 0.05
+done
+grep -qs "reopened the log" "$WORK/hsmfs.log" || fail "no new daemon log after SIGHUP"
+$HSMCTL daemon status >/dev/null || fail "SIGHUP stopped the daemon"
+$HSMCTL daemon stop >/dev/null || fail "hsmctl daemon stop"
+pass "SIGHUP reopens hsmctl daemon's log and it keeps running"
+
 # --- names: Latin-1 through --json, control characters in ls ------------
 latin1=$'caf\xe9.dat'
 echo l >"$ROOT/incoming/$latin1"
