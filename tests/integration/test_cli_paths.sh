@@ -222,6 +222,15 @@ echo small >"$WORK/small.txt"  # the next put's engine would archive any leftove
 [ -e "$ROOT/incoming/big.bin" ] && fail "the truncated big.bin was archived"
 "$BIN/hsmctl" -c "$TINY" ls vault/incoming/big.bin >/dev/null 2>&1 && fail "big.bin left in the catalog"
 pass "a put that fills the cache leaves nothing, and nothing is archived"
+mkdir -p "$WORK/v1" "$WORK/v2"
+echo "version 1" >"$WORK/v1/data.bin"
+"$BIN/hsmctl" -c "$TINY" put --wait "$WORK/v1/data.bin" vault/incoming >/dev/null 2>&1 || fail "put v1"
+head -c 3145728 /dev/urandom >"$WORK/v2/data.bin"
+rc=0
+"$BIN/hsmctl" -c "$TINY" put --force "$WORK/v2/data.bin" vault/incoming >/dev/null 2>&1 || rc=$?
+assert_eq "$rc" 1 "put --force of a version too big for the cache fails"
+assert_eq "$("$BIN/hsmctl" -c "$TINY" ls vault/incoming/data.bin | awk 'NR == 2 { print $1, $2 }') $(cat "$ROOT/incoming/data.bin")" \
+  "OFL 10 version 1" "a failed put --force leaves the archived version, offline"
 
 # stream PATH: a FIFO that yields 1 MiB, then stays open (a put mid-file).
 stream() {
