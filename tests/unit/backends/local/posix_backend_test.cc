@@ -145,8 +145,8 @@ TEST_F(PosixBackendTest, RefusesARootWithoutTheExpectedId) {
   EXPECT_EQ(Names("in"), std::vector<std::string>{"f"});
   stdfs::rename(root_, dir_ / "real");
   stdfs::create_directories(root_);
-  Status s = backend_->List("", [](std::vector<ObjectInfo>&&) { return Status::Ok(); },
-                            CancelToken::None());
+  Status s = backend_->List(
+      "", [](std::vector<ObjectInfo>&&) { return Status::Ok(); }, CancelToken::None());
   EXPECT_EQ(s.code(), Code::kUnavailable) << s.ToString();
   EXPECT_NE(s.message().find(".hsmfs-root is missing"), std::string::npos) << s.message();
   EXPECT_EQ(backend_->Put(dir_ / "src", "in/g", PutOptions()).status().code(), Code::kUnavailable);
