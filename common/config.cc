@@ -503,7 +503,8 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
 
 // A local path hsmfs writes, rewrites or deletes in, as a key names it.
 struct Place {
-  enum Kind { kDir, kFile, kCatalog };
+  // kInput: read only (never written, so not part of the overlap checks).
+  enum Kind { kDir, kFile, kCatalog, kInput };
   std::string key;  // "[cache] dir", "[[backend]] \"vault\" root"
   fs::path path;    // as configured (absolute, normalised)
   Kind kind;
@@ -564,6 +565,13 @@ Status CheckPlaces(const Config& c, const toml::table* root) {
       places.push_back({label + "tape_catalog", b.tape_catalog, Place::kCatalog,
                         BackendNodeAt(root, i, "tape_catalog")});
     }
+    for (auto [key, path] :
+         {std::pair{"bundle_rules", &b.bundle_rules}, std::pair{"password_file", &b.password_file},
+          std::pair{"ca_file", &b.ca_file}}) {
+      if (!path->empty()) {
+        places.push_back({label + key, *path, Place::kInput, BackendNodeAt(root, i, key)});
+      }
+    }
   }
   for (Place& p : places) {
     std::error_code ec;
@@ -573,6 +581,7 @@ Status CheckPlaces(const Config& c, const toml::table* root) {
   }
   for (size_t j = 1; j < places.size(); ++j) {
     for (size_t i = 0; i < j; ++i) {
+      if (places[i].kind == Place::kInput || places[j].kind == Place::kInput) continue;
       // Say it from the side set in the file (the later one when both are).
       const Place* named = places[j].node || !places[i].node ? &places[j] : &places[i];
       const Place* other = named == &places[j] ? &places[i] : &places[j];
@@ -604,8 +613,9 @@ Status CheckPlaces(const Config& c, const toml::table* root) {
     if (p.kind == Place::kDir && !S_ISDIR(st.st_mode)) {
       return ConfigError(c.file, p.node, p.key, p.path.string() + " is not a directory");
     }
-    // SQLite on a device or a FIFO would write its pages into it.
-    if (p.kind == Place::kCatalog && !S_ISREG(st.st_mode)) {
+    // SQLite on a device or a FIFO would write its pages into it; reading
+    // rules or a password from a FIFO would wait for a writer.
+    if ((p.kind == Place::kCatalog || p.kind == Place::kInput) && !S_ISREG(st.st_mode)) {
       return ConfigError(c.file, p.node, p.key, p.path.string() + " is not a regular file");
     }
     if (p.kind == Place::kFile && S_ISDIR(st.st_mode)) {

@@ -415,6 +415,10 @@ TEST(ConfigPathsTest, ACatalogThatIsNotARegularFileIsRefused) {
       "tape_catalog = \"/dev/zero\"\n");
   EXPECT_NE(s.message().find("tape_catalog: /dev/zero is not a regular file"), std::string::npos)
       << s.message();
+  s = ErrorOf(std::string(kIrods) + "ca_file = \"/dev/null\"\n");
+  EXPECT_NE(s.message().find("\"irods\" ca_file: /dev/null is not a regular file"),
+            std::string::npos)
+      << s.message();
   s = ErrorOf(std::string("[cache]\ndir = \"/dev/null\"\n") + kMinimal);
   EXPECT_NE(s.message().find("[cache] dir: /dev/null is not a directory"), std::string::npos)
       << s.message();
