@@ -115,6 +115,18 @@ done
 root_intact "NUL configs"
 pass "NUL configs: the config's directory is untouched"
 
+# --- hsmfs --demo replaces an old demo, never a directory it did not make
+demo=$WORK/home/.local/share/hsmfs/demo
+mkdir -p "$demo/mine"
+echo precious >"$demo/mine/thesis.tex"
+rc=0
+HOME=$WORK/home XDG_DATA_HOME='' timeout 60 "$BIN/hsmfs" --demo "$WORK/mnt" >"$WORK/out" 2>"$WORK/err" || rc=$?
+mountpoint -q "$WORK/mnt" && { fusermount3 -u "$WORK/mnt" || fusermount3 -uz "$WORK/mnt"; }
+[ -f "$demo/mine/thesis.tex" ] || fail "hsmfs --demo deleted a directory it did not make"
+[ $rc == 1 ] && grep -q "$demo exists but is not an hsmfs demo" "$WORK/err" ||
+  fail "hsmfs --demo over a foreign directory: exit $rc, $(cat "$WORK/err")"
+pass "hsmfs --demo: $(cat "$WORK/err")"
+
 # --- numbers: no SIGABRT, no wrap-around
 digits=$(printf '9%.0s' $(seq 1 400))
 printf '[cache]\nsize = "%s"\n' "$digits" >"$WORK/big_size.toml"
