@@ -185,9 +185,8 @@ Result<stdfs::path> PrepareDemo(const stdfs::path& dir) {
     if (in && std::getline(in, version) && version == kDemoVersion) return config;
   }
   // Build beside the final place and rename, so that an interrupted build is
-  // never mistaken for a finished demo.
-  // Only trees that carry the demo's marker are ever removed: a directory of
-  // the same name that hsmfs did not make stays as it is.
+  // never mistaken for a finished demo. Only trees that carry the demo's
+  // marker are ever removed: a directory of that name hsmfs did not make stays.
   const auto remove_own = [](const stdfs::path& p) -> Status {
     std::error_code ec;
     if (!stdfs::exists(stdfs::symlink_status(p, ec))) return Status::Ok();
