@@ -546,7 +546,8 @@ fs::path LibraryDir(std::string_view library) {
 // writes into a backend root, the catalog and log are rewritten in place), a
 // catalog is a regular file and a directory key a directory. `root` gives
 // line numbers; it is null for a config changed after parsing (-o log_file=).
-Status CheckPlaces(const Config& c, const toml::table* root) {
+// Every local path of `c`, its symbolic links resolved.
+std::vector<Place> CollectPlaces(const Config& c, const toml::table* root) {
   std::vector<Place> places;
   places.push_back(
       {"[catalog] path", c.catalog.path, Place::kCatalog, NodeAt(root, "catalog", "path")});
@@ -579,6 +580,11 @@ Status CheckPlaces(const Config& c, const toml::table* root) {
     if (ec) p.real = p.path.lexically_normal();
     if (!p.real.has_filename() && p.real.has_relative_path()) p.real = p.real.parent_path();
   }
+  return places;
+}
+
+Status CheckPlaces(const Config& c, const toml::table* root) {
+  const std::vector<Place> places = CollectPlaces(c, root);
   for (size_t j = 1; j < places.size(); ++j) {
     for (size_t i = 0; i < j; ++i) {
       if (places[i].kind == Place::kInput || places[j].kind == Place::kInput) continue;
@@ -834,6 +840,29 @@ Result<Config> LoadConfig(const fs::path& file) {
 }
 
 Status CheckConfigPaths(const Config& config) { return CheckPlaces(config, nullptr); }
+
+Status CheckMountpoint(const Config& config, const fs::path& mountpoint) {
+  std::error_code ec;
+  fs::path real = fs::weakly_canonical(mountpoint, ec);
+  if (ec) real = fs::absolute(mountpoint).lexically_normal();
+  for (const Place& p : CollectPlaces(config, nullptr)) {
+    if (p.kind == Place::kInput) continue;
+    std::string relation;
+    if (real == p.real) {
+      relation = "is";
+    } else if (Within(real, p.real)) {
+      relation = "lies inside";
+    } else if (Within(p.real, real)) {
+      relation = "contains";
+    } else {
+      continue;
+    }
+    return InvalidArgumentError(EscapeControls("mountpoint " + mountpoint.string() + " " +
+                                               relation + " " + p.key + " (" + p.path.string() +
+                                               "): the mount would hide it or list itself"));
+  }
+  return Status::Ok();
+}
 
 std::string RenderConfig(const Config& c) {
   toml::table root;

@@ -161,6 +161,10 @@ Result<Config> LoadConfig(const std::filesystem::path& file);
 // Re-checks the local paths of a config changed after loading (mount option
 // -o log_file=): the LoadConfig checks, without line numbers.
 Status CheckConfigPaths(const Config& config);
+// kInvalidArgument if `mountpoint` is, contains or lies inside one of those
+// local paths: a mount over the cache or a backend root hides what hsmfs
+// itself reads there, one inside a root makes the backend list the mount.
+Status CheckMountpoint(const Config& config, const std::filesystem::path& mountpoint);
 
 // The whole of a small text file read for configuration (`what`: "config",
 // "tape.conf"), as LoadConfig reads one: refused unless a regular file of at

@@ -236,6 +236,9 @@ int Main(int argc, char** argv) {
   }
   const std::filesystem::path mountpoint =
       std::filesystem::absolute(mountpoint_arg).lexically_normal();
+  if (Status s = CheckMountpoint(*config, mountpoint); !s.ok()) {
+    return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  }
   const std::string hints =
       args.demo ? fs::DemoHints(mountpoint, config->file, cli::SiblingProgram("hsmctl")) : "";
   if (args.demo) {

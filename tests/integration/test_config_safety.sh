@@ -88,6 +88,12 @@ expect_refused "devnull.toml:2: \[catalog\] path: /dev/null is not a regular fil
 sed "s|^dir = .*|dir = \"$WORK/cache\"|" "$WORK/same.toml" >"$WORK/good.toml"
 expect_refused "-o log_file: .*root: $ROOT contains \[log\] file ($ROOT/x.log)" \
   "$BIN/hsmfs" -c "$WORK/good.toml" "$WORK/mnt" -o "log_file=$ROOT/x.log"
+MOUNTS+=("$ROOT" "$ROOT/data") # unmounted by the cleanup, should one be made
+expect_refused "mountpoint $ROOT is \[\[backend\]\] \"vault\" root" \
+  "$BIN/hsmfs" -c "$WORK/good.toml" "$ROOT"
+expect_refused "mountpoint $ROOT/data lies inside \[\[backend\]\] \"vault\" root" \
+  "$BIN/hsmfs" -c "$WORK/good.toml" "$ROOT/data"
+mountpoint -q "$ROOT" || mountpoint -q "$ROOT/data" && fail "a mount over the root was made"
 for w in '"/"' '""' '"."' '".."' '"a/../b"'; do
   sed "s|^writable = .*|writable = [$w]|" "$WORK/good.toml" >"$WORK/writable.toml"
   expect_refused "writable.toml:11: \[\[backend\]\] \"vault\" writable: $w" \

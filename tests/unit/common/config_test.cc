@@ -355,6 +355,24 @@ TEST(ConfigPathsTest, DefaultsAndSharedCatalogsAreNotOverlaps) {
   EXPECT_TRUE(c.ok()) << c.status().ToString();
 }
 
+TEST(ConfigPathsTest, AMountpointOverlappingAPathIsRefused) {
+  auto c = ParseConfig(Layout("/w/catalog.db", "/w/cache", "/w/hsmfs.log", "/w/vault"), kFile);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const std::pair<std::string, std::string> cases[] = {
+      {"/w/vault", "mountpoint /w/vault is [[backend]] \"vault\" root (/w/vault)"},
+      {"/w/vault/sub/", "mountpoint /w/vault/sub/ lies inside [[backend]] \"vault\" root"},
+      {"/w/cache/mnt", "lies inside [cache] dir"},
+      {"/w", "mountpoint /w contains [catalog] path (/w/catalog.db)"},
+  };
+  for (const auto& [mnt, want] : cases) {
+    Status s = CheckMountpoint(*c, mnt);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << mnt;
+    EXPECT_NE(s.message().find(want), std::string::npos) << want << "\n got: " << s.message();
+  }
+  EXPECT_TRUE(CheckMountpoint(*c, "/w/mnt").ok());
+  EXPECT_TRUE(CheckMountpoint(*c, "/w/vault2").ok());
+}
+
 TEST(ConfigPathsTest, ASymlinkToTheRootIsTheRoot) {
   TempDir tmp;
   const auto root = tmp.path() / "vault";
