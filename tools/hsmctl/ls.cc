@@ -30,7 +30,7 @@ class EntryPrinter {
     const std::string path = CatalogPathOf(e);
     if (json_) {
       nlohmann::json j = {{"path", path},
-                          {"type", e.is_dir() ? "dir" : "file"},
+                          {"type", e.is_dir() ? "dir" : (e.is_symlink() ? "symlink" : "file")},
                           {"mtime", FormatMtime(e.mtime_ns, true)},
                           {"mtime_ns", e.mtime_ns}};
       if (!e.is_dir()) {
