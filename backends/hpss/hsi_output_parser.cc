@@ -164,7 +164,10 @@ Result<std::vector<LsEntry>> ParseLsD(std::string_view text) {
       std::string_view name = rest;
       if (e.is_link) {
         const size_t arrow = name.find(" -> ");
-        if (arrow != std::string_view::npos) name = name.substr(0, arrow);
+        if (arrow != std::string_view::npos) {
+          e.link_target = std::string(name.substr(arrow + 4));
+          name = name.substr(0, arrow);
+        }
       }
       e.name = std::string(name);
       e.dir = dir;

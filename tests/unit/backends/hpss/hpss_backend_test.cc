@@ -252,6 +252,53 @@ TEST_F(HpssBackendTest, RemoveRenameMakeDir) {
   EXPECT_EQ(backend_->MakeDir("missing/child", 0755).code(), Code::kNotFound);
 }
 
+TEST_F(HpssBackendTest, SymlinksAreMadeWithHsiLnAndListedNeverFollowed) {
+  ASSERT_TRUE(Put("run/data.bin", "payload").ok());
+  PutOptions po;
+  po.symlink_target = "data.bin";
+  auto made = backend_->Put({}, "run/latest", po);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->type, ObjectType::kSymlink);
+  EXPECT_EQ(made->link_target, "data.bin");
+  EXPECT_EQ(made->size, 8u);
+  // In the HPSS namespace: a symlink holding the target verbatim.
+  const stdfs::path on_hpss = dir_ / "hpss/home/elvis/run/latest";
+  ASSERT_TRUE(stdfs::is_symlink(on_hpss));
+  EXPECT_EQ(stdfs::read_symlink(on_hpss), "data.bin");
+  ASSERT_EQ(Calls("ln").size(), 1u);
+  // Dangling, absolute, and with a space; a missing parent is made first.
+  po.symlink_target = "../nowhere/x";
+  ASSERT_TRUE(backend_->Put({}, "new/dir/dangling", po).ok());
+  po.symlink_target = "/home/elvis/run with space";
+  ASSERT_TRUE(backend_->Put({}, "run/abs", po).ok());
+  // Put replaces, as for files.
+  po.symlink_target = "other.bin";
+  ASSERT_TRUE(backend_->Put({}, "run/latest", po).ok());
+  EXPECT_EQ(stdfs::read_symlink(on_hpss), "other.bin");
+
+  const auto listed = ListAll("run");
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(listed[0].name, "abs");
+  EXPECT_EQ(listed[0].type, ObjectType::kSymlink);
+  EXPECT_EQ(listed[0].link_target, "/home/elvis/run with space");
+  EXPECT_EQ(listed[1].name, "data.bin");
+  EXPECT_EQ(listed[1].type, ObjectType::kFile);
+  EXPECT_EQ(listed[2].name, "latest");
+  EXPECT_EQ(listed[2].link_target, "other.bin");
+  EXPECT_EQ(listed[2].size, 9u);
+  auto dangling = backend_->Stat("new/dir/dangling");
+  ASSERT_TRUE(dangling.ok()) << dangling.status().ToString();
+  EXPECT_EQ(dangling->type, ObjectType::kSymlink);
+  EXPECT_EQ(dangling->link_target, "../nowhere/x");
+  // Renamed and removed as names; nothing is ever read through one.
+  ASSERT_TRUE(backend_->Rename("run/latest", "run/newest").ok());
+  EXPECT_EQ(backend_->Stat("run/newest")->link_target, "other.bin");
+  ASSERT_TRUE(backend_->Remove("run/newest").ok());
+  EXPECT_FALSE(stdfs::is_symlink(dir_ / "hpss/home/elvis/run/newest"));
+  EXPECT_EQ(*ReadAll("run/data.bin"), "payload");
+  EXPECT_TRUE(Calls("get").size() == 1u);
+}
+
 TEST_F(HpssBackendTest, StageAndMalformedPaths) {
   ASSERT_TRUE(Put("f", "x").ok());
   EXPECT_TRUE(backend_->Stage("f", Deadline::Never()).ok());
@@ -513,6 +560,20 @@ TEST_F(HpssBundleTest, WritesOfOneArchiveShareOneHtarRunAndStayWhereWritten) {
   EXPECT_NE(extracts.back().find("run1/deep/b.fits"), std::string::npos);
   EXPECT_EQ(extracts.back().find("a.fits"), std::string::npos);
   EXPECT_EQ(ListAll("sky/run1/deep").size(), 1u);
+}
+
+TEST_F(HpssBundleTest, ASymlinkWhereARuleBundlesFilesIsMadeWithLnNotHtar) {
+  PutOptions po;
+  po.symlink_target = "f1";
+  auto made = backend_->Put({}, "sky/run1/latest", po);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->type, ObjectType::kSymlink);
+  EXPECT_TRUE(Calls("create").empty());  // no htar run
+  EXPECT_EQ(stdfs::read_symlink(dir_ / "hpss/home/elvis/sky/run1/latest"), "f1");
+  const auto listed = ListAll("sky/run1");
+  ASSERT_EQ(listed.size(), 1u);
+  EXPECT_EQ(listed[0].type, ObjectType::kSymlink);
+  EXPECT_EQ(listed[0].link_target, "f1");
 }
 
 TEST_F(HpssBundleTest, QuietBundleIsWrittenAndALaterOneGetsTheNextName) {
