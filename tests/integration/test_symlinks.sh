@@ -102,6 +102,13 @@ pass "the backend holds real symlinks with the same targets and mtimes"
 same_tree "$SRC" "$IN/untar" "tar -x gives an identical tree"
 wait_backend untar 60
 
+# b2) rsync -a; a second run finds every symlink up to date (target and time).
+rsync -a "$SRC/" "$IN/rsynced/" || fail "rsync -a of a tree with symlinks"
+same_tree "$SRC" "$IN/rsynced" "rsync -a gives an identical tree"
+again=$(rsync -ai "$SRC/" "$IN/rsynced/") || fail "second rsync -a"
+if grep -e ' -> ' <<<"$again"; then fail "a second rsync -a changed symlinks"; fi
+pass "a second rsync -a changes no symlink"
+
 # c) A symlink the backend held before: listed as one, never followed.
 assert_eq "$(stat -c %F "$IN/outside")" "symbolic link" "a backend symlink is listed as a symlink"
 assert_eq "$(readlink "$IN/outside")" "/etc" "with its target"
