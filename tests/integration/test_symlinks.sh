@@ -97,6 +97,10 @@ wait_backend tree 60
   fail "the backend holds the symlink's target verbatim"
 pass "the backend holds real symlinks with the same targets and mtimes"
 
+out=$("$BIN/hsmctl" -c "$CONF" ls vault/incoming/tree/sub/up) || fail "hsmctl ls of a symlink"
+case $out in *"vault/incoming/tree/sub/up -> ../a.txt"*) pass "hsmctl ls shows the target" ;;
+  *) fail "hsmctl ls: $out" ;; esac
+
 # b) tar -x.
 (cd "$IN" && tar -xf "$WORK/src.tar" && mv src untar) || fail "tar -x of a tarball with symlinks"
 same_tree "$SRC" "$IN/untar" "tar -x gives an identical tree"

@@ -40,6 +40,7 @@ class EntryPrinter {
         if (!e.checksum.empty()) j["checksum"] = e.checksum;
         if (!e.location.empty()) j["location"] = e.location;
         if (!e.error.empty()) j["error"] = e.error;
+        if (e.is_symlink()) j["target"] = e.link_target;
       }
       std::cout << (first_ ? "[\n" : ",\n") << "  " << j.dump();
       first_ = false;
@@ -55,7 +56,8 @@ class EntryPrinter {
     std::snprintf(line, sizeof line, "%-5s %14s  %-16s  ",
                   e.is_dir() ? "DIR" : std::string(catalog::DmfCode(e)).c_str(), size.c_str(),
                   FormatMtime(e.mtime_ns, false).c_str());
-    std::cout << line << path << (e.is_dir() ? "/" : "") << "\n";
+    std::cout << line << path << (e.is_dir() ? "/" : "")
+              << (e.is_symlink() ? " -> " + e.link_target : "") << "\n";
   }
 
  private:
