@@ -66,6 +66,12 @@ ObjectInfo FromMember(const HtarMember& m) {
   o.mode = m.mode & 0555;
   o.size = m.type == ObjectType::kDir ? 0 : m.size;
   o.mtime_ns = m.mtime_ns;
+  if (!m.link_target.empty()) {
+    o.type = ObjectType::kSymlink;
+    o.mode = 0777;
+    o.link_target = m.link_target;
+    o.size = m.link_target.size();
+  }
   return o;
 }
 
@@ -576,7 +582,12 @@ Result<ObjectInfo> HpssBackend::Put(const stdfs::path& src, const ObjectPath& pa
     return ReadOnlyError(path + " lies inside the htar archive " + split.archive);
   }
   if (options.cancel->cancelled()) return CancelledError("put of " + path + " cancelled");
-  if (!options.symlink_target.empty()) return PutSymlink(path, options);
+  if (!options.symlink_target.empty()) {
+    // Where a rule bundles the directory's files, the link joins the bundle
+    // as a tar symlink member; elsewhere it is an HPSS symlink.
+    if (auto target = BundleFor(path, 0)) return PutBundled({}, 0, path, *target, options);
+    return PutSymlink(path, options);
+  }
   if (options_.bundle_rules) {
     std::error_code ec;
     const auto size = stdfs::file_size(src, ec);
@@ -607,8 +618,6 @@ Result<ObjectInfo> HpssBackend::Put(const stdfs::path& src, const ObjectPath& pa
 }
 
 Result<ObjectInfo> HpssBackend::PutSymlink(const ObjectPath& path, const PutOptions& options) {
-  // Never bundled: a symlink has no data to write to tape, only a name in
-  // the HPSS namespace, which `ln -s` makes directly.
   const ObjectPath parent = ParentObjectPath(path);
   if (!parent.empty()) {
     HSMFS_ASSIGN_OR_RETURN(const std::string pfull, HsiQuote(Full(parent)));

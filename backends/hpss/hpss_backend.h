@@ -19,7 +19,8 @@
 //    nothing joined it for bundle_quiet, read back whole, and recorded in the
 //    BundleIndex, so the file stays at the path it was written to.
 //  - Symlinks: listed from `hsi ls -D` ("name -> target"), never followed;
-//    Put of one runs `hsi ln -s -f TARGET PATH` (never bundled).
+//    Put of one runs `hsi ln -s -f TARGET PATH`, or, where a bundle rule
+//    matches, adds a tar symlink member to the bundle (target in the index).
 //  - Errors: a "***" line or a non-zero exit is a failure, never success.
 //    HPSS_ENOENT -> kNotFound, HPSS_EACCES -> kPermissionDenied, timeouts,
 //    lost sessions and I/O errors -> kUnavailable (the engine retries), a

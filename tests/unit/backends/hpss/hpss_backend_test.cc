@@ -562,18 +562,59 @@ TEST_F(HpssBundleTest, WritesOfOneArchiveShareOneHtarRunAndStayWhereWritten) {
   EXPECT_EQ(ListAll("sky/run1/deep").size(), 1u);
 }
 
-TEST_F(HpssBundleTest, ASymlinkWhereARuleBundlesFilesIsMadeWithLnNotHtar) {
-  PutOptions po;
-  po.symlink_target = "f1";
-  auto made = backend_->Put({}, "sky/run1/latest", po);
-  ASSERT_TRUE(made.ok()) << made.status().ToString();
-  EXPECT_EQ(made->type, ObjectType::kSymlink);
-  EXPECT_TRUE(Calls("create").empty());  // no htar run
-  EXPECT_EQ(stdfs::read_symlink(dir_ / "hpss/home/elvis/sky/run1/latest"), "f1");
-  const auto listed = ListAll("sky/run1");
-  ASSERT_EQ(listed.size(), 1u);
-  EXPECT_EQ(listed[0].type, ObjectType::kSymlink);
-  EXPECT_EQ(listed[0].link_target, "f1");
+TEST_F(HpssBundleTest, ASymlinkJoinsItsBundleAsATarSymlinkMember) {
+  // A file and a symlink of one bundle, Put together.
+  std::vector<Result<ObjectInfo>> out(2, Status(Code::kInternal, "not run"));
+  std::atomic<int> left{2};
+  std::thread file([&] {
+    PutOptions po;
+    po.mtime_ns = 1'600'000'000'000'000'000;
+    out[0] = backend_->Put(Local("0123456789"), "sky/run1/f1", po);
+    --left;
+  });
+  std::thread link([&] {
+    PutOptions po;
+    po.symlink_target = "f1";
+    po.mtime_ns = 1'500'000'000'000'000'000;
+    out[1] = backend_->Put({}, "sky/run1/latest", po);
+    --left;
+  });
+  for (int n = 0; left > 0 && n < 3000; ++n) {
+    std::this_thread::sleep_for(milliseconds(10));
+    if (n % 20 == 19) clock_.Advance(seconds(10));
+  }
+  file.join();
+  link.join();
+  ASSERT_TRUE(out[0].ok()) << out[0].status().ToString();
+  ASSERT_TRUE(out[1].ok()) << out[1].status().ToString();
+  EXPECT_EQ(out[1]->type, ObjectType::kSymlink);
+  EXPECT_EQ(out[1]->link_target, "f1");
+  EXPECT_EQ(Calls("create").size(), 1u);  // one htar run for both
+  EXPECT_TRUE(Calls("ln").empty());
+  EXPECT_FALSE(stdfs::is_symlink(dir_ / "hpss/home/elvis/sky/run1/latest"));  // only in the tar
+  // Listed where it was written, from the bundle index; a new backend too.
+  for (int round = 0; round < 2; ++round) {
+    const auto listed = ListAll("sky/run1");
+    ASSERT_EQ(listed.size(), 2u) << round;
+    EXPECT_EQ(listed[0].name, "f1");
+    EXPECT_EQ(listed[1].name, "latest");
+    EXPECT_EQ(listed[1].type, ObjectType::kSymlink) << round;
+    EXPECT_EQ(listed[1].link_target, "f1") << round;
+    EXPECT_EQ(listed[1].mtime_ns, 1'500'000'000'000'000'000) << round;
+    backend_ = MakeBundling();
+  }
+  EXPECT_EQ(*ReadAll("sky/run1/f1"), "0123456789");
+  // The archive holds a real tar symlink member.
+  const stdfs::path x = dir_ / "x";
+  stdfs::create_directories(x);
+  SubprocessOptions o;
+  o.argv = {(kEmulator / "htar").string(), "-x", "-f", "/home/elvis/sky/run1.tar", "run1/latest"};
+  o.cwd = x;
+  auto r = RunSubprocess(o, seconds(30));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->exit_code, 0) << r->out << r->err;
+  ASSERT_TRUE(stdfs::is_symlink(x / "run1/latest"));
+  EXPECT_EQ(stdfs::read_symlink(x / "run1/latest"), "f1");
 }
 
 TEST_F(HpssBundleTest, QuietBundleIsWrittenAndALaterOneGetsTheNextName) {
