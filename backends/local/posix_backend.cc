@@ -51,6 +51,33 @@ ObjectInfo InfoFromStat(std::string name, const struct stat& st) {
   return info;
 }
 
+// The target of the symlink `name` in `dirfd` (readlinkat never follows it).
+Result<std::string> ReadLinkAt(int dirfd, const char* name, const struct stat& st) {
+  // st_size is the target's length; a link changed meanwhile is read again.
+  for (size_t size = static_cast<size_t>(st.st_size) + 1;; size *= 2) {
+    std::string buf(size, '\0');
+    const ssize_t n = ::readlinkat(dirfd, name, buf.data(), buf.size());
+    if (n < 0) return ErrnoToStatus(errno, std::string("readlink ") + name);
+    if (static_cast<size_t>(n) < buf.size()) {
+      buf.resize(static_cast<size_t>(n));
+      return buf;
+    }
+  }
+}
+
+// An object for a symlink: lstat's attributes and its target, never followed.
+Result<ObjectInfo> SymlinkInfo(int dirfd, const char* at, std::string name, const struct stat& st) {
+  ObjectInfo info;
+  HSMFS_ASSIGN_OR_RETURN(info.link_target, ReadLinkAt(dirfd, at, st));
+  info.name = std::move(name);
+  info.type = ObjectType::kSymlink;
+  info.mode = 0777;
+  info.size = info.link_target.size();
+  info.mtime_ns = MtimeNs(st);
+  info.residency = Residency::kDisk;
+  return info;
+}
+
 std::string BaseName(const ObjectPath& path) {
   const size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -386,8 +413,14 @@ Result<ObjectInfo> PosixBackend::Stat(const ObjectPath& path) {
     if (::fstat(root.get(), &st) != 0) return ErrnoToStatus(errno, "stat " + full.string());
   } else {
     HSMFS_ASSIGN_OR_RETURN(Fd dir, OpenParentBeneath(root.get(), path, false));
-    if (::fstatat(dir.get(), BaseName(path).c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    const std::string leaf = BaseName(path);
+    if (::fstatat(dir.get(), leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
       return ErrnoToStatus(errno, "stat " + full.string());
+    }
+    if (S_ISLNK(st.st_mode)) {
+      HSMFS_ASSIGN_OR_RETURN(ObjectInfo info, SymlinkInfo(dir.get(), leaf.c_str(), leaf, st));
+      info.location = full.string();
+      return info;
     }
   }
   if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
@@ -423,8 +456,16 @@ Status PosixBackend::List(const ObjectPath& dir, const ListSink& sink, const Can
       if (errno == ENOENT) continue;  // removed while we listed
       return ErrnoToStatus(errno, "stat " + (full / ent->d_name).string());
     }
-    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) continue;
-    batch.push_back(InfoFromStat(std::string(name), st));
+    if (S_ISLNK(st.st_mode)) {
+      auto link = SymlinkInfo(fd, ent->d_name, std::string(name), st);
+      if (!link.ok() && link.status().code() == Code::kNotFound) continue;  // removed meanwhile
+      HSMFS_RETURN_IF_ERROR(link.status());
+      batch.push_back(std::move(link).value());
+    } else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+      batch.push_back(InfoFromStat(std::string(name), st));
+    } else {
+      continue;  // sockets, fifos, devices: not archive objects
+    }
     batch.back().location = (full / ent->d_name).string();
     if (batch.size() == kListBatch) {
       HSMFS_RETURN_IF_ERROR(sink(std::move(batch)));
@@ -505,6 +546,7 @@ Result<ObjectInfo> PosixBackend::Put(const fs::path& src, const ObjectPath& path
   if (path.empty()) return InvalidArgumentError("cannot put onto the backend root");
   const fs::path full = root_ / path;
   HSMFS_ASSIGN_OR_RETURN(Fd parent, OpenParentBeneath(root.get(), path, true));
+  if (!options.symlink_target.empty()) return PutSymlink(root.get(), parent.get(), path, options);
   Fd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.get() < 0) return ErrnoToStatus(errno, "open " + src.string());
   // Written in the root's .hsmfs-tmp and renamed into place, so that readers
@@ -539,6 +581,57 @@ Result<ObjectInfo> PosixBackend::Put(const fs::path& src, const ObjectPath& path
     return ErrnoToStatus(errno, "stat " + full.string());
   }
   ObjectInfo info = InfoFromStat(leaf, st);
+  info.location = full.string();
+  return info;
+}
+
+Result<ObjectInfo> PosixBackend::PutSymlink(int root, int parent, const ObjectPath& path,
+                                            const PutOptions& options) {
+  // Made in .hsmfs-tmp (beside the target where that is another file
+  // system) and renamed over the target: readers never see a half-made link,
+  // and nothing is followed.
+  const fs::path full = root_ / path;
+  const std::string leaf = BaseName(path);
+  if (::mkdirat(root, kTmpDir, 0700) != 0 && errno != EEXIST) {
+    return ErrnoToStatus(errno, "mkdir " + (root_ / kTmpDir).string());
+  }
+  HSMFS_ASSIGN_OR_RETURN(Fd tmpdir, OpenBeneath(root, kTmpDir, O_RDONLY | O_DIRECTORY));
+  const auto make = [&](int dir, const std::string& name) -> Status {
+    if (::symlinkat(options.symlink_target.c_str(), dir, name.c_str()) != 0) {
+      return ErrnoToStatus(errno, "symlink " + name);
+    }
+    if (options.mtime_ns != 0) {
+      const struct timespec times[2] = {
+          {0, UTIME_OMIT}, {options.mtime_ns / 1'000'000'000, options.mtime_ns % 1'000'000'000}};
+      if (::utimensat(dir, name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+        const Status s = ErrnoToStatus(errno, "utimens " + name);
+        ::unlinkat(dir, name.c_str(), 0);
+        return s;
+      }
+    }
+    return Status::Ok();
+  };
+  std::string tmp = TempName();
+  int tmp_dir = tmpdir.get();
+  HSMFS_RETURN_IF_ERROR(make(tmp_dir, tmp));
+  int err = ::renameat(tmp_dir, tmp.c_str(), parent, leaf.c_str()) != 0 ? errno : 0;
+  if (err == EXDEV) {
+    ::unlinkat(tmp_dir, tmp.c_str(), 0);
+    tmp = (std::string(kBesidePrefix) + TempName()).substr(0, NAME_MAX);
+    tmp_dir = parent;
+    HSMFS_RETURN_IF_ERROR(make(tmp_dir, tmp));
+    err = ::renameat(tmp_dir, tmp.c_str(), parent, leaf.c_str()) != 0 ? errno : 0;
+  }
+  if (err != 0) {
+    ::unlinkat(tmp_dir, tmp.c_str(), 0);
+    return ErrnoToStatus(err, "rename " + tmp + " to " + full.string());
+  }
+  if (::fsync(parent) != 0) return ErrnoToStatus(errno, "fsync " + full.string());
+  struct stat st;
+  if (::fstatat(parent, leaf.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoToStatus(errno, "stat " + full.string());
+  }
+  HSMFS_ASSIGN_OR_RETURN(ObjectInfo info, SymlinkInfo(parent, leaf.c_str(), leaf, st));
   info.location = full.string();
   return info;
 }

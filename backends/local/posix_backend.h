@@ -4,8 +4,11 @@
 // an NFS or Lustre export, a mounted object store). Used for vault-style
 // backends and as the reference implementation of the Backend contract.
 //
-// Only regular files and directories are objects; symlinks, sockets and
-// devices under the root are not listed. If the root itself is missing (the
+// Regular files, directories and symlinks are objects; sockets, fifos and
+// devices under the root are not listed. A symlink is listed with lstat's
+// attributes and its target (readlinkat) and is never followed; Put of one
+// makes a real symlink with symlinkat (in .hsmfs-tmp, renamed into place).
+// If the root itself is missing (the
 // export is unmounted or renamed away) every call fails with kUnavailable, so
 // the engine keeps the catalog as it is instead of concluding files were deleted.
 //
@@ -13,7 +16,8 @@
 // symlink (openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS, or a walk of
 // O_NOFOLLOW opens where the kernel lacks openat2), so a symlink planted in
 // the tree can neither serve a file from elsewhere nor send an archived file
-// elsewhere: such a call fails with kPermissionDenied.
+// elsewhere: such a call fails with kPermissionDenied. (A symlink stored as
+// data is listed and Stat'ed as one; only passing through it is refused.)
 //
 // The root's top holds two reserved names, never listed: `.hsmfs-root` (the
 // identity marker, see LocalRoot) and `.hsmfs-tmp/`, where Put writes its
@@ -63,6 +67,10 @@ class PosixBackend final : public Backend, public LocalRoot {
   Result<Fd> OpenRoot();
   // Validates `path`, refuses the reserved names and opens the root.
   Result<Fd> Resolve(const ObjectPath& path);
+  // Put of a symlink (options.symlink_target): `root` and `parent` are open
+  // descriptors of the root and of the target's directory.
+  Result<ObjectInfo> PutSymlink(int root, int parent, const ObjectPath& path,
+                                const PutOptions& options);
   // Writes `src` into a new temporary `name` in directory `dir`.
   Status WriteTemp(int in, int dir, const std::string& name, const std::filesystem::path& src,
                    const PutOptions& options);

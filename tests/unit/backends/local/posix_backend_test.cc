@@ -100,10 +100,22 @@ TEST_F(PosixBackendTest, WalkWithoutOpenat2RefusesSymlinksToo) {
   UseOpenat2FallbackForTesting(false);
 }
 
-TEST_F(PosixBackendTest, SymlinksAreNotListed) {
+// Symlinks are data (listed as such, with their target), never files.
+TEST_F(PosixBackendTest, SymlinksAreListedAsSymlinksNotFiles) {
   stdfs::create_symlink(dir_ / "secret", root_ / "in" / "l");
   std::ofstream(root_ / "in" / "real") << "x";
-  EXPECT_EQ(Names("in"), std::vector<std::string>{"real"});
+  EXPECT_EQ(Names("in"), (std::vector<std::string>{"l", "real"}));
+  auto l = backend_->Stat("in/l");
+  ASSERT_TRUE(l.ok()) << l.status().ToString();
+  EXPECT_EQ(l->type, ObjectType::kSymlink);
+  EXPECT_EQ(l->link_target, (dir_ / "secret").string());
+  PutOptions po;
+  po.symlink_target = "../elsewhere/x";
+  auto put = backend_->Put("", "in/made", po);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  EXPECT_EQ(put->type, ObjectType::kSymlink);
+  EXPECT_EQ(stdfs::read_symlink(root_ / "in" / "made"), "../elsewhere/x");
+  EXPECT_TRUE(stdfs::is_empty(root_ / ".hsmfs-tmp"));
 }
 
 // Issue 15 item 5: the temporary name no longer grows with the target's.
