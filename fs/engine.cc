@@ -152,7 +152,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
     archive.coalesce = config.stage.coalesce;
     archive.max_attempts = config.archive.max_attempts;
     archive.retry_delay = config.archive.retry_delay;
+    archive.retry_horizon = config.archive.retry_horizon;
     ArchiveOptions archive_options;
+    archive_options.probe_interval = archive.max_retry_delay;
     archive_options.settle = config.archive.settle;
     archive_options.checksum =
         ParseChecksumAlgo(config.archive.checksum).value_or(ChecksumAlgo::kMd5);
