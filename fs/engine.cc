@@ -20,13 +20,23 @@ Engine::~Engine() {
 }
 
 void Engine::Shutdown() {
-  // Order matters: stop new listings and recalls (answering their waiters),
-  // drain the workers, then drop the timers, whose callbacks point into them.
+  // Order matters: stop new listings, recalls and archives everywhere first
+  // (answering their waiters), so that a worker stuck in a backend call keeps
+  // nothing else running; then drain the workers, then drop the timers,
+  // whose callbacks point into them.
   if (sync_) sync_->Shutdown();
+  if (stager_) stager_->Stop();
+  if (archiver_) archiver_->Stop();
   if (stager_) stager_->Shutdown();
   if (archiver_) archiver_->Shutdown();
   if (sync_pool_) sync_pool_->Shutdown();
   if (timers_) timers_->Shutdown();
+}
+
+void Engine::ReleaseLock() {
+  // LOCK_UN, not close: safe while other threads still run, and the lock is
+  // per open file, so no fd the process keeps can hold it on.
+  if (lock_fd_ >= 0) ::flock(lock_fd_, LOCK_UN);
 }
 
 namespace {

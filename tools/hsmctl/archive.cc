@@ -23,6 +23,7 @@
 #include "tools/cli/paths.h"
 #include "tools/cli/progress.h"
 #include "tools/hsmctl/hsmctl.h"
+#include "tools/hsmctl/stall_guard.h"
 
 namespace hsmfs::hsmctl {
 namespace {
@@ -317,12 +318,22 @@ int CmdDaemon(Context& ctx, const std::string& action) {
 }
 
 int CmdFsck(Context& ctx, bool checksums, bool json) {
-  if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  Result<fs::FsckReport> report = InternalError("fsck did not run");
   cli::Progress progress("fsck", "files");
-  fs::FsckOptions options;
-  options.checksums = checksums;
-  options.progress = [&](int64_t n) { progress.Update(n, 0, 0, 0); };
-  auto report = fs::Fsck(*ctx.engine, options);
+  {
+    // Before the engine: opening a backend may already touch a hung one.
+    StallGuard guard("fsck", ctx.timeout);
+    if (Status s = OpenEngine(ctx); !s.ok()) {
+      return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+    }
+    fs::FsckOptions options;
+    options.checksums = checksums;
+    options.progress = [&](int64_t n) {
+      guard.Touch();
+      progress.Update(n, 0, 0, 0);
+    };
+    report = fs::Fsck(*ctx.engine, options);
+  }
   progress.Finish();
   if (!report.ok()) return cli::Fail(kProgram, report.status().message(), cli::kExitFailed);
   if (json) {
