@@ -335,7 +335,8 @@ Result<std::vector<int64_t>> JobQueue::FailedWhileDown(Session& s, JobKind kind,
   HSMFS_ASSIGN_OR_RETURN(
       Stmt st, s.db().Prepare("SELECT j.id FROM jobs j JOIN entries e ON e.id = j.entry_id "
                               "WHERE j.retry_when_back = 1 AND j.state = 'failed' AND "
-                              "j.kind = ? AND j.backend = ? ORDER BY e.size, j.id LIMIT ?"));
+                              "j.kind = ? AND j.backend = ? AND e.state = 'failed' AND "
+                              "e.version = j.version ORDER BY e.size, j.id LIMIT ?"));
   st.Bind(1, JobKindName(kind)).Bind(2, backend).Bind(3, int64_t{limit > 0 ? limit : -1});
   std::vector<int64_t> ids;
   for (;;) {

@@ -125,7 +125,8 @@ class JobQueue {
   // `fresh_attempts` false keeps the attempts used, so that one more transient
   // failure fails the job again at once (a probe of a backend that was down).
   static Result<bool> Retry(Session& s, int64_t job_id, int64_t now_ns, bool fresh_attempts = true);
-  // Failed jobs of `kind` on `backend` marked retry_when_back, smallest entry
+  // Failed jobs of `kind` on `backend` marked retry_when_back whose entry is
+  // still failed at the job's version (so Retry takes them), smallest entry
   // first, at most `limit` (0: all).
   static Result<std::vector<int64_t>> FailedWhileDown(Session& s, JobKind kind,
                                                       std::string_view backend, int limit);
