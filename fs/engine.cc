@@ -5,7 +5,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <future>
+
 #include "backends/registry.h"
+#include "common/thread.h"
 
 namespace hsmfs::fs {
 
@@ -31,6 +34,20 @@ void Engine::Shutdown() {
   if (archiver_) archiver_->Shutdown();
   if (sync_pool_) sync_pool_->Shutdown();
   if (timers_) timers_->Shutdown();
+}
+
+bool Engine::ShutdownWithin(Duration grace) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  // Detached: if a worker never returns, neither does this thread, and the
+  // caller exits without it.
+  StartThread("hsmfs-shutdown", [this, done] {
+    Shutdown();
+    done->set_value();
+  }).detach();
+  if (finished.wait_for(grace) == std::future_status::ready) return true;
+  ReleaseLock();
+  return false;
 }
 
 void Engine::ReleaseLock() {

@@ -7,7 +7,8 @@
 #  - hsmctl sync and fsck give up after --timeout with one line and exit 1;
 #  - SIGTERM unmounts and exits within 10 s although archive workers are stuck
 #    in the backend, and releases the engine lock;
-#  - with the backend back, a remount archives the interrupted files.
+#  - with the backend back, a remount archives the interrupted files;
+#  - hsmctl daemon stops the same way.
 # Every command that could hang runs under `timeout`.
 source "$(dirname "$0")/lib.sh"
 
@@ -30,11 +31,12 @@ bindfs -f "$REAL" "$ROOT" 2>"$WORK/bindfs.log" &
 BINDFS_PID=$!
 # The backend first: a frozen bindfs must be continued before anything can
 # unmount it.
-trap 'rc=$?; set +e; kill -CONT "$BINDFS_PID" 2>/dev/null; fusermount3 -u -z "$ROOT" 2>/dev/null;
-      kill "$BINDFS_PID" 2>/dev/null; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; kill -CONT "$BINDFS_PID" 2>/dev/null; timeout 40 $HSMCTL daemon stop >/dev/null 2>&1;
+      fusermount3 -u -z "$ROOT" 2>/dev/null; kill "$BINDFS_PID" 2>/dev/null; (exit $rc); cleanup' EXIT
 wait_mounted "$ROOT"
 
 CONF=$WORK/hsmfs.toml
+HSMCTL="$BIN/hsmctl -c $CONF"
 config_head "$CONF" '[mount]' 'list_timeout = "3s"' '[archive]' 'settle = "2s"'
 cat >>"$CONF" <<TOML
 [[backend]]
@@ -43,7 +45,6 @@ type = "posix"
 root = "$ROOT"
 writable = ["incoming"]
 TOML
-HSMCTL="$BIN/hsmctl -c $CONF"
 
 mount_fg "$CONF" "$MNT"
 timeout 20 ls "$MNT/vault" "$MNT/vault/old" "$MNT/vault/incoming" >/dev/null ||
@@ -128,3 +129,39 @@ grep -q "resuming .* jobs that were running" "$WORK/hsmfs.log" || fail "the remo
 pass "the interrupted jobs were requeued"
 timeout 20 fusermount3 -u "$MNT" || fail "unmount"
 wait_unmounted "$MNT"
+
+# The headless engine (hsmctl daemon) stops the same way. The catalog is read
+# with sqlite3 while the backend is frozen: nothing there can hang.
+running() { sqlite3 "$WORK/catalog.db" "SELECT COUNT(*) FROM jobs WHERE state = 'running'"; }
+for _ in $(seq 1 200); do timeout 5 flock -n "$WORK/catalog.db.engine" true && break; sleep 0.1; done
+head -c 30000 /dev/urandom >"$WORK/g1"
+timeout 60 $HSMCTL put "$WORK/g1" vault/incoming/ >/dev/null 2>"$WORK/put.err" ||
+  fail "hsmctl put: $(cat "$WORK/put.err")"
+kill -STOP "$BINDFS_PID"
+timeout 30 $HSMCTL daemon start >/dev/null 2>"$WORK/daemon.err" ||
+  fail "hsmctl daemon start: $(cat "$WORK/daemon.err")"
+for _ in $(seq 1 200); do
+  [ "$(running)" == "1" ] && break
+  sleep 0.1
+done
+assert_eq "$(running)" "1" "the daemon's archive job is stuck in the frozen backend"
+start=$(date +%s%N)
+timeout 30 $HSMCTL daemon stop >/dev/null 2>"$WORK/daemon.err" ||
+  fail "hsmctl daemon stop: $(cat "$WORK/daemon.err")"
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$ms" -lt 10000 ] || fail "hsmctl daemon stop took ${ms} ms"
+timeout 5 flock -n "$WORK/catalog.db.engine" true || fail "the daemon's engine lock is still held"
+grep -q "E-STOP-01" "$WORK/hsmfs.log" || fail "the daemon's log does not say why the stop was forced"
+pass "hsmctl daemon stop with a job stuck in the backend took ${ms} ms"
+kill -CONT "$BINDFS_PID"
+timeout 30 $HSMCTL daemon start >/dev/null 2>"$WORK/daemon.err" ||
+  fail "hsmctl daemon start again: $(cat "$WORK/daemon.err")"
+for _ in $(seq 1 300); do
+  [ "$(sqlite3 "$WORK/catalog.db" "SELECT state FROM entries WHERE name = 'g1'")" == "dual" ] && break
+  sleep 0.1
+done
+assert_eq "$(sqlite3 "$WORK/catalog.db" "SELECT state FROM entries WHERE name = 'g1'")" "dual" \
+  "the daemon's interrupted archive completes after a restart"
+assert_eq "$(md5sum <"$REAL/incoming/g1" | cut -d' ' -f1)" "$(md5sum <"$WORK/g1" | cut -d' ' -f1)" \
+  "g1's backend copy"
+timeout 40 $HSMCTL daemon stop >/dev/null 2>&1 || fail "hsmctl daemon stop"

@@ -192,7 +192,16 @@ int RunEngineUntilSignalled(Context& ctx, cli::StartupReport report, bool backgr
   int sig = 0;
   sigwait(&signals, &sig);
   spdlog::info("hsmctl daemon stopping (signal {})", sig);
-  (*engine)->Shutdown();
+  // As the mount does (docs/SEMANTICS.md, "Stopping"): a worker stuck in a
+  // hung backend must not keep the engine lock and the process for ever.
+  if (!(*engine)->ShutdownWithin(std::chrono::seconds(5))) {
+    CountErrorSite("E-STOP-01");
+    spdlog::error(
+        "E-STOP-01: the engine did not stop within 5 s: a backend call does not return (is a "
+        "backend hung?). Exiting without waiting for it; the jobs it ran resume at the next start");
+    spdlog::default_logger()->flush();
+    ::_exit(cli::kExitFailed);
+  }
   return cli::kExitOk;
 }
 
