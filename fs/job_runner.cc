@@ -279,7 +279,7 @@ void JobRunner::Process(Lane& lane, const Job& job) {
   const bool cache_full = result.code() == Code::kResourceExhausted;
   if (cache_full || MayRetry(result, attempts)) {
     const Duration delay = cache_full ? options_.retry_delay : Backoff(attempts);
-    if (attempts <= options_.max_attempts || cache_full) {
+    if (attempts < options_.max_attempts || cache_full) {
       spdlog::warn("{} of {}/{} failed (attempt {} of {}): {}; retrying in {}", options_.name,
                    job.backend, job.entry.backend_path, attempts, options_.max_attempts,
                    result.message(), FormatDuration(delay));
