@@ -15,8 +15,18 @@ using catalog::EntryId;
 Entry ToEntry(backends::ObjectInfo&& obj) {
   Entry e;
   e.name = std::move(obj.name);
-  e.type =
-      obj.type == backends::ObjectType::kDir ? catalog::EntryType::kDir : catalog::EntryType::kFile;
+  switch (obj.type) {
+    case backends::ObjectType::kDir:
+      e.type = catalog::EntryType::kDir;
+      break;
+    case backends::ObjectType::kSymlink:
+      e.type = catalog::EntryType::kSymlink;
+      e.link_target = std::move(obj.link_target);
+      break;
+    case backends::ObjectType::kFile:
+      e.type = catalog::EntryType::kFile;
+      break;
+  }
   e.mode = obj.mode;
   e.size = obj.size;
   e.mtime_ns = obj.mtime_ns;

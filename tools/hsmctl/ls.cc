@@ -32,7 +32,7 @@ class EntryPrinter {
     const std::string path = CatalogPathOf(e);
     if (json_) {
       nlohmann::json j = {{"path", path},
-                          {"type", e.is_dir() ? "dir" : "file"},
+                          {"type", e.is_dir() ? "dir" : (e.is_symlink() ? "symlink" : "file")},
                           {"mtime", FormatMtime(e.mtime_ns, true)},
                           {"mtime_ns", e.mtime_ns}};
       if (!e.is_dir()) {
@@ -42,6 +42,7 @@ class EntryPrinter {
         if (!e.checksum.empty()) j["checksum"] = e.checksum;
         if (!e.location.empty()) j["location"] = e.location;
         if (!e.error.empty()) j["error"] = e.error;
+        if (e.is_symlink()) j["target"] = e.link_target;
       }
       std::cout << (first_ ? "[\n" : ",\n") << "  " << cli::DumpJson(j);
       first_ = false;
@@ -57,7 +58,8 @@ class EntryPrinter {
     std::snprintf(line, sizeof line, "%-5s %14s  %-16s  ",
                   e.is_dir() ? "DIR" : std::string(catalog::DmfCode(e)).c_str(), size.c_str(),
                   FormatMtime(e.mtime_ns, false).c_str());
-    std::cout << line << cli::EscapeName(path) << (e.is_dir() ? "/" : "") << "\n";
+    std::cout << line << cli::EscapeName(path) << (e.is_dir() ? "/" : "")
+              << (e.is_symlink() ? " -> " + cli::EscapeName(e.link_target) : "") << "\n";
   }
 
  private:
