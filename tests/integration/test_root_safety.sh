@@ -107,7 +107,7 @@ pass "nothing lost"
 n_before=$(ls "$MNT/vault/incoming" | wc -l)
 for i in $(seq -w 1 10); do rm "$ROOT/incoming/old$i"; done
 if $HSMCTL sync vault/incoming 2>"$WORK/sync.err"; then fail "a suspect sync must fail"; fi
-grep -q "E-LIST-02.*hsmctl sync --force vault/incoming" "$WORK/sync.err" ||
+grep -q "E-LIST-03.*hsmctl sync --force vault/incoming" "$WORK/sync.err" ||
   fail "suspect sync error: $(cat "$WORK/sync.err")"
 assert_eq "$(ls "$MNT/vault/incoming" | wc -l)" "$n_before" "a suspect listing removes nothing"
 $HSMCTL sync --force vault/incoming 2>"$WORK/sync.err" || fail "sync --force: $(cat "$WORK/sync.err")"

@@ -1,7 +1,7 @@
 // hsmctl: the user's tool for the archive (dm_ilist / dm_iget / dm_iput style).
 //
 //   hsmctl [-c CONF] ls [-R] [--json] [-H] PATH...
-//   hsmctl [-c CONF] sync [--force] [BACKEND[/PATH]]...
+//   hsmctl [-c CONF] sync [--force] [--timeout D] [BACKEND[/PATH]]...
 //   hsmctl [-c CONF] stage|get [--wait] [--preview] [--json] PATH... | -
 //   hsmctl [-c CONF] release PATH... | -
 //   hsmctl [-c CONF] jobs [--json] [--watch] [--all]
@@ -9,10 +9,11 @@
 //   hsmctl [-c CONF] retry ID... | --failed
 //   hsmctl [-c CONF] put [--wait] [--force] LOCAL... DEST
 //   hsmctl [-c CONF] daemon start|stop|status|run
-//   hsmctl [-c CONF] fsck [--checksums] [--json] [--repair]
+//   hsmctl [-c CONF] fsck [--checksums] [--json] [--repair] [--timeout D]
 //   hsmctl [-c CONF] init-root [--force] BACKEND
 
 #include "common/logging.h"
+#include "common/units.h"
 #include "tools/cli/cli.h"
 #include "tools/hsmctl/hsmctl.h"
 
@@ -45,7 +46,12 @@ int Main(int argc, char** argv) {
   sync->add_option("targets", sync_targets, "BACKEND or BACKEND/PATH");
   bool sync_force = false;
   sync->add_flag("--force", sync_force,
-                 "confirm listings that would remove most of a directory (E-LIST-02)");
+                 "confirm listings that would remove most of a directory (E-LIST-03)");
+  std::string timeout;
+  const std::string timeout_help =
+      "give up (exit 1) when the backends have not answered for this long, e.g. 10m "
+      "(default 30m; 0 waits forever)";
+  sync->add_option("--timeout", timeout, timeout_help);
 
   StageArgs stage_args;
   CLI::App* stage = app.add_subcommand(
@@ -105,6 +111,7 @@ int Main(int argc, char** argv) {
   fsck->add_flag("--repair", fsck_repair,
                  "fix what can be fixed without losing data: entries with names that cannot be "
                  "shown (renamed unnamed-ID), files a killed put left half copied");
+  fsck->add_option("--timeout", timeout, timeout_help);
 
   std::string init_root_backend;
   bool init_root_force = false;
@@ -114,6 +121,11 @@ int Main(int argc, char** argv) {
   init_root->add_flag("--force", init_root_force, "replace another catalog's identity");
 
   if (auto code = cli::Parse(app, argc, argv)) return *code;
+  if (!timeout.empty()) {
+    auto d = ParseDuration(timeout);
+    if (!d.ok()) return cli::Fail(kProgram, "--timeout: " + d.status().message(), cli::kExitUsage);
+    ctx.timeout = *d;
+  }
   LogOptions log;
   log.level = log_level;
   log.name = kProgram;
