@@ -132,10 +132,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
       std::make_unique<RootGuard>(*engine->catalog_, engine->backend_ptrs_, clock);
   RootGuard* guard = engine->root_guard_.get();
   const auto root_check = [guard](std::string_view backend) { return guard->Check(backend); };
-  // The mount says at once which backend roots are missing or not the
+  // The mount says at once (below) which backend roots are missing or not the
   // catalog's, and mounts the others (docs/SEMANTICS.md).
   HSMFS_RETURN_IF_ERROR(guard->LoadRecordedIds());
-  if (options.run_jobs) guard->CheckAll();
   SyncOptions sync_options;
   sync_options.root_check = root_check;
   sync_options.list_timeout = config.mount.list_timeout;
@@ -146,6 +145,11 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
   sync_options.listed_by = options.program;
   engine->timers_ = std::make_unique<TimerQueue>(clock);
   engine->sync_pool_ = std::make_unique<Executor>("hsmfs-sync", config.mount.sync_workers);
+  // On a sync worker, like a listing: a hung backend must not hold up the
+  // mount (or hsmctl daemon) while its root is read.
+  if (options.run_jobs) {
+    static_cast<void>(engine->sync_pool_->Submit([guard] { guard->CheckAll(); }));
+  }
   engine->sync_ =
       std::make_unique<NamespaceSync>(*engine->catalog_, engine->backend_ptrs_, *engine->sync_pool_,
                                       *engine->timers_, clock, sync_options, options.notifier);

@@ -231,15 +231,6 @@ void JobRunner::WorkerLoop(Lane& lane) {
 }
 
 void JobRunner::Process(Lane& lane, const Job& job) {
-  if (options_.root_check && !options_.root_check(lane.backend).ok()) {
-    // Not the right root: no job of the lane starts until it is (the check
-    // logged why and set user.hsm.error on the backend's directory).
-    std::lock_guard<std::mutex> l(mu_);
-    lane.ready.clear();
-    lane.dirty = true;
-    lane.window_until = clock_.Now() + options_.retry_delay;
-    return;
-  }
   bool claimed = false;
   Status s = WithSession([&](catalog::Session& session) -> Status {
     HSMFS_ASSIGN_OR_RETURN(claimed, JobQueue::Claim(session, job.id, clock_.WallNanos()));
@@ -261,7 +252,21 @@ void JobRunner::Process(Lane& lane, const Job& job) {
     if (stopping_) token->Cancel();
   }
   const TimePoint started = clock_.Now();
-  Status result = work_.Run(*lane.impl, job, *token);
+  // Checked inside the claimed job, so that a check stuck in a hung backend
+  // is a job stuck in it (the stop path's business), not a silent worker.
+  Status result = options_.root_check ? options_.root_check(lane.backend) : Status::Ok();
+  const bool root_refused = !result.ok();
+  if (root_refused) {
+    // Not the right root: no other job of the lane starts before the next
+    // check (the check logged why and set user.hsm.error on the backend's
+    // directory); this one goes back to the queue below, no attempt used.
+    std::lock_guard<std::mutex> l(mu_);
+    lane.ready.clear();
+    lane.dirty = true;
+    lane.window_until = clock_.Now() + options_.retry_delay;
+  } else {
+    result = work_.Run(*lane.impl, job, *token);
+  }
   {
     std::lock_guard<std::mutex> l(mu_);
     running_.erase(job.id);
@@ -286,11 +291,13 @@ void JobRunner::Process(Lane& lane, const Job& job) {
   // A full cache is our condition, not the backend's: wait for room without
   // using up the job's attempts (readers are bounded by stage_timeout).
   // Likewise a root that turned out not to be the catalog's while the job ran.
-  const bool cache_full = result.code() == Code::kResourceExhausted ||
+  const bool cache_full = result.code() == Code::kResourceExhausted || root_refused ||
                           (options_.root_check && !options_.root_check(lane.backend).ok());
   if (cache_full || MayRetry(result, attempts)) {
     const Duration delay = cache_full ? options_.retry_delay : Backoff(attempts);
-    if (attempts < options_.max_attempts || cache_full) {
+    if (root_refused) {
+      // RootGuard logged why, once; a line per job and round would flood.
+    } else if (attempts < options_.max_attempts || cache_full) {
       spdlog::warn("{} of {}/{} failed (attempt {} of {}): {}; retrying in {}", options_.name,
                    job.backend, job.entry.backend_path, attempts, options_.max_attempts,
                    result.message(), FormatDuration(delay));

@@ -48,6 +48,7 @@ wait_mounted "$MNT"
 grep -q "warning: backend ghost: root $WORK/nope: No such file or directory" "$WORK/mount.err" ||
   fail "mount-time warning: $(cat "$WORK/mount.err")"
 pass "a missing backend root is warned about at mount time"
+for i in $(seq 1 100); do [ -n "$(error_of "$MNT/ghost")" ] && break; sleep 0.1; done
 case "$(error_of "$MNT/ghost")" in
   *E-ROOT-02*"not reachable"*) pass "user.hsm.error of the missing backend says why" ;;
   *) fail "user.hsm.error of ghost: '$(error_of "$MNT/ghost")'" ;;
@@ -86,7 +87,7 @@ case "$(error_of "$MNT/vault")" in
 esac
 sleep 2  # settle (200 ms) and several retry rounds: nothing may be archived meanwhile
 st=$(state "$MNT/vault/incoming/important.bin")
-[ "$st" == queued ] || [ "$st" == online ] || fail "important.bin is '$st' while the root is wrong"
+case "$st" in online | queued | archiving) ;; *) fail "important.bin is '$st' while the root is wrong" ;; esac
 [ -z "$(ls -A "$ROOT")" ] || fail "something was written into the wrong root: $(ls -A "$ROOT")"
 pass "nothing is archived into the empty directory (important.bin stays $st)"
 if $HSMCTL sync vault 2>"$WORK/sync.err"; then fail "sync of the wrong root must fail"; fi
