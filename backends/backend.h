@@ -123,6 +123,11 @@ class Backend {
   // Creates the directory `path` with permission bits `mode` (where the backend
   // keeps them); kAlreadyExists if it exists, kNotFound without its parent.
   virtual Status MakeDir(const ObjectPath& path, uint32_t mode) = 0;
+  // Sets the modification time of the directory `path`, where the backend
+  // keeps directory times (posix), so that rsync -a and tar -x times survive a
+  // catalog rebuilt from the backend. Default: kUnimplemented (the catalog
+  // alone keeps them).
+  virtual Status SetDirMtime(const ObjectPath& path, int64_t mtime_ns);
 };
 
 // Joins a directory path and a name ("" + "a" = "a", "a" + "b" = "a/b").
@@ -131,6 +136,16 @@ std::string JoinObjectPath(std::string_view dir, std::string_view name);
 std::string ParentObjectPath(std::string_view path);
 // kInvalidArgument unless `path` is a well-formed ObjectPath.
 Status ValidateObjectPath(std::string_view path);
+
+// Whether a backend of type `type` ("posix", "hpss", ...) can store an object
+// named `name` (one path component): kInvalidArgument naming the character it
+// cannot take. Not a Backend method, so that the mount can ask before any
+// backend exists and refuse the name when it is created, rather than fail its
+// archive job later.
+Status CheckStorableName(std::string_view type, std::string_view name);
+
+// hsi reads its commands line by line and has no escape for these (HsiQuote).
+inline constexpr std::string_view kHsiUnquotableChars = "\n\r;\"";
 
 // Reads `path` into a temporary file in `scratch_dir` and removes it again:
 // for verifying an object against options.expect_checksum without keeping it.

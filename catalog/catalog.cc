@@ -29,7 +29,7 @@ constexpr std::string_view kStateNames[] = {"offline",   "staging", "online", "q
 constexpr char kColumns[] =
     "id, parent, name, type, mode, size, mtime_ns, backend, backend_path, state, cached, "
     "checksum, location, volume, position, error, seen_gen, last_access_ns, pinned, version, "
-    "on_backend, hsm_state";
+    "on_backend, hsm_state, ctime_ns, local_mtime";
 
 // Catalogs this thread holds a Session of (to catch nested Acquire).
 thread_local std::vector<const Catalog*> t_held;
@@ -85,6 +85,8 @@ Entry ReadEntryColumns(const Stmt& s, int first) {
   e.version = s.Int(first + 19);
   e.on_backend = s.Int(first + 20) != 0;
   e.hsm_state = s.Text(first + 21);
+  e.ctime_ns = s.Int(first + 22);
+  e.local_mtime = s.Int(first + 23) != 0;
   return e;
 }
 
@@ -225,8 +227,8 @@ Result<Entry> Session::InsertEntry(const Entry& e) {
       Stmt s,
       db_->Prepare("INSERT INTO entries (parent, name, type, mode, size, mtime_ns, backend, "
                    "backend_path, state, cached, checksum, location, volume, position, "
-                   "error, seen_gen, version, on_backend, hsm_state) "
-                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                   "error, seen_gen, version, on_backend, hsm_state, ctime_ns, local_mtime) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   s.Bind(1, e.parent)
       .Bind(2, e.name)
       .Bind(3, static_cast<int64_t>(e.type))
@@ -245,7 +247,9 @@ Result<Entry> Session::InsertEntry(const Entry& e) {
       .Bind(16, e.seen_gen)
       .Bind(17, e.version)
       .Bind(18, int64_t{e.on_backend})
-      .BindText(19, e.hsm_state);
+      .BindText(19, e.hsm_state)
+      .Bind(20, e.ctime_ns)
+      .Bind(21, int64_t{e.local_mtime});
   HSMFS_RETURN_IF_ERROR(s.Run());
   Entry out = e;
   out.id = db_->LastInsertId();
@@ -340,7 +344,9 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
   if (e.is_dir()) {
     // The mode stays the catalog's: chmod through the mount changes only the
     // catalog (no backend call may block it), so a listing must not undo it.
-    e.mtime_ns = listed.mtime_ns;
+    // So does an mtime the mount set (mkdir, a change inside, utimens): the
+    // backend's changes whenever the archiver puts a file there.
+    if (!e.local_mtime) e.mtime_ns = listed.mtime_ns;
   } else if (!e.holds_unarchived_data()) {
     const bool same_mtime = SameMtime(e.mtime_ns, listed.mtime_ns);
     const bool changed_on_backend = e.size != listed.size || !same_mtime;
@@ -487,17 +493,18 @@ Result<bool> Session::HasChildren(EntryId dir) {
 }
 
 Result<Entry> Session::BeginModify(EntryId id, bool cached, int64_t now_ns) {
-  HSMFS_ASSIGN_OR_RETURN(
-      Stmt s, db_->Prepare("UPDATE entries SET state = 'online', version = version + 1, "
-                           "error = NULL, cached = ?, seen_gen = MAX(seen_gen, ?) WHERE id = ?"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt s,
+                         db_->Prepare("UPDATE entries SET state = 'online', version = version + 1, "
+                                      "error = NULL, cached = ?1, seen_gen = MAX(seen_gen, ?2), "
+                                      "ctime_ns = ?2 WHERE id = ?3"));
   s.Bind(1, int64_t{cached}).Bind(2, now_ns).Bind(3, id);
   HSMFS_RETURN_IF_ERROR(s.Run());
   return Get(id);
 }
 
 Status Session::SetLocalAttrs(EntryId id, uint64_t size, int64_t mtime_ns) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt s,
-                         db_->Prepare("UPDATE entries SET size = ?, mtime_ns = ? WHERE id = ?"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET size = ?1, mtime_ns = ?2, "
+                                              "ctime_ns = MAX(ctime_ns, ?2) WHERE id = ?3"));
   s.Bind(1, static_cast<int64_t>(size)).Bind(2, mtime_ns).Bind(3, id);
   return s.Run();
 }
@@ -509,8 +516,22 @@ Status Session::SetMode(EntryId id, uint32_t mode) {
 }
 
 Status Session::SetMtime(EntryId id, int64_t mtime_ns) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET mtime_ns = ? WHERE id = ?"));
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare("UPDATE entries SET mtime_ns = ?, local_mtime = 1 WHERE id = ?"));
   s.Bind(1, mtime_ns).Bind(2, id);
+  return s.Run();
+}
+
+Status Session::SetCtime(EntryId id, int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET ctime_ns = ? WHERE id = ?"));
+  s.Bind(1, now_ns).Bind(2, id);
+  return s.Run();
+}
+
+Status Session::DirChanged(EntryId dir, int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET mtime_ns = ?1, ctime_ns = ?1, "
+                                              "local_mtime = 1 WHERE id = ?2 AND type = 2"));
+  s.Bind(1, now_ns).Bind(2, dir);
   return s.Run();
 }
 

@@ -72,6 +72,8 @@ struct Entry {
   int64_t version = 0;         // bumped by every modification through the mount
   bool on_backend = true;      // the backend holds some version of it
   std::string hsm_state;       // the backend's HSM code from its listing (DMF), "" if none
+  int64_t ctime_ns = 0;        // last change through the mount; 0: never (shown as mtime)
+  bool local_mtime = false;    // a directory's mtime set through the mount: listings keep it
 
   bool is_dir() const { return type == EntryType::kDir; }
   // Data that exists only in the cache must never be dropped by a listing.
@@ -183,7 +185,13 @@ class Session {
   Result<Entry> BeginModify(EntryId id, bool cached, int64_t now_ns);
   Status SetLocalAttrs(EntryId id, uint64_t size, int64_t mtime_ns);
   Status SetMode(EntryId id, uint32_t mode);
+  // Sets the mtime; a directory's stays as set (listings no longer change it).
   Status SetMtime(EntryId id, int64_t mtime_ns);
+  // Records a change of `id`'s metadata at `now_ns` (st_ctime).
+  Status SetCtime(EntryId id, int64_t now_ns);
+  // A name was added to or removed from directory `dir` at `now_ns`: its
+  // mtime and ctime change, as on a local disk, and listings keep them.
+  Status DirChanged(EntryId dir, int64_t now_ns);
   // Moves `id` to `new_parent`/`new_name` with backend path `new_path`; the
   // backend paths of everything below a directory follow.
   Status Move(EntryId id, EntryId new_parent, std::string_view new_name, std::string_view new_path);

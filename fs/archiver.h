@@ -75,6 +75,9 @@ class Archiver final : private JobRunner::Work {
                 const std::string& checksum, const backends::ObjectInfo& stored,
                 const CancelToken& cancel);
   Status WithSession(const std::function<Status(catalog::Session&)>& fn);
+  // Sets `dir`'s mtime on the backend to the catalog's, where the backend
+  // keeps directory times; best effort.
+  void CarryDirMtime(backends::Backend& backend, const catalog::Entry& dir);
 
   catalog::Catalog& catalog_;
   FileCache& cache_;

@@ -40,6 +40,8 @@ void ReplyError(fuse_req_t req, const Status& s, const char* op, uint64_t ino) {
     case Code::kIsDirectory:
     case Code::kNotDirectory:
     case Code::kInvalidArgument:
+    case Code::kNameTooLong:
+    case Code::kFileTooLarge:
       level = spdlog::level::info;
       break;
     default:
@@ -62,7 +64,8 @@ void FillStat(const Attr& a, struct stat* st) {
   st->st_mtim.tv_sec = a.mtime_ns / 1'000'000'000;
   st->st_mtim.tv_nsec = a.mtime_ns % 1'000'000'000;
   st->st_atim = st->st_mtim;
-  st->st_ctim = st->st_mtim;
+  st->st_ctim.tv_sec = a.ctime_ns / 1'000'000'000;
+  st->st_ctim.tv_nsec = a.ctime_ns % 1'000'000'000;
 }
 
 fuse_entry_param ToEntryParam(const FsCore& core, const Attr& a) {
@@ -326,12 +329,13 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
     }
     change.owner = (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) != 0;
     const OpenFile file = fi ? FileOf(fi) : OpenFile{};
-    Core(req).SetAttr(ino, fi ? &file : nullptr, change, RequesterOf(req), [req](Result<Attr> r) {
-      if (!r.ok()) return ReplyError(req, r.status(), "setattr", 0);
-      struct stat st;
-      FillStat(*r, &st);
-      fuse_reply_attr(req, &st, Seconds(Core(req).attr_timeout()));
-    });
+    Core(req).SetAttr(ino, fi ? &file : nullptr, change, RequesterOf(req),
+                      [req, ino](Result<Attr> r) {
+                        if (!r.ok()) return ReplyError(req, r.status(), "setattr", ino);
+                        struct stat st;
+                        FillStat(*r, &st);
+                        fuse_reply_attr(req, &st, Seconds(Core(req).attr_timeout()));
+                      });
   } catch (...) {
     fuse_reply_err(req, EIO);
   }

@@ -31,6 +31,7 @@ class PosixBackend final : public Backend {
   Status Remove(const ObjectPath& path) override;
   Status Rename(const ObjectPath& from, const ObjectPath& to) override;
   Status MakeDir(const ObjectPath& path, uint32_t mode) override;
+  Status SetDirMtime(const ObjectPath& path, int64_t mtime_ns) override;
 
  private:
   // Validates `path` and checks that the root is reachable; returns the full path.

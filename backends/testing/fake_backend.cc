@@ -279,4 +279,13 @@ Status FakeBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
   return Status::Ok();
 }
 
+Status FakeBackend::SetDirMtime(const ObjectPath& path, int64_t mtime_ns) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = nodes_.find(path);
+  if (it == nodes_.end()) return NotFoundError("fake:" + path + ": no such directory");
+  if (it->second.info.type != ObjectType::kDir) return Status(Code::kNotDirectory, path);
+  it->second.info.mtime_ns = mtime_ns;
+  return Status::Ok();
+}
+
 }  // namespace hsmfs::backends

@@ -99,6 +99,9 @@ class StaleListBackend final : public backends::Backend {
   Status MakeDir(const backends::ObjectPath& p, uint32_t mode) override {
     return base_->MakeDir(p, mode);
   }
+  Status SetDirMtime(const backends::ObjectPath& p, int64_t mtime_ns) override {
+    return base_->SetDirMtime(p, mtime_ns);
+  }
 
  private:
   std::unique_ptr<Backend> base_;
@@ -513,9 +516,11 @@ TEST_F(FsCoreWriteTest, AFullCacheOfUnarchivedDataGivesEnospcAfterWaiting) {
   auto a = core_->Create(incoming_, "a", 0644, O_WRONLY, kMe);
   const std::string big(800, 'a');
   ASSERT_TRUE(core_->Write(a->first.ino, a->second, big.data(), big.size(), 0).ok());
+  // A second file that would fit in an empty cache (a larger one is EFBIG at once).
+  auto b = core_->Create(incoming_, "b", 0644, O_WRONLY, kMe);
   std::promise<Status> second;
   std::thread writer([&] {
-    second.set_value(core_->Write(a->first.ino, a->second, big.data(), big.size(), 800).status());
+    second.set_value(core_->Write(b->first.ino, b->second, big.data(), big.size(), 0).status());
   });
   auto result = second.get_future();
   EXPECT_EQ(result.wait_for(100ms), std::future_status::timeout);  // waits for room
@@ -523,6 +528,7 @@ TEST_F(FsCoreWriteTest, AFullCacheOfUnarchivedDataGivesEnospcAfterWaiting) {
   writer.join();
   EXPECT_EQ(ToErrno(result.get()), ENOSPC);
   core_->Release(a->first.ino, a->second);
+  core_->Release(b->first.ino, b->second);
   faulty_->Unhang(Op::kPut);
 }
 
@@ -562,6 +568,186 @@ TEST_F(FsCoreWriteTest, FsckFindsNothingWrongAfterArchivingAndNoticesDamage) {
   ASSERT_EQ(damaged->problems.size(), 2u);
   EXPECT_NE(damaged->problems[0].what.find("reading back"), std::string::npos);
   EXPECT_NE(damaged->problems[1].what.find("cached copy has checksum"), std::string::npos);
+}
+
+Result<Attr> SetAttrNow(FsCore& core, uint64_t ino, const OpenFile* file,
+                        const AttrChange& change) {
+  std::promise<Result<Attr>> p;
+  core.SetAttr(ino, file, change, kMe, [&](Result<Attr> r) { p.set_value(r); });
+  auto f = p.get_future();
+  // Synchronous for cached files: a wait (for room, for a recall) would hang here.
+  if (f.wait_for(5s) != std::future_status::ready) return InternalError("setattr waited");
+  return f.get();
+}
+
+TEST_F(FsCoreWriteTest, AFileCreatedReadOnlyIsArchivedAfterItsClose) {
+  Start();
+  // open(O_CREAT | O_RDONLY): pjdfstest's create, flock(1)'s lock files. The
+  // FUSE layer reports such a handle as not writable.
+  auto created = core_->Create(incoming_, "lock", 0644, O_CREAT | O_RDONLY, kMe);
+  ASSERT_TRUE(created.ok()) << created.status().ToString();
+  const uint64_t ino = created->first.ino;
+  OpenFile as_released = created->second;
+  as_released.writable = false;
+  core_->Release(ino, as_released);
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; })) << State(ino);
+  EXPECT_TRUE(fake_->Exists("incoming/lock"));
+}
+
+TEST_F(FsCoreWriteTest, AnUnlinkedOpenFileWorksUntilItsLastCloseAndIsNeverArchived) {
+  Start();
+  auto created = core_->Create(incoming_, "tmp", 0600, O_CREAT | O_RDWR, kMe);
+  ASSERT_TRUE(created.ok());
+  const uint64_t ino = created->first.ino;
+  const OpenFile f = created->second;
+  ASSERT_TRUE(core_->Write(ino, f, "hello world", 11, 0).ok());
+  auto reader = Open(ino, O_RDONLY);
+  ASSERT_TRUE(reader.ok());
+  const stdfs::path copy = engine_->cache().PathOf(static_cast<catalog::EntryId>(ino));
+  ASSERT_TRUE(core_->Unlink(incoming_, "tmp").ok());
+
+  // The name is gone at once; the file is not.
+  EXPECT_EQ(Lookup(incoming_, "tmp").status().code(), Code::kNotFound);
+  auto attr = core_->GetAttr(ino);
+  ASSERT_TRUE(attr.ok()) << attr.status().ToString();  // fstat
+  EXPECT_EQ(attr->size, 11u);
+  EXPECT_EQ(attr->nlink, 0u);
+  EXPECT_EQ(attr->mode & 07777, 0600u);
+  ASSERT_TRUE(core_->Write(ino, f, "WORLD", 5, 6).ok());  // pwrite
+  EXPECT_EQ(ReadFd(reader->fd), "hello WORLD");           // pread
+  AttrChange grow;
+  grow.size = 20;
+  auto grown = SetAttrNow(*core_, ino, &f, grow);  // ftruncate
+  ASSERT_TRUE(grown.ok()) << grown.status().ToString();
+  EXPECT_EQ(grown->size, 20u);
+  EXPECT_EQ(core_->GetAttr(ino)->size, 20u);
+
+  core_->Release(ino, f);  // the writer closes; a reader still holds it
+  EXPECT_TRUE(core_->GetAttr(ino).ok());
+  EXPECT_TRUE(stdfs::exists(copy));
+  core_->Release(ino, *reader);  // the last close drops the copy
+  EXPECT_EQ(core_->GetAttr(ino).status().code(), Code::kNotFound);
+  EXPECT_FALSE(stdfs::exists(copy));
+  // Nothing is archived for it, however long we wait.
+  clock_.Advance(60s);
+  std::this_thread::sleep_for(100ms);
+  EXPECT_EQ(faulty_->calls(Op::kPut), 0);
+  EXPECT_FALSE(fake_->Exists("incoming/tmp"));
+  for (const auto& j : Jobs()) ADD_FAILURE() << "job " << j.id << " for an unlinked file";
+}
+
+TEST_F(FsCoreWriteTest, NamesLongerThanNameMaxAreRefused) {
+  Start();
+  const std::string max(255, 'n');
+  const std::string over = max + "x";
+  EXPECT_EQ(ToErrno(core_->Create(incoming_, over, 0644, O_WRONLY, kMe).status()), ENAMETOOLONG);
+  EXPECT_EQ(ToErrno(core_->MakeDir(incoming_, over, 0755).status()), ENAMETOOLONG);
+  EXPECT_EQ(ToErrno(Lookup(incoming_, over).status()), ENAMETOOLONG);
+  const uint64_t ino = WriteFile(incoming_, max, "fits");
+  ASSERT_NE(ino, 0u);
+  EXPECT_EQ(ToErrno(core_->Rename(incoming_, max, incoming_, over, 0)), ENAMETOOLONG);
+  EXPECT_TRUE(Lookup(incoming_, max).ok());
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  EXPECT_EQ(fake_->Data("incoming/" + max), "fits");
+  EXPECT_EQ(core_->StatFs()->name_max, 255u);
+}
+
+TEST_F(FsCoreWriteTest, NamesAnHpssBackendCannotStoreAreRefusedWhenCreated) {
+  config_.backends[0].type = "hpss";
+  Start();
+  for (const std::string bad : {"two\nlines", "semi;colon", "quote\"d"}) {
+    EXPECT_EQ(ToErrno(core_->Create(incoming_, bad, 0644, O_WRONLY, kMe).status()), EINVAL) << bad;
+    EXPECT_EQ(ToErrno(core_->MakeDir(incoming_, bad, 0755).status()), EINVAL) << bad;
+  }
+  const uint64_t ino = WriteFile(incoming_, "with space", "x");
+  ASSERT_NE(ino, 0u);
+  EXPECT_EQ(ToErrno(core_->Rename(incoming_, "with space", incoming_, "a\nb", 0)), EINVAL);
+  // Nothing reached the catalog to fail later.
+  for (const auto& j : Jobs()) EXPECT_EQ(j.entry_id, static_cast<catalog::EntryId>(ino));
+}
+
+TEST_F(FsCoreWriteTest, DirectoryTimesFollowChangesInsideAndSurviveListings) {
+  Start();
+  auto d = core_->MakeDir(incoming_, "d", 0755);
+  ASSERT_TRUE(d.ok());
+  const int64_t old = 1'000'000'000'000'000'000;  // 2001
+  AttrChange set_old;
+  set_old.mtime_ns = old;
+  for (const std::string op : {"create", "unlink", "mkdir", "rename", "rename out"}) {
+    ASSERT_TRUE(SetAttrNow(*core_, d->ino, nullptr, set_old).ok());
+    ASSERT_EQ(core_->GetAttr(d->ino)->mtime_ns, old);
+    clock_.Advance(1s);
+    const int64_t now = clock_.WallNanos();
+    if (op == "create") {
+      WriteFile(d->ino, "f", "x");
+    } else if (op == "unlink") {
+      ASSERT_TRUE(core_->Unlink(d->ino, "f").ok());
+    } else if (op == "mkdir") {
+      ASSERT_TRUE(core_->MakeDir(d->ino, "sub", 0755).ok());
+    } else if (op == "rename") {
+      ASSERT_TRUE(core_->Rename(d->ino, "sub", d->ino, "sub2", 0).ok());
+    } else {
+      ASSERT_TRUE(core_->Rename(d->ino, "sub2", incoming_, "moved", 0).ok());
+    }
+    auto attr = core_->GetAttr(d->ino);
+    EXPECT_GE(attr->mtime_ns, now) << op;
+    EXPECT_GE(attr->ctime_ns, attr->mtime_ns) << op;
+  }
+  // A time set through the mount (cp -a, tar -x, rsync -a) outlives the
+  // backend's, which the archiver changes with every file it puts there.
+  ASSERT_TRUE(SetAttrNow(*core_, d->ino, nullptr, set_old).ok());
+  const uint64_t g = WriteFile(d->ino, "g", "y");
+  ASSERT_TRUE(SetAttrNow(*core_, d->ino, nullptr, set_old).ok());
+  ASSERT_TRUE(Drive([&] { return State(g) == "dual"; }));
+  catalog::Entry incoming, dir;
+  {
+    auto s = engine_->catalog().Acquire();
+    incoming = *s->Get(static_cast<catalog::EntryId>(incoming_));
+    dir = *s->Get(static_cast<catalog::EntryId>(d->ino));
+  }
+  ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
+  ASSERT_TRUE(engine_->sync().ListNow(dir, CancelToken::None()).ok());
+  EXPECT_EQ(core_->GetAttr(d->ino)->mtime_ns, old);
+  // And the backend keeps it too, after the files put into the directory.
+  EXPECT_TRUE(Drive([&] { return fake_->Stat("incoming/d")->mtime_ns == old; }));
+}
+
+TEST_F(FsCoreWriteTest, AFileCtimeFollowsMetadataChanges) {
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "f", "data");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  AttrChange change;
+  change.mtime_ns = 1'000'000'000'000'000'000;
+  auto attr = SetAttrNow(*core_, ino, nullptr, change);
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->mtime_ns, change.mtime_ns);
+  EXPECT_GT(attr->ctime_ns, attr->mtime_ns);  // the change happened now, not in 2001
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  EXPECT_GT(core_->GetAttr(ino)->ctime_ns, change.mtime_ns.value());
+}
+
+TEST_F(FsCoreWriteTest, TruncatePastTheCacheFailsAtOnceAndTheFileStillArchives) {
+  config_.cache.size = 1 << 20;
+  Start();
+  const uint64_t settled = WriteFile(incoming_, "settled", "0123456789");
+  ASSERT_TRUE(Drive([&] { return State(settled) == "dual"; }));
+  const uint64_t fresh = WriteFile(incoming_, "fresh", "abc");  // still settling
+  AttrChange huge;
+  huge.size = uint64_t{1} << 40;
+  for (uint64_t ino : {settled, fresh}) {
+    auto r = SetAttrNow(*core_, ino, nullptr, huge);  // returns without waiting
+    EXPECT_EQ(ToErrno(r.status()), EFBIG) << r.status().ToString();
+  }
+  // Through an open descriptor too (ftruncate).
+  auto f = Open(fresh, O_RDWR);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(ToErrno(SetAttrNow(*core_, fresh, &*f, huge).status()), EFBIG);
+  core_->Release(fresh, *f);
+  // Nothing changed, and nothing is stranded: both end dual with their data.
+  EXPECT_EQ(State(settled), "dual");
+  ASSERT_TRUE(Drive([&] { return State(fresh) == "dual"; })) << State(fresh);
+  EXPECT_EQ(fake_->Data("incoming/fresh"), "abc");
+  EXPECT_EQ(core_->GetAttr(settled)->size, 10u);
 }
 
 }  // namespace
