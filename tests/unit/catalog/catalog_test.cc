@@ -223,11 +223,12 @@ TEST_F(CatalogTest, AListingOlderThanTheEnginesLastChangeLeavesTheFileAlone) {
 TEST_F(CatalogTest, ADirectoryTimeSetThroughTheMountOutlivesListings) {
   ApplyListing(vault_, {Listed("d", EntryType::kDir, 0, 100), Listed("e", EntryType::kDir, 0, 100)},
                10);
+  const EntryId d = Get("vault/d").id, e_id = Get("vault/e").id;
   {
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->SetMtime(Get("vault/d").id, 42).ok());           // touch -d, rsync -a, tar -x
-    ASSERT_TRUE(s->DirChanged(Get("vault/e").id, 77).ok());         // a file created inside
-    ASSERT_TRUE(s->DirChanged(Get("vault/d").id + 1000, 77).ok());  // no such entry: no-op
+    ASSERT_TRUE(s->SetMtime(d, 42).ok());           // touch -d, rsync -a, tar -x
+    ASSERT_TRUE(s->DirChanged(e_id, 77).ok());      // a file created inside
+    ASSERT_TRUE(s->DirChanged(d + 1000, 77).ok());  // no such entry: no-op
   }
   Entry e = Get("vault/e");
   EXPECT_EQ(e.mtime_ns, 77);
