@@ -210,6 +210,8 @@ void OpRead(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off,
   fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
+// `writable` from the open flags is informational only: FsCore knows its
+// writers by descriptor (a file made by create is one even with O_RDONLY).
 OpenFile FileOf(const fuse_file_info* fi) {
   return OpenFile{static_cast<int>(fi->fh), true,
                   (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)};
