@@ -86,9 +86,21 @@ os.close(fd2)
 os.close(fd)
 with open(p, "rb") as f:
     assert f.read() == b"new", "the new file of that name changed"
+# Renamed over while open: the same.
+v = os.path.join(d, "victim")
+fd = os.open(v, os.O_CREAT | os.O_RDWR, 0o600)
+os.write(fd, b"old")
+with open(os.path.join(d, "replacement"), "wb") as f:
+    f.write(b"replacement")
+os.rename(os.path.join(d, "replacement"), v)
+st = os.fstat(fd)
+assert st.st_size == 3 and st.st_nlink == 0, (st.st_size, st.st_nlink)
+assert os.pread(fd, 10, 0) == b"old"
+os.close(fd)
 PY
-wait_dual "$IN/tmpfile"
+wait_dual "$IN/tmpfile" "$IN/victim"
 assert_eq "$(cat "$ROOT/incoming/tmpfile")" "new" "the new file of that name is archived, not the unlinked one"
+assert_eq "$(cat "$ROOT/incoming/victim")" "replacement" "the file renamed over an open one is archived"
 pass "an open, unlinked file: fstat, pread, pwrite, ftruncate work until the last close"
 
 # --- item 4: NAME_MAX.
