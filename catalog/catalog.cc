@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "catalog/migrations.h"
+#include "common/logging.h"
 
 namespace hsmfs::catalog {
 namespace {
@@ -124,6 +125,37 @@ std::string_view DmfCode(FileState state) {
   return "INV";
 }
 
+bool ValidEntryName(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
+}
+
+Status CheckEntryName(std::string_view name) {
+  if (ValidEntryName(name)) return Status::Ok();
+  std::string shown;
+  for (char c : name) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+  return InvalidArgumentError("\"" + shown + "\" cannot name a file or directory (" +
+                              (name.empty() ? "empty" : "reserved name or contains / or NUL") +
+                              ")");
+}
+
+namespace {
+constexpr std::string_view kIncompletePrefix = "incomplete: hsmctl put (pid ";
+}  // namespace
+
+std::string IncompletePutError(int64_t pid) {
+  return std::string(kIncompletePrefix) + std::to_string(pid) + ") has not finished copying it in";
+}
+
+std::optional<int64_t> IncompletePutPid(std::string_view error) {
+  if (error.substr(0, kIncompletePrefix.size()) != kIncompletePrefix) return std::nullopt;
+  const std::string rest(error.substr(kIncompletePrefix.size()));
+  char* end = nullptr;
+  const long long pid = std::strtoll(rest.c_str(), &end, 10);
+  if (end == rest.c_str() || *end != ')' || pid <= 0) return std::nullopt;
+  return pid;
+}
+
 std::string Entry::display() const {
   return backend_path.empty() ? backend + "/" : backend + "/" + backend_path;
 }
@@ -223,6 +255,7 @@ Result<Entry> Session::Resolve(std::string_view path) {
 }
 
 Result<Entry> Session::InsertEntry(const Entry& e) {
+  HSMFS_RETURN_IF_ERROR(CheckEntryName(e.name));
   HSMFS_ASSIGN_OR_RETURN(
       Stmt s,
       db_->Prepare("INSERT INTO entries (parent, name, type, mode, size, mtime_ns, backend, "
@@ -307,6 +340,14 @@ Result<std::optional<DirSync>> Session::GetSync(EntryId dir) {
 
 Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
                              ListingDelta* delta, bool add_names) {
+  if (!ValidEntryName(listed.name)) {
+    // One object the mount cannot show must not fail the whole listing.
+    if (FirstTimeFor("bad-listed-name:" + dir.display() + "/" + listed.name)) {
+      spdlog::warn("{}: the backend lists an entry named \"{}\", which cannot be shown; skipped",
+                   dir.display(), listed.name);
+    }
+    return Status::Ok();
+  }
   auto old = Lookup(dir.id, listed.name);
   if (!old.ok() && old.status().code() != Code::kNotFound) return old.status();
   if (!add_names && (!old.ok() || old->type != listed.type)) return Status::Ok();
@@ -535,8 +576,25 @@ Status Session::DirChanged(EntryId dir, int64_t now_ns) {
   return s.Run();
 }
 
+Status Session::MarkIncomplete(EntryId id, std::string_view error) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare("UPDATE entries SET state = 'failed', error = ? WHERE id = ? AND type = 1"));
+  s.Bind(1, error).Bind(2, id);
+  return s.Run();
+}
+
+Result<bool> Session::ClearIncomplete(EntryId id, std::string_view error) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET state = 'online', error = NULL "
+                                              "WHERE id = ? AND state = 'failed' AND error = ?"));
+  s.Bind(1, id).Bind(2, error);
+  HSMFS_RETURN_IF_ERROR(s.Run());
+  return db_->Changes() == 1;
+}
+
 Status Session::Move(EntryId id, EntryId new_parent, std::string_view new_name,
                      std::string_view new_path) {
+  HSMFS_RETURN_IF_ERROR(CheckEntryName(new_name));
   HSMFS_ASSIGN_OR_RETURN(Entry e, Get(id));
   HSMFS_ASSIGN_OR_RETURN(
       Stmt s,

@@ -49,6 +49,21 @@ std::string_view DmfCode(FileState state);
 struct Entry;
 std::string_view DmfCode(const Entry& e);
 
+// Whether `name` may name an entry: not empty, ".", "..", and without '/'
+// or NUL. Every path that adds or renames an entry checks it: such a name can
+// never be archived, and the kernel fails a whole readdir (EIO) on one of them.
+bool ValidEntryName(std::string_view name);
+// kInvalidArgument naming the fault unless ValidEntryName(name).
+Status CheckEntryName(std::string_view name);
+
+// hsmctl put copies a file in as `failed` with this error until the copy is
+// complete, so that no engine archives it half-written (a put killed midway
+// leaves it so; the next put of that name or `hsmctl fsck --repair` clears
+// it). The pid tells a put still running from one that died.
+std::string IncompletePutError(int64_t pid);
+// The pid of IncompletePutError(pid), or nullopt for any other error.
+std::optional<int64_t> IncompletePutPid(std::string_view error);
+
 struct Entry {
   EntryId id = 0;
   EntryId parent = 0;
@@ -192,6 +207,12 @@ class Session {
   // A name was added to or removed from directory `dir` at `now_ns`: its
   // mtime and ctime change, as on a local disk, and listings keep them.
   Status DirChanged(EntryId dir, int64_t now_ns);
+  // Makes a file `failed` with `error` (IncompletePutError): nothing archives
+  // it until ClearIncomplete.
+  Status MarkIncomplete(EntryId id, std::string_view error);
+  // Ends MarkIncomplete: the file is `online` again (it settles and archives
+  // as usual). False if it no longer carries `error` (changed meanwhile).
+  Result<bool> ClearIncomplete(EntryId id, std::string_view error);
   // Moves `id` to `new_parent`/`new_name` with backend path `new_path`; the
   // backend paths of everything below a directory follow.
   Status Move(EntryId id, EntryId new_parent, std::string_view new_name, std::string_view new_path);

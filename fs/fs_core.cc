@@ -357,6 +357,17 @@ void FsCore::EmitEntries(const Entry& dir, uint64_t offset, DirSink& sink) {
     for (const Entry& child : children) {
       after = child.id;
       if (!Visible(child)) continue;
+      if (!catalog::ValidEntryName(child.name)) {
+        // The kernel would fail the whole readdir (EIO) on this one row.
+        CountErrorSite("E-NAME-01");
+        if (FirstTimeFor("bad-name:" + std::to_string(child.id))) {
+          spdlog::warn(
+              "E-NAME-01: {}: catalog entry {} has the name \"{}\", which cannot be "
+              "shown; skipped in listings (hsmctl fsck --repair renames it)",
+              dir.display(), child.id, child.name);
+        }
+        continue;
+      }
       if (!sink.Add(child.name, ToAttr(child), static_cast<uint64_t>(child.id) + kCookieDotDot)) {
         return sink.Finish(Status::Ok());
       }

@@ -108,6 +108,10 @@ class FsCore {
   struct Options {
     uint32_t uid = 0;
     uint32_t gid = 0;
+    // Non-empty (hsmctl put): files created or rewritten through this core
+    // stay `failed` with this error (catalog::IncompletePutError) until the
+    // caller clears it, so that nothing archives a copy still being written.
+    std::string incomplete_error = {};
   };
 
   // REQUIRES: `engine` runs jobs (it has a Stager) for files to be recalled.

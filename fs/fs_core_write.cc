@@ -63,6 +63,9 @@ Status FsCore::BeginModify(EntryId id, bool cached) {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
     HSMFS_RETURN_IF_ERROR(s.BeginModify(id, cached, engine_.clock().WallNanos()).status());
+    if (!options_.incomplete_error.empty()) {
+      HSMFS_RETURN_IF_ERROR(s.MarkIncomplete(id, options_.incomplete_error));
+    }
     HSMFS_ASSIGN_OR_RETURN(superseded,
                            catalog::JobQueue::Supersede(s, id, engine_.clock().WallNanos()));
     HSMFS_RETURN_IF_ERROR(tx.Commit());
@@ -232,6 +235,10 @@ Result<Entry> FsCore::AddLocalEntry(uint64_t parent, std::string_view name, cata
   e.on_backend = false;
   e.version = 1;
   e.seen_gen = now;
+  if (type == catalog::EntryType::kFile && !options_.incomplete_error.empty()) {
+    e.state = FileState::kFailed;  // in the insert itself: no instant looks complete
+    e.error = options_.incomplete_error;
+  }
   HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
   HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
   auto created = s.Create(e);

@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -8,6 +10,7 @@
 #include "common/checksum.h"
 #include "common/clock.h"
 #include "common/executor.h"
+#include "common/logging.h"
 #include "common/result.h"
 #include "common/status.h"
 #include "common/timer_queue.h"
@@ -208,4 +211,34 @@ TEST(ExecutorTest, RunsEverythingBeforeShutdown) {
 }
 
 }  // namespace
+TEST(LoggingTest, ReopenLogFileStartsANewFileAfterARename) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("hsmfs_log_test_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  LogOptions options;
+  options.file = dir / "hsmfs.log";
+  ASSERT_TRUE(InitLogging(options).ok());
+  spdlog::info("before the rotation");
+  spdlog::default_logger()->flush();
+  std::filesystem::rename(dir / "hsmfs.log", dir / "hsmfs.log.1");  // logrotate
+  spdlog::info("still into the old file");
+  ASSERT_TRUE(ReopenLogFile().ok());
+  spdlog::info("after the rotation");
+  spdlog::default_logger()->flush();
+  const auto read = [](const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string old_log = read(dir / "hsmfs.log.1");
+  const std::string new_log = read(dir / "hsmfs.log");
+  EXPECT_NE(old_log.find("before the rotation"), std::string::npos);
+  EXPECT_NE(old_log.find("still into the old file"), std::string::npos);
+  EXPECT_EQ(new_log.find("before the rotation"), std::string::npos);
+  EXPECT_NE(new_log.find("after the rotation"), std::string::npos) << new_log;
+  ASSERT_TRUE(InitLogging(LogOptions{"info", {}, "test"}).ok());  // back to stderr
+  EXPECT_TRUE(ReopenLogFile().ok());                              // nothing to reopen
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace hsmfs
