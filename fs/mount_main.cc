@@ -106,7 +106,13 @@ Status ApplyOverrides(const MountOverrides& o, Config* config) {
     if (key == "list_timeout") config->mount.list_timeout = *d;
     if (key == "list_ttl") config->mount.list_ttl = *d;
   }
-  if (!o.log_file.empty()) config->log.file = std::filesystem::absolute(o.log_file);
+  if (!o.log_file.empty()) {
+    config->log.file = std::filesystem::absolute(o.log_file).lexically_normal();
+    // A log file inside the cache or a backend root is refused as in the config.
+    if (Status s = CheckConfigPaths(*config); !s.ok()) {
+      return InvalidArgumentError("-o log_file: " + s.message());
+    }
+  }
   return Status::Ok();
 }
 
@@ -307,6 +313,9 @@ int Main(int argc, char** argv) {
   }
   const std::filesystem::path mountpoint =
       std::filesystem::absolute(mountpoint_arg).lexically_normal();
+  if (Status s = CheckMountpoint(*config, mountpoint); !s.ok()) {
+    return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  }
   const std::string hints =
       args.demo ? fs::DemoHints(mountpoint, config->file, cli::SiblingProgram("hsmctl")) : "";
   if (args.demo) {

@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 
 #include <algorithm>
+#include <charconv>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -184,7 +185,12 @@ Result<TapeLabel> ReadLabel(TapeDrive& drive) {
     const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
     if (key == "name") label.name = value;
     if (key == "serial") label.serial = value;
-    if (key == "block_size") label.block_size = static_cast<uint32_t>(std::stoul(value));
+    if (key == "block_size") {
+      // A damaged label must not throw: an unreadable number leaves it incomplete.
+      uint32_t bs = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), bs);
+      label.block_size = ec == std::errc() && end == value.data() + value.size() ? bs : 0;
+    }
   }
   if (label.name.empty() || label.block_size == 0) {
     return FailedPreconditionError("the tape label is incomplete");

@@ -823,6 +823,11 @@ int Main(int argc, char** argv) {
   vtl->add_option("--capacity", capacity, "capacity of each tape (default 10GiB)");
 
   if (auto code = cli::Parse(app, argc, argv)) return *code;
+  // Checked before anything is opened: a negative count is a typo, not "one".
+  if (*archive && count < 1) {
+    return cli::Fail(kProgram, "archive -n: " + std::to_string(count) + " is not a count >= 1",
+                     cli::kExitUsage);
+  }
   LogOptions log;
   log.level = log_level;
   log.name = std::string(kProgram);
