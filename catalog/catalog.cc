@@ -30,7 +30,7 @@ constexpr std::string_view kStateNames[] = {"offline",   "staging", "online", "q
 constexpr char kColumns[] =
     "id, parent, name, type, mode, size, mtime_ns, backend, backend_path, state, cached, "
     "checksum, location, volume, position, error, seen_gen, last_access_ns, pinned, version, "
-    "on_backend, hsm_state, ctime_ns, local_mtime";
+    "on_backend, hsm_state, link_target, ctime_ns, local_mtime";
 
 // Catalogs this thread holds a Session of (to catch nested Acquire).
 thread_local std::vector<const Catalog*> t_held;
@@ -86,8 +86,9 @@ Entry ReadEntryColumns(const Stmt& s, int first) {
   e.version = s.Int(first + 19);
   e.on_backend = s.Int(first + 20) != 0;
   e.hsm_state = s.Text(first + 21);
-  e.ctime_ns = s.Int(first + 22);
-  e.local_mtime = s.Int(first + 23) != 0;
+  e.link_target = s.Text(first + 22);
+  e.ctime_ns = s.Int(first + 23);
+  e.local_mtime = s.Int(first + 24) != 0;
   return e;
 }
 
@@ -167,7 +168,8 @@ bool Entry::holds_unarchived_data() const {
     case FileState::kArchiving:
       return true;
     case FileState::kFailed:
-      return cached;
+      // A symlink's target lives only in the catalog until it is archived.
+      return cached || type == EntryType::kSymlink;
     case FileState::kOffline:
     case FileState::kStaging:
     case FileState::kDual:
@@ -260,8 +262,8 @@ Result<Entry> Session::InsertEntry(const Entry& e) {
       Stmt s,
       db_->Prepare("INSERT INTO entries (parent, name, type, mode, size, mtime_ns, backend, "
                    "backend_path, state, cached, checksum, location, volume, position, "
-                   "error, seen_gen, version, on_backend, hsm_state, ctime_ns, local_mtime) "
-                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                   "error, seen_gen, version, on_backend, hsm_state, link_target, ctime_ns, "
+                   "local_mtime) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   s.Bind(1, e.parent)
       .Bind(2, e.name)
       .Bind(3, static_cast<int64_t>(e.type))
@@ -281,8 +283,9 @@ Result<Entry> Session::InsertEntry(const Entry& e) {
       .Bind(17, e.version)
       .Bind(18, int64_t{e.on_backend})
       .BindText(19, e.hsm_state)
-      .Bind(20, e.ctime_ns)
-      .Bind(21, int64_t{e.local_mtime});
+      .BindText(20, e.link_target)
+      .Bind(21, e.ctime_ns)
+      .Bind(22, int64_t{e.local_mtime});
   HSMFS_RETURN_IF_ERROR(s.Run());
   Entry out = e;
   out.id = db_->LastInsertId();
@@ -293,7 +296,8 @@ Status Session::UpdateListedAttrs(const Entry& e) {
   HSMFS_ASSIGN_OR_RETURN(
       Stmt s, db_->Prepare("UPDATE entries SET mode = ?, size = ?, mtime_ns = ?, state = ?, "
                            "cached = ?, checksum = ?, location = ?, volume = ?, position = ?, "
-                           "seen_gen = ?, hsm_state = ?, on_backend = 1 WHERE id = ?"));
+                           "seen_gen = ?, hsm_state = ?, link_target = ?, on_backend = 1 "
+                           "WHERE id = ?"));
   s.Bind(1, static_cast<int64_t>(e.mode))
       .Bind(2, static_cast<int64_t>(e.size))
       .Bind(3, e.mtime_ns)
@@ -305,7 +309,8 @@ Status Session::UpdateListedAttrs(const Entry& e) {
       .Bind(9, e.position)
       .Bind(10, e.seen_gen)
       .BindText(11, e.hsm_state)
-      .Bind(12, e.id);
+      .BindText(12, e.link_target)
+      .Bind(13, e.id);
   return s.Run();
 }
 
@@ -369,6 +374,8 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
     e.state = FileState::kOffline;
     e.cached = false;
     e.seen_gen = gen;
+    // A symlink's whole content, its target, comes with the listing.
+    if (e.is_symlink()) e.state = FileState::kDual;
     HSMFS_RETURN_IF_ERROR(InsertEntry(e).status());
     if (delta) delta->added.emplace_back(dir.id, listed.name);
     return Status::Ok();
@@ -405,10 +412,12 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
     e.volume = listed.volume;
     e.position = listed.position;
     e.hsm_state = listed.hsm_state;
+    e.link_target = listed.link_target;
   }
   HSMFS_RETURN_IF_ERROR(UpdateListedAttrs(e));
   if (delta && (e.mode != before.mode || e.size != before.size || e.mtime_ns != before.mtime_ns ||
-                e.state != before.state || e.hsm_state != before.hsm_state)) {
+                e.state != before.state || e.hsm_state != before.hsm_state ||
+                e.link_target != before.link_target)) {
     delta->changed.push_back(e.id);
   }
   return Status::Ok();
@@ -435,7 +444,7 @@ Status Session::FinishListing(const Entry& dir, int64_t gen, std::string_view li
                                "SELECT e.id FROM entries e JOIN sub ON e.parent = sub.id) "
                                "SELECT EXISTS (SELECT 1 FROM entries WHERE id IN sub AND "
                                "(state IN ('online', 'queued', 'archiving') OR "
-                               "(state = 'failed' AND cached = 1)))"));
+                               "(state = 'failed' AND (cached = 1 OR type = 3))))"));
       s.Bind(1, e.id);
       HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
       if (row && s.Int(0) != 0) continue;

@@ -34,7 +34,9 @@ namespace hsmfs::catalog {
 using EntryId = int64_t;
 inline constexpr EntryId kRootId = 1;
 
-enum class EntryType { kFile = 1, kDir = 2 };
+// Stored as the `type` column. A symlink's content is its target
+// (Entry::link_target): it has no cached copy and is never recalled.
+enum class EntryType { kFile = 1, kDir = 2, kSymlink = 3 };
 
 // The states of DESIGN.md section 1. Stored by name.
 enum class FileState { kOffline, kStaging, kOnline, kQueued, kArchiving, kDual, kFailed };
@@ -89,8 +91,10 @@ struct Entry {
   std::string hsm_state;       // the backend's HSM code from its listing (DMF), "" if none
   int64_t ctime_ns = 0;        // last change through the mount; 0: never (shown as mtime)
   bool local_mtime = false;    // a directory's mtime set through the mount: listings keep it
+  std::string link_target;     // symlinks only: what readlink returns (schema 10)
 
   bool is_dir() const { return type == EntryType::kDir; }
+  bool is_symlink() const { return type == EntryType::kSymlink; }
   // Data that exists only in the cache must never be dropped by a listing.
   bool holds_unarchived_data() const;
   // "backend/path" for messages and logs ("backend/" for a backend's root).

@@ -28,6 +28,27 @@ Status MakeDirs(backends::Backend& backend, const std::string& path, uint32_t mo
   return s.code() == Code::kAlreadyExists ? Status::Ok() : s;
 }
 
+// Stores the symlink `e` (its target, from the catalog) at its backend path
+// and checks that the backend now holds exactly that target: a symlink has no
+// data to checksum or read back.
+Result<backends::ObjectInfo> PutSymlink(backends::Backend& backend, const Entry& e,
+                                        const CancelToken& cancel) {
+  backends::PutOptions po;
+  po.cancel = &cancel;
+  po.mtime_ns = e.mtime_ns;
+  po.mode = 0777;
+  po.symlink_target = e.link_target;
+  HSMFS_ASSIGN_OR_RETURN(backends::ObjectInfo stored, backend.Put({}, e.backend_path, po));
+  if (stored.type != backends::ObjectType::kSymlink || stored.link_target != e.link_target) {
+    return DataLossError(e.display() + ": the backend holds " +
+                         (stored.type == backends::ObjectType::kSymlink
+                              ? "a symlink to \"" + stored.link_target + "\""
+                              : std::string("no symlink")) +
+                         " after storing one to \"" + e.link_target + "\"");
+  }
+  return stored;
+}
+
 }  // namespace
 
 Archiver::Archiver(catalog::Catalog& catalog, const BackendMap& backends, FileCache& cache,
@@ -38,7 +59,10 @@ Archiver::Archiver(catalog::Catalog& catalog, const BackendMap& backends, FileCa
       clock_(clock),
       options_(options),
       notifier_(notifier),
-      runner_(catalog::JobKind::kArchive, catalog, backends, clock, std::move(runner), *this) {}
+      runner_(catalog::JobKind::kArchive, catalog, backends, clock, std::move(runner), *this) {
+  // A previous engine may have left archives failed while a backend was down.
+  for (const auto& [name, impl] : backends) down_[name] = clock_.Now();
+}
 
 Archiver::~Archiver() { runner_.Shutdown(); }
 
@@ -54,10 +78,11 @@ Status Archiver::Start() {
   HSMFS_RETURN_IF_ERROR(WithSession([&](catalog::Session& s) -> Status {
     HSMFS_ASSIGN_OR_RETURN(
         catalog::Stmt st,
-        s.db().Prepare("SELECT e.id FROM entries e WHERE e.state = 'online' AND "
-                       "(e.cached = 1 OR e.type = 2) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "
-                       "j.entry_id = e.id AND j.kind = 'archive' AND j.state IN "
-                       "('queued', 'running'))"));
+        s.db().Prepare(
+            "SELECT e.id FROM entries e WHERE e.state = 'online' AND "
+            "(e.cached = 1 OR e.type IN (2, 3)) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "
+            "j.entry_id = e.id AND j.kind = 'archive' AND j.state IN "
+            "('queued', 'running'))"));
     for (;;) {
       HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) return Status::Ok();
@@ -156,6 +181,80 @@ void Archiver::Tick() {
     std::lock_guard<std::mutex> l(mu_);
     for (EntryId id : due) settling_.emplace(id, clock_.Now());
   }
+  ProbeBackends();
+}
+
+void Archiver::ProbeBackends() {
+  std::vector<std::string> due;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    const TimePoint now = clock_.Now();
+    for (auto& [backend, at] : down_) {
+      if (now < at) continue;
+      due.push_back(backend);
+      at = now + options_.probe_interval;
+    }
+  }
+  for (const std::string& backend : due) {
+    bool probing = false;
+    bool none = false;
+    Status s = WithSession([&](catalog::Session& session) -> Status {
+      HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+      HSMFS_ASSIGN_OR_RETURN(
+          auto ids, JobQueue::FailedWhileDown(session, catalog::JobKind::kArchive, backend, 1));
+      none = ids.empty();
+      // The smallest file: the probe costs little, and it tries the real path
+      // (a backend that answers a stat may still refuse a write).
+      if (!none) {
+        HSMFS_ASSIGN_OR_RETURN(probing, JobQueue::Retry(session, ids.front(), clock_.WallNanos(),
+                                                        /*fresh_attempts=*/false));
+      }
+      return tx.Commit();
+    });
+    if (!s.ok()) {
+      spdlog::warn("cannot look for archives to retry on {}: {}", backend, s.message());
+      continue;
+    }
+    if (none) {
+      std::lock_guard<std::mutex> l(mu_);
+      down_.erase(backend);
+    }
+    if (probing) {
+      spdlog::info("trying one archive that failed while {} was down", backend);
+      runner_.Kick();
+    }
+  }
+}
+
+void Archiver::BackendAnswered(const std::string& backend) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    // Erased before the query: a failure recorded meanwhile marks it again.
+    if (down_.erase(backend) == 0) return;
+  }
+  int queued = 0;
+  Status s = WithSession([&](catalog::Session& session) -> Status {
+    HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+    HSMFS_ASSIGN_OR_RETURN(
+        auto ids, JobQueue::FailedWhileDown(session, catalog::JobKind::kArchive, backend, 0));
+    for (int64_t id : ids) {
+      HSMFS_ASSIGN_OR_RETURN(bool again, JobQueue::Retry(session, id, clock_.WallNanos()));
+      queued += again;
+    }
+    return tx.Commit();
+  });
+  if (!s.ok()) {
+    spdlog::warn("cannot queue the archives that failed while {} was down: {}", backend,
+                 s.message());
+    std::lock_guard<std::mutex> l(mu_);
+    down_.emplace(backend, clock_.Now() + options_.probe_interval);
+    return;
+  }
+  if (queued > 0) {
+    spdlog::info("{} answers again: archiving the {} files that failed while it was down", backend,
+                 queued);
+    runner_.Kick();
+  }
 }
 
 Status Archiver::Verify(backends::Backend& backend, const Job& job, const std::string& path,
@@ -207,6 +306,10 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
     if (e.local_mtime) CarryDirMtime(backend, e);
     // An rmdir while we worked saw no backend copy yet: the cleanup below
     // removes the one we made.
+    put = true;
+  } else if (e.is_symlink()) {
+    HSMFS_ASSIGN_OR_RETURN(stored, PutSymlink(backend, e, cancel));
+    archived_size = e.link_target.size();
     put = true;
   } else {
     const auto copy = cache_.PathOf(e.id);
@@ -267,6 +370,7 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
     });
     if (got.ok() && parent.local_mtime && !parent.backend.empty()) CarryDirMtime(backend, parent);
     if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(e.id));
+    BackendAnswered(job.backend);
     return Status::Ok();
   }
   if (stray && put) {
@@ -291,15 +395,21 @@ void Archiver::CarryDirMtime(backends::Backend& backend, const Entry& dir) {
 
 void Archiver::Failed(const Job& job, const Status& error) {
   CountErrorSite("E-ARCHIVE-01");
+  const bool outage = IsOutage(error.code());
   spdlog::error(
       "E-ARCHIVE-01: archiving {} failed after {} attempt(s): {}; the data stays in "
-      "the cache",
-      job.entry.display(), job.attempts + 1, error.message());
+      "the cache{}",
+      job.entry.display(), job.attempts + 1, error.message(),
+      outage ? ", and it is retried when " + job.backend + " answers again" : "");
   WithSession([&](catalog::Session& s) -> Status {
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-    HSMFS_RETURN_IF_ERROR(JobQueue::FailArchive(s, job, error, clock_.WallNanos()));
+    HSMFS_RETURN_IF_ERROR(JobQueue::FailArchive(s, job, error, clock_.WallNanos(), outage));
     return tx.Commit();
   }).IgnoreError();
+  if (outage) {
+    std::lock_guard<std::mutex> l(mu_);
+    down_.emplace(job.backend, clock_.Now() + options_.probe_interval);
+  }
   if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(job.entry_id));
 }
 

@@ -29,6 +29,16 @@ Status CatalogError(const Status& s) {
   return s.code() == Code::kNotFound ? s : AtSite("E-CAT-01", s);
 }
 
+// A first listing that failed is E-LIST-01. One that did not finish within
+// list_timeout is E-LIST-02, and EIO too: the directory is not known to be
+// complete, which is not a timeout of the caller's own request.
+Status ListingError(const Status& listed) {
+  if (listed.code() == Code::kDeadlineExceeded) {
+    return AtSite("E-LIST-02", UnavailableError(listed.message()));
+  }
+  return AtSite("E-LIST-01", listed);
+}
+
 }  // namespace
 
 struct FsCore::OpenWait {
@@ -105,6 +115,11 @@ uint64_t FsCore::Open(uint64_t ino, int flags, const catalog::Requester& who,
   const Entry e = std::move(got).value();
   if (e.is_dir()) {
     done(Status(Code::kIsDirectory, e.name + ": is a directory"));
+    return 0;
+  }
+  if (e.is_symlink()) {
+    // The kernel resolves symlinks itself and never opens one through us.
+    done(InvalidArgumentError(e.name + ": is a symbolic link"));
     return 0;
   }
   const bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
@@ -222,6 +237,7 @@ Status FsCore::SetXattr(uint64_t ino, std::string_view name, const catalog::Requ
   }
   HSMFS_ASSIGN_OR_RETURN(Entry e, GetEntry(ino));
   if (e.is_dir()) return Status(Code::kIsDirectory, e.name + ": is a directory");
+  if (e.is_symlink()) return NotPermittedError(e.name + ": a symlink has no data to stage");
   if (name == kXattrRelease) return engine_.cache().Release(e.id);
   if (e.cached) return Status::Ok();
   if (DeniedRecall(who)) {
@@ -242,6 +258,10 @@ Attr FsCore::ToAttr(const Entry& e) const {
   if (e.is_dir()) {
     a.mode = S_IFDIR | (e.mode & 07777);
     a.nlink = 1;
+  } else if (e.is_symlink()) {
+    // As on a local disk (lstat): the link's own size, no blocks.
+    a.mode = S_IFLNK | 0777;
+    a.size = e.link_target.size();
   } else {
     a.mode = S_IFREG | (e.mode & 07777);
     a.size = e.size;
@@ -276,10 +296,12 @@ void FsCore::Lookup(uint64_t parent, std::string name, std::function<void(Result
   const EntryId dir_id = dir->id;
   engine_.sync().WhenListed(
       *dir, [this, dir_id, name = std::move(name), done = std::move(done)](Status listed) {
-        if (!listed.ok()) return done(AtSite("E-LIST-01", listed));
         auto session = engine_.catalog().Acquire();
         if (!session.ok()) return done(CatalogError(session.status()));
         auto child = session->Lookup(dir_id, name);
+        // Without a complete listing a name we have seen exists, but one we
+        // have not may exist too: not ENOENT.
+        if (!listed.ok() && !child.ok()) return done(ListingError(listed));
         if (!child.ok()) return done(CatalogError(child.status()));
         if (!Visible(*child)) return done(NotFoundError(name + ": no such backend"));
         done(ToAttr(*child));
@@ -327,7 +349,7 @@ void FsCore::ReadDir(uint64_t ino, uint64_t offset, std::shared_ptr<DirSink> sin
     return sink->Finish(Status(Code::kNotDirectory, dir.name + ": not a directory"));
   }
   engine_.sync().WhenListed(dir, [this, dir, offset, sink](Status listed) {
-    if (!listed.ok()) return sink->Finish(AtSite("E-LIST-01", listed));
+    if (!listed.ok()) return sink->Finish(ListingError(listed));
     EmitEntries(dir, offset, *sink);
   });
 }
@@ -424,6 +446,11 @@ Result<std::optional<std::string>> FsCore::GetXattr(uint64_t ino, std::string_vi
         std::chrono::duration_cast<std::chrono::seconds>(stager->Eta(**job, *position));
     return std::optional<std::string>(std::to_string(eta.count()) + "s");
   }
+  if (name == kXattrError && e->is_dir()) {
+    // A directory whose first listing failed or is incomplete says why.
+    std::string problem = engine_.sync().ListingProblem(e->id);
+    if (!problem.empty()) return std::optional<std::string>(std::move(problem));
+  }
   return XattrOf(*e, name);
 }
 
@@ -433,7 +460,10 @@ Result<std::vector<std::string>> FsCore::ListXattr(uint64_t ino) {
   std::vector<std::string> names;
   for (std::string_view name : {kXattrState, kXattrDmf, kXattrBackend, kXattrLocation,
                                 kXattrChecksum, kXattrError, kXattrStats}) {
-    if (XattrOf(e, name)) names.emplace_back(name);
+    if (XattrOf(e, name) ||
+        (name == kXattrError && e.is_dir() && !engine_.sync().ListingProblem(e.id).empty())) {
+      names.emplace_back(name);
+    }
   }
   if (e.state == catalog::FileState::kStaging && !e.is_dir()) {
     names.emplace_back(kXattrQueuePosition);

@@ -13,7 +13,9 @@
 // POSIX promises: st_size is the real size; st_blocks is 0 unless a copy is in
 // the cache (so du shows what occupies local disk); directories have nlink 1
 // (subdirectory count unknown, which tells find not to use the leaf
-// optimisation); owner is the user running the mount.
+// optimisation); owner is the user running the mount. Symlinks are
+// S_IFLNK|0777 with st_size the length of their target, which readlink
+// returns from the catalog (never a recall, never resolved by hsmfs).
 //
 // Thread-safe.
 
@@ -159,6 +161,15 @@ class FsCore {
   Result<std::pair<Attr, OpenFile>> Create(uint64_t parent, std::string_view name, uint32_t mode,
                                            int flags, const catalog::Requester& who);
   Result<Attr> MakeDir(uint64_t parent, std::string_view name, uint32_t mode);
+  // Makes the symlink `name` -> `target` (stored verbatim, archived like a
+  // file); kNotPermitted (EPERM) on a backend that cannot store symlinks.
+  Result<Attr> Symlink(uint64_t parent, std::string_view name, std::string_view target,
+                       const catalog::Requester& who);
+  // The target of symlink `ino`, from the catalog; kInvalidArgument (EINVAL,
+  // as readlink(2)) for anything else.
+  Result<std::string> ReadLink(uint64_t ino);
+  // Hard links: always kNotPermitted (EPERM); archives hold one path per file.
+  Status Link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
   Status Unlink(uint64_t parent, std::string_view name);
   Status RemoveDir(uint64_t parent, std::string_view name);
   // `flags`: 0 or RENAME_NOREPLACE (RENAME_EXCHANGE is not supported).
@@ -194,7 +205,10 @@ class FsCore {
   // Adds a file or directory made through the mount to the catalog: `online`,
   // not on the backend yet (create and mkdir).
   Result<catalog::Entry> AddLocalEntry(uint64_t parent, std::string_view name,
-                                       catalog::EntryType type, uint32_t mode);
+                                       catalog::EntryType type, uint32_t mode,
+                                       std::string_view link_target = {});
+  // SetAttr of a symlink: a new mtime (lutimes, cp -a) is archived again with it.
+  Result<Attr> SetSymlinkAttr(const catalog::Entry& e, const AttrChange& change);
   // kNameTooLong past NAME_MAX; kInvalidArgument if `backend` cannot store it.
   Status CheckName(const std::string& backend, std::string_view name) const;
   // Counts an open descriptor of `id` (Release uncounts it): for files unlinked

@@ -269,6 +269,35 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) n
   }
 }
 
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) noexcept {
+  try {
+    auto r = Core(req).Symlink(parent, name, link, RequesterOf(req));
+    if (!r.ok()) return ReplyError(req, r.status(), "symlink", parent);
+    const fuse_entry_param e = ToEntryParam(Core(req), *r);
+    fuse_reply_entry(req, &e);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpReadlink(fuse_req_t req, fuse_ino_t ino) noexcept {
+  try {
+    auto r = Core(req).ReadLink(ino);
+    if (!r.ok()) return ReplyError(req, r.status(), "readlink", ino);
+    fuse_reply_readlink(req, r->c_str());
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) noexcept {
+  try {
+    ReplyStatus(req, Core(req).Link(ino, newparent, newname), "link", ino);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
   try {
     ReplyStatus(req, Core(req).Unlink(parent, name), "unlink", parent);
@@ -477,6 +506,9 @@ fuse_lowlevel_ops MakeOps() {
   ops.create = OpCreate;
   ops.mknod = OpMknod;
   ops.mkdir = OpMkdir;
+  ops.symlink = OpSymlink;
+  ops.readlink = OpReadlink;
+  ops.link = OpLink;
   ops.unlink = OpUnlink;
   ops.rmdir = OpRmdir;
   ops.rename = OpRename;
@@ -648,5 +680,14 @@ Status FuseMount::Run() {
 }
 
 void FuseMount::Exit() { fuse_session_exit(se_); }
+
+bool FuseMount::Exiting() const { return fuse_session_exited(se_) != 0; }
+
+void FuseMount::Abandon() {
+  // libfuse unmounts with MNT_DETACH as root and `fusermount3 -u -z`
+  // otherwise, and closes the device first, so a busy or dead mount does not
+  // block this.
+  fuse_session_unmount(se_);
+}
 
 }  // namespace hsmfs::fs

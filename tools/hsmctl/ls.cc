@@ -11,6 +11,7 @@
 #include "tools/cli/paths.h"
 #include "tools/cli/progress.h"
 #include "tools/hsmctl/hsmctl.h"
+#include "tools/hsmctl/stall_guard.h"
 
 namespace hsmfs::hsmctl {
 namespace {
@@ -31,7 +32,7 @@ class EntryPrinter {
     const std::string path = CatalogPathOf(e);
     if (json_) {
       nlohmann::json j = {{"path", path},
-                          {"type", e.is_dir() ? "dir" : "file"},
+                          {"type", e.is_dir() ? "dir" : (e.is_symlink() ? "symlink" : "file")},
                           {"mtime", FormatMtime(e.mtime_ns, true)},
                           {"mtime_ns", e.mtime_ns}};
       if (!e.is_dir()) {
@@ -41,6 +42,7 @@ class EntryPrinter {
         if (!e.checksum.empty()) j["checksum"] = e.checksum;
         if (!e.location.empty()) j["location"] = e.location;
         if (!e.error.empty()) j["error"] = e.error;
+        if (e.is_symlink()) j["target"] = e.link_target;
       }
       std::cout << (first_ ? "[\n" : ",\n") << "  " << cli::DumpJson(j);
       first_ = false;
@@ -56,7 +58,8 @@ class EntryPrinter {
     std::snprintf(line, sizeof line, "%-5s %14s  %-16s  ",
                   e.is_dir() ? "DIR" : std::string(catalog::DmfCode(e)).c_str(), size.c_str(),
                   FormatMtime(e.mtime_ns, false).c_str());
-    std::cout << line << cli::EscapeName(path) << (e.is_dir() ? "/" : "") << "\n";
+    std::cout << line << cli::EscapeName(path) << (e.is_dir() ? "/" : "")
+              << (e.is_symlink() ? " -> " + cli::EscapeName(e.link_target) : "") << "\n";
   }
 
  private:
@@ -136,6 +139,8 @@ int CmdLs(Context& ctx, const std::vector<std::string>& paths, bool recursive, b
 }
 
 int CmdSync(Context& ctx, const std::vector<std::string>& targets) {
+  // Before the engine: opening a backend may already touch a hung one.
+  StallGuard guard("sync", ctx.timeout);
   if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
   std::vector<std::string> todo = targets;
   if (todo.empty()) {
@@ -143,6 +148,7 @@ int CmdSync(Context& ctx, const std::vector<std::string>& targets) {
   }
   int rc = cli::kExitOk;
   for (const std::string& arg : todo) {
+    guard.SetWhat("sync " + arg);
     auto cpath = cli::ToCatalogPath(arg);
     if (!cpath.ok()) {
       rc = cli::Fail(kProgram, cpath.status().message(), cli::kExitUsage);
@@ -164,6 +170,7 @@ int CmdSync(Context& ctx, const std::vector<std::string>& targets) {
     cli::Progress progress("sync " + *cpath, "entries");
     Status s =
         ctx.engine->sync().SyncTree(*entry, CancelToken::None(), [&](const fs::SyncProgress& p) {
+          guard.Touch();
           progress.Update(p.entries, 0, 0, 0, cli::Thousands(p.dirs) + " dirs");
         });
     progress.Finish();

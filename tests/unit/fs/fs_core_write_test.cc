@@ -5,9 +5,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/fs.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -126,6 +128,8 @@ class FsCoreWriteTest : public ::testing::Test {
     config_.archive.settle = 5s;
     config_.archive.max_attempts = 3;
     config_.archive.retry_delay = 1s;
+    // max_attempts alone, unless a test of outages sets a horizon.
+    config_.archive.retry_horizon = 0s;
     BackendConfig vault;
     vault.name = "vault";
     vault.type = "posix";
@@ -444,6 +448,68 @@ TEST_F(FsCoreWriteTest, ABadReadBackIsRetried) {
   EXPECT_EQ(faulty_->calls(Op::kPut), 2);
 }
 
+TEST_F(FsCoreWriteTest, AnOutageShorterThanTheRetryHorizonEndsDualWithoutARetry) {
+  config_.archive.retry_horizon = 1h;
+  Start();
+  faulty_->FailAlways(Op::kPut, UnavailableError("hsi: connection refused"));
+  const uint64_t ino = WriteFile(incoming_, "f", "written during the outage");
+  // Twice max_attempts, and the file is still waiting, not failed.
+  ASSERT_TRUE(Drive([&] { return faulty_->calls(Op::kPut) >= 6; }, 1s)) << State(ino);
+  EXPECT_NE(State(ino), "failed");
+  faulty_->Clear(Op::kPut);
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }, 1s)) << State(ino);
+  EXPECT_EQ(fake_->Data("incoming/f"), "written during the outage");
+  for (const auto& j : Jobs()) EXPECT_NE(j.state, JobState::kFailed);
+}
+
+TEST_F(FsCoreWriteTest, AnOutageLongerThanTheHorizonFailsThenRetriesWhenTheBackendAnswers) {
+  // Back-off 1, 2, 4, 8, 16 s: the sixth failure has waited 31 s > 20 s.
+  config_.archive.retry_horizon = 20s;
+  Start();
+  faulty_->FailAlways(Op::kPut, UnavailableError("tape library offline"));
+  const uint64_t small = WriteFile(incoming_, "small", "s");
+  const uint64_t big = WriteFile(incoming_, "big", std::string(4096, 'b'));
+  ASSERT_TRUE(Drive([&] { return State(small) == "failed" && State(big) == "failed"; }, 1s));
+  EXPECT_EQ(faulty_->calls(Op::kPut), 12);
+  EXPECT_EQ(**core_->GetXattr(small, "user.hsm.error"), "tape library offline");
+  // The data stays in the cache.
+  auto f = Open(big, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(ReadFd(f->fd), std::string(4096, 'b'));
+  core_->Release(big, *f);
+  // While the backend is still down, one probe (the smallest file) fails
+  // again at once, without a new round of back-off.
+  ASSERT_TRUE(Drive([&] { return faulty_->calls(Op::kPut) == 13; }, 1s));
+  ASSERT_TRUE(Drive([&] { return State(small) == "failed"; }, 1s));
+  clock_.Advance(1min);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(faulty_->calls(Op::kPut), 13);
+  EXPECT_EQ(State(big), "failed");
+  // The backend answers again: both are archived without a manual retry.
+  faulty_->Clear(Op::kPut);
+  ASSERT_TRUE(Drive([&] { return State(small) == "dual" && State(big) == "dual"; }, 1s))
+      << State(small) << " " << State(big);
+  EXPECT_EQ(fake_->Data("incoming/big"), std::string(4096, 'b'));
+  EXPECT_EQ(fake_->Data("incoming/small"), "s");
+}
+
+TEST_F(FsCoreWriteTest, APermanentArchiveErrorFailsAtOnceAndIsNotRetriedByItself) {
+  config_.archive.retry_horizon = 1h;
+  Start();
+  faulty_->FailAlways(Op::kPut, PermissionDeniedError("incoming/f: Permission denied"));
+  const uint64_t ino = WriteFile(incoming_, "f", "data");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "failed"; }));
+  EXPECT_EQ(faulty_->calls(Op::kPut), 1);
+  faulty_->Clear(Op::kPut);
+  // Another archive to the same backend succeeds: the permanent failure
+  // stays failed (it needs hsmctl retry once the cause is fixed).
+  const uint64_t other = WriteFile(incoming_, "g", "other");
+  ASSERT_TRUE(Drive([&] { return State(other) == "dual"; }));
+  clock_.Advance(10min);
+  ASSERT_FALSE(Drive([&] { return State(ino) != "failed"; }, 1s));
+  EXPECT_EQ(faulty_->calls(Op::kPut), 2);
+}
+
 TEST_F(FsCoreWriteTest, RenameMovesOnTheBackendAndKeepsState) {
   Start();
   const uint64_t ino = WriteFile(incoming_, "a.dat", "payload");
@@ -482,6 +548,108 @@ TEST_F(FsCoreWriteTest, DirectoriesAreMadeAndRemovedOnTheBackend) {
   // Gone from the backend too: at once if the directory's archive job had
   // finished, else when that job ends and finds the entry deleted.
   EXPECT_TRUE(Drive([&] { return !fake_->Exists("incoming/run1"); }));
+}
+
+TEST_F(FsCoreWriteTest, ASymlinkIsArchivedAndReadlinkAnswersFromTheCatalog) {
+  Start();
+  auto made = core_->Symlink(incoming_, "latest", "../runs/run42/out.dat", kMe);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->mode, static_cast<uint32_t>(S_IFLNK | 0777));
+  EXPECT_EQ(made->size, std::string("../runs/run42/out.dat").size());
+  EXPECT_EQ(made->blocks, 0u);
+  const uint64_t ino = made->ino;
+  EXPECT_EQ(*core_->ReadLink(ino), "../runs/run42/out.dat");
+  EXPECT_EQ(State(ino), "online");
+  EXPECT_EQ(ToErrno(core_->Symlink(incoming_, "latest", "elsewhere", kMe).status()), EEXIST);
+  // Archived like a file (after settling), as a symlink on the backend.
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  auto stored = fake_->Stat("incoming/latest");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->type, backends::ObjectType::kSymlink);
+  EXPECT_EQ(stored->link_target, "../runs/run42/out.dat");
+  // Lookup and readdir show a symlink; readlink never reads the backend.
+  EXPECT_EQ(Lookup(incoming_, "latest")->mode, static_cast<uint32_t>(S_IFLNK | 0777));
+  EXPECT_EQ(*core_->ReadLink(ino), "../runs/run42/out.dat");
+  EXPECT_EQ(ToErrno(Open(ino, O_RDONLY).status()), EINVAL);
+  const uint64_t file = WriteFile(incoming_, "plain", "x");
+  EXPECT_EQ(ToErrno(core_->ReadLink(file).status()), EINVAL);
+  // Nothing to recall: a stage request queues nothing.
+  EXPECT_EQ(ToErrno(core_->SetXattr(ino, kXattrStage, kMe)), EPERM);
+  EXPECT_TRUE(engine_->cache().Release(static_cast<catalog::EntryId>(ino)).ok());
+
+  // A new engine on the same catalog with an empty cache still has it.
+  stdfs::remove_all(config_.cache.dir);
+  Start();
+  const auto again = Lookup(incoming_, "latest");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->ino, ino);
+  EXPECT_EQ(*core_->ReadLink(ino), "../runs/run42/out.dat");
+  EXPECT_EQ(faulty_->calls(Op::kRead), 0);
+  EXPECT_EQ(faulty_->calls(Op::kStage), 0);
+  EXPECT_TRUE(Jobs().empty() || std::none_of(Jobs().begin(), Jobs().end(), [](const auto& j) {
+                return j.kind == catalog::JobKind::kStage;
+              }));
+}
+
+TEST_F(FsCoreWriteTest, SymlinksListedFromTheBackendShowTheirTarget) {
+  Start();
+  backends::PutOptions po;
+  po.symlink_target = "/absolute/elsewhere";
+  po.mtime_ns = 1'500'000'000'000'000'000;
+  ASSERT_TRUE(fake_->Put({}, "incoming/abs", po).ok());
+  catalog::Entry dir;
+  {
+    auto s = engine_->catalog().Acquire();
+    dir = *s->Get(static_cast<catalog::EntryId>(incoming_));
+  }
+  ASSERT_TRUE(engine_->sync().ListNow(dir, CancelToken::None()).ok());
+  auto attr = Lookup(incoming_, "abs");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->mode, static_cast<uint32_t>(S_IFLNK | 0777));
+  EXPECT_EQ(attr->size, std::string("/absolute/elsewhere").size());
+  EXPECT_EQ(attr->mtime_ns, 1'500'000'000'000'000'000);
+  EXPECT_EQ(*core_->ReadLink(attr->ino), "/absolute/elsewhere");
+  EXPECT_EQ(State(attr->ino), "dual");
+  // Replaced on the backend: the next listing shows the new target.
+  po.symlink_target = "other";
+  ASSERT_TRUE(fake_->Put({}, "incoming/abs", po).ok());
+  ASSERT_TRUE(engine_->sync().ListNow(dir, CancelToken::None()).ok());
+  EXPECT_EQ(*core_->ReadLink(attr->ino), "other");
+  EXPECT_EQ(faulty_->calls(Op::kRead), 0);
+}
+
+TEST_F(FsCoreWriteTest, LutimesOfASymlinkIsArchivedWithIt) {
+  Start();
+  auto made = core_->Symlink(incoming_, "l", "target", kMe);
+  ASSERT_TRUE(made.ok());
+  AttrChange change;
+  change.mtime_ns = 1'400'000'000'000'000'007;
+  std::promise<Result<Attr>> p;
+  core_->SetAttr(made->ino, nullptr, change, kMe, [&](Result<Attr> r) { p.set_value(r); });
+  auto attr = p.get_future().get();
+  ASSERT_TRUE(attr.ok()) << attr.status().ToString();
+  EXPECT_EQ(attr->mtime_ns, 1'400'000'000'000'000'007);
+  ASSERT_TRUE(Drive([&] { return State(made->ino) == "dual"; }));
+  EXPECT_EQ(fake_->Stat("incoming/l")->mtime_ns, 1'400'000'000'000'000'007);
+  AttrChange truncate;
+  truncate.size = 0;
+  std::promise<Result<Attr>> q;
+  core_->SetAttr(made->ino, nullptr, truncate, kMe, [&](Result<Attr> r) { q.set_value(r); });
+  EXPECT_EQ(ToErrno(q.get_future().get().status()), EINVAL);
+}
+
+TEST_F(FsCoreWriteTest, SymlinksAreEpermWhereTheBackendCannotStoreThemAndHardLinksEverywhere) {
+  config_.backends[0].type = "irods";
+  Start();
+  const Status s = core_->Symlink(incoming_, "l", "target", kMe).status();
+  EXPECT_EQ(ToErrno(s), EPERM);
+  EXPECT_NE(s.message().find("cannot store symbolic links"), std::string::npos) << s.message();
+  EXPECT_EQ(Lookup(incoming_, "l").status().code(), Code::kNotFound);
+  // Outside a writable directory it is read-only first, as every change.
+  EXPECT_EQ(ToErrno(core_->Symlink(vault_, "l", "target", kMe).status()), EROFS);
+  const uint64_t f = WriteFile(incoming_, "f", "x");
+  EXPECT_EQ(ToErrno(core_->Link(f, incoming_, "hard")), EPERM);
+  EXPECT_EQ(Lookup(incoming_, "hard").status().code(), Code::kNotFound);
 }
 
 TEST_F(FsCoreWriteTest, AFileReopenedForWritingBeforeItSettlesIsNotQueuedUnderItsWriter) {
