@@ -586,9 +586,9 @@ TEST_F(FsCoreWriteTest, ASymlinkIsArchivedAndReadlinkAnswersFromTheCatalog) {
   EXPECT_EQ(*core_->ReadLink(ino), "../runs/run42/out.dat");
   EXPECT_EQ(faulty_->calls(Op::kRead), 0);
   EXPECT_EQ(faulty_->calls(Op::kStage), 0);
-  EXPECT_TRUE(Jobs().empty() || std::none_of(Jobs().begin(), Jobs().end(), [](const auto& j) {
-                return j.kind == catalog::JobKind::kStage;
-              }));
+  const auto jobs = Jobs();  // one vector: begin() and end() of two copies overflow
+  EXPECT_TRUE(std::none_of(jobs.begin(), jobs.end(),
+                           [](const auto& j) { return j.kind == catalog::JobKind::kStage; }));
 }
 
 TEST_F(FsCoreWriteTest, SymlinksListedFromTheBackendShowTheirTarget) {
