@@ -47,6 +47,10 @@ struct ObjectInfo {
   std::string name;  // last path component
   ObjectType type = ObjectType::kFile;
   uint32_t mode = 0644;  // permission bits
+  // The owner where the backend keeps one that means something on this host
+  // (posix: the file's); -1 elsewhere (the mount shows the configured owner).
+  int64_t uid = -1;
+  int64_t gid = -1;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   std::string checksum;  // "algo:hex" if the backend keeps one

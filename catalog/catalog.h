@@ -49,6 +49,12 @@ std::string_view DmfCode(FileState state);
 struct Entry;
 std::string_view DmfCode(const Entry& e);
 
+// Set in the mode of an entry given to UpsertListed when its permission bits
+// are a configured default (a backend's file_mode/dir_mode), not the backend's
+// own: a new entry gets them, a known entry keeps its bits (a chmod through the
+// mount stays).
+inline constexpr uint32_t kListedModeIsDefault = 1u << 31;
+
 struct Entry {
   EntryId id = 0;
   EntryId parent = 0;
@@ -72,6 +78,10 @@ struct Entry {
   int64_t version = 0;         // bumped by every modification through the mount
   bool on_backend = true;      // the backend holds some version of it
   std::string hsm_state;       // the backend's HSM code from its listing (DMF), "" if none
+  // The owner (catalog columns uid, gid; NULL is -1). -1: the backend keeps
+  // none and nobody chowned it; the mount shows the backend's configured owner.
+  int64_t uid = -1;
+  int64_t gid = -1;
 
   bool is_dir() const { return type == EntryType::kDir; }
   // Data that exists only in the cache must never be dropped by a listing.
@@ -141,16 +151,21 @@ class Session {
   // Resolves "backend/dir/file" (no leading slash; "" is the root).
   Result<Entry> Resolve(std::string_view path);
   // Ensures the top directory for `backend` exists under the root (created
-  // with mtime `now_ns`).
-  Result<Entry> EnsureBackendRoot(std::string_view backend, int64_t now_ns);
+  // with mtime `now_ns` and mode 0755). A configured `mode` is set on it even
+  // if it exists: the config is the truth for a backend's top directory.
+  Result<Entry> EnsureBackendRoot(std::string_view backend, int64_t now_ns,
+                                  std::optional<uint32_t> mode = std::nullopt);
 
   Result<std::optional<DirSync>> GetSync(EntryId dir);
   // Records one object a backend listing of `dir` reported. Files with data
   // only in the cache keep their local attributes; a cached copy whose backend
   // version changed (size or mtime) is marked offline again, unless the engine
-  // changed the file after the listing began (seen_gen > gen). With
-  // `add_names` false, a name the catalog does not have (or has with another
-  // type) is left alone: the listing may predate a change made through the mount.
+  // changed the file after the listing began (seen_gen > gen). A listed owner
+  // (uid/gid >= 0) replaces the catalog's only for a new entry, one without an
+  // owner, or a file changed on the backend, so that a chown through the mount
+  // stays. With `add_names` false, a name the catalog does not have (or has
+  // with another type) is left alone: the listing may predate a change made
+  // through the mount.
   Status UpsertListed(const Entry& dir, const Entry& listed, int64_t gen, ListingDelta* delta,
                       bool add_names = true);
   // Ends a complete listing: drops children not seen by generation `gen`
@@ -183,6 +198,8 @@ class Session {
   Result<Entry> BeginModify(EntryId id, bool cached, int64_t now_ns);
   Status SetLocalAttrs(EntryId id, uint64_t size, int64_t mtime_ns);
   Status SetMode(EntryId id, uint32_t mode);
+  // chown: -1 leaves that id as it is.
+  Status SetOwner(EntryId id, int64_t uid, int64_t gid);
   Status SetMtime(EntryId id, int64_t mtime_ns);
   // Moves `id` to `new_parent`/`new_name` with backend path `new_path`; the
   // backend paths of everything below a directory follow.

@@ -1,8 +1,11 @@
 #include "common/logging.h"
 
+#include <fcntl.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <set>
@@ -43,6 +46,13 @@ Status InitLogging(const LogOptions& options) {
       logger = std::make_shared<spdlog::logger>(
           options.name, std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     } else {
+      // The log names users' files: its owner's only (also a log made by an
+      // older version; spdlog would create it 0644).
+      const int fd = ::open(options.file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+      if (fd >= 0) {
+        ::fchmod(fd, 0600);
+        ::close(fd);
+      }
       logger = std::make_shared<spdlog::logger>(
           options.name, std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file.string()));
     }

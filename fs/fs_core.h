@@ -13,7 +13,13 @@
 // POSIX promises: st_size is the real size; st_blocks is 0 unless a copy is in
 // the cache (so du shows what occupies local disk); directories have nlink 1
 // (subdirectory count unknown, which tells find not to use the leaf
-// optimisation); owner is the user running the mount.
+// optimisation). Owners and permission bits are real (docs/SEMANTICS.md
+// "Permissions"): what a process creates is its uid's (its gid's, or a setgid
+// parent's group), a chown is kept in the catalog, a posix backend's entries
+// show the owner on its disk, other backends' their configured uid/gid (by
+// default Options::uid/gid, the user running the mount). The kernel checks
+// access against them (the mount always uses default_permissions), so
+// FsCore itself checks nothing but the write rules (EROFS).
 //
 // Thread-safe.
 
@@ -75,7 +81,8 @@ struct AttrChange {
   std::optional<uint32_t> mode;
   std::optional<uint64_t> size;
   std::optional<int64_t> mtime_ns;
-  bool owner = false;  // chown/chgrp: accepted and ignored (docs/SEMANTICS.md)
+  std::optional<uint32_t> uid;  // chown; the kernel checked who may
+  std::optional<uint32_t> gid;  // chgrp
 };
 
 // The extended attributes hsmfs serves (DESIGN.md section 1).
@@ -99,6 +106,8 @@ inline constexpr std::string_view kXattrStats = "user.hsm.stats";
 class FsCore {
  public:
   struct Options {
+    // The owner of the root, and of what a backend lists without an owner
+    // unless its config says otherwise.
     uint32_t uid = 0;
     uint32_t gid = 0;
   };
@@ -142,7 +151,9 @@ class FsCore {
   // `writable` allows, EROFS elsewhere.
   Result<std::pair<Attr, OpenFile>> Create(uint64_t parent, std::string_view name, uint32_t mode,
                                            int flags, const catalog::Requester& who);
-  Result<Attr> MakeDir(uint64_t parent, std::string_view name, uint32_t mode);
+  // Made by `who` (its uid and gid own it; a setgid parent's group wins).
+  Result<Attr> MakeDir(uint64_t parent, std::string_view name, uint32_t mode,
+                       const catalog::Requester& who);
   Status Unlink(uint64_t parent, std::string_view name);
   Status RemoveDir(uint64_t parent, std::string_view name);
   // `flags`: 0 or RENAME_NOREPLACE (RENAME_EXCHANGE is not supported).
@@ -163,6 +174,8 @@ class FsCore {
  private:
   struct OpenWait;
   Attr ToAttr(const catalog::Entry& e) const;
+  // The owner `e` shows: its own, else its backend's configured one, else ours.
+  std::pair<uint32_t, uint32_t> OwnerOf(const catalog::Entry& e) const;
   Result<catalog::Entry> GetEntry(uint64_t ino);
   // Opens the cached copy; kNotFound if the copy is gone.
   Result<OpenFile> OpenCached(const catalog::Entry& e);
@@ -178,7 +191,8 @@ class FsCore {
   // Adds a file or directory made through the mount to the catalog: `online`,
   // not on the backend yet (create and mkdir).
   Result<catalog::Entry> AddLocalEntry(uint64_t parent, std::string_view name,
-                                       catalog::EntryType type, uint32_t mode);
+                                       catalog::EntryType type, uint32_t mode,
+                                       const catalog::Requester& who);
   // EROFS unless backend-relative `path` of `backend` is writable.
   Status CheckWritable(const std::string& backend, const std::string& path) const;
   // Settles `id` for archiving (or queues it at once when no engine runs jobs).

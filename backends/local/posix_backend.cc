@@ -33,6 +33,8 @@ ObjectInfo InfoFromStat(std::string name, const struct stat& st) {
   info.name = std::move(name);
   info.type = S_ISDIR(st.st_mode) ? ObjectType::kDir : ObjectType::kFile;
   info.mode = st.st_mode & 07777;
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
   info.size = S_ISDIR(st.st_mode) ? 0 : static_cast<uint64_t>(st.st_size);
   info.mtime_ns = MtimeNs(st);
   info.residency = Residency::kDisk;

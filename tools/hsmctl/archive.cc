@@ -35,6 +35,12 @@ struct PutTotals {
   uint64_t bytes = 0;
 };
 
+// hsmctl itself: what it puts is its user's and group's.
+catalog::Requester Me() {
+  return catalog::Requester{static_cast<uint32_t>(::getuid()), static_cast<int32_t>(::getpid()),
+                            "hsmctl", static_cast<uint32_t>(::getgid())};
+}
+
 // Copies one local file into the archive directory `dir` as `name`, through
 // the same write path as the mount.
 Status PutFile(fs::FsCore& core, const Entry& dir, const stdfs::path& local,
@@ -43,8 +49,7 @@ Status PutFile(fs::FsCore& core, const Entry& dir, const stdfs::path& local,
   if (in < 0) return ErrnoToStatus(errno, local.string());
   struct stat st;
   ::fstat(in, &st);
-  const catalog::Requester me{static_cast<uint32_t>(::getuid()), static_cast<int32_t>(::getpid()),
-                              "hsmctl"};
+  const catalog::Requester me = Me();
   auto created = core.Create(static_cast<uint64_t>(dir.id), name, st.st_mode & 07777, O_WRONLY, me);
   fs::OpenFile file;
   uint64_t ino;
@@ -108,7 +113,7 @@ Status PutTree(fs::FsCore& core, const Entry& dir, const stdfs::path& local, boo
   struct stat st;
   if (::stat(local.c_str(), &st) != 0) return ErrnoToStatus(errno, local.string());
   if (!S_ISDIR(st.st_mode)) return PutFile(core, dir, local, name, force, progress, totals);
-  auto made = core.MakeDir(static_cast<uint64_t>(dir.id), name, st.st_mode & 07777);
+  auto made = core.MakeDir(static_cast<uint64_t>(dir.id), name, st.st_mode & 07777, Me());
   if (!made.ok() && made.status().code() != Code::kAlreadyExists) return made.status();
   Entry sub;
   {
