@@ -31,6 +31,10 @@ chmod 0644 "$ARCHIVE/incoming/tmp/hers"
 
 CONF=$WORK/hsmfs.toml
 write_config "$CONF" "$ARCHIVE" 'writable = ["incoming"]' 'allow_delete = true'
+# As an older version left them: readable by all. The mount tightens them.
+mkdir -m 0755 "$WORK/cache"
+touch "$WORK/hsmfs.log" "$WORK/catalog.db"
+chmod 0644 "$WORK/hsmfs.log" "$WORK/catalog.db"
 mount_bg "$CONF" "$MNT" -o allow_other
 
 as_other() { runuser -u "$OTHER" -- "$@"; }
@@ -109,9 +113,10 @@ allowed "write a 4777 file" sh -c "echo 'exit 0' >>'$IN/tmp/setuid'"
 assert_eq "$(stat -c '%a' "$IN/tmp/setuid")" "777" "the user's write cleared setuid"
 
 # The state files are the mount owner's only.
-assert_eq "$(stat -c '%a' "$WORK/catalog.db")" "600" "the catalog is 0600"
-assert_eq "$(stat -c '%a' "$WORK/cache")" "700" "the cache directory is 0700"
-assert_eq "$(stat -c '%a' "$WORK/hsmfs.log")" "600" "the log is 0600"
+assert_eq "$(stat -c '%a' "$WORK/catalog.db")" "600" "the catalog is 0600 (it was 0644)"
+assert_eq "$(stat -c '%a' "$WORK/catalog.db-wal")" "600" "the catalog's WAL is 0600"
+assert_eq "$(stat -c '%a' "$WORK/cache")" "700" "the cache directory is 0700 (it was 0755)"
+assert_eq "$(stat -c '%a' "$WORK/hsmfs.log")" "600" "the log is 0600 (it was 0644)"
 denied "read the catalog" cat "$WORK/catalog.db"
 denied "list the cache" ls "$WORK/cache"
 denied "read the log" cat "$WORK/hsmfs.log"
