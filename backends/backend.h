@@ -18,6 +18,12 @@
 //    kFailedPrecondition (permanent: do not retry).
 //  - Read and Put write their destination completely or report failure; a
 //    failed Read may leave a partial `dest`, which the caller discards.
+//  - Symbolic links (ObjectType::kSymlink) are data: a target string stored
+//    and listed verbatim (lstat semantics). A backend never follows one, for
+//    any call; the engine answers readlink from the catalog and never Reads or
+//    Stages a symlink. A backend that cannot store them fails a symlink Put
+//    with kNotPermitted (the mount refuses symlink() there up front:
+//    registry.h StoresSymlinks).
 
 #include <cstdint>
 #include <filesystem>
@@ -34,7 +40,7 @@ namespace hsmfs::backends {
 
 using ObjectPath = std::string;
 
-enum class ObjectType { kFile, kDir };
+enum class ObjectType { kFile, kDir, kSymlink };
 
 // Where an object's data sits, as far as the backend knows.
 enum class Residency {
@@ -51,7 +57,8 @@ struct ObjectInfo {
   // (posix: the file's); -1 elsewhere (the mount shows the configured owner).
   int64_t uid = -1;
   int64_t gid = -1;
-  uint64_t size = 0;
+  uint64_t size = 0;        // a symlink's: the length of its target
+  std::string link_target;  // kSymlink only: the target, verbatim
   int64_t mtime_ns = 0;
   std::string checksum;  // "algo:hex" if the backend keeps one
   // For people (user.hsm.location): e.g. "tape A00012 file 7 block 1024".
@@ -92,6 +99,10 @@ struct PutOptions {
   std::string checksum;
   int64_t mtime_ns = 0;  // set on the object where the backend can
   uint32_t mode = 0644;
+  // Not empty: store a symbolic link with this target at `path` instead of
+  // data (`src` is not read; `checksum` is empty). Replaces what is there,
+  // like a file Put; the result has type kSymlink and this target.
+  std::string symlink_target;
 };
 
 class Backend {

@@ -8,6 +8,8 @@
 
 namespace hsmfs::backends {
 
+bool StoresSymlinks(const BackendConfig& config) { return config.type != "irods"; }
+
 Result<std::unique_ptr<Backend>> CreateBackend(const BackendConfig& config, Clock& clock) {
   if (config.type == "posix") {
     return std::unique_ptr<Backend>(

@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "catalog/migrations.h"
+#include "common/logging.h"
 
 namespace hsmfs::catalog {
 namespace {
@@ -29,7 +30,7 @@ constexpr std::string_view kStateNames[] = {"offline",   "staging", "online", "q
 constexpr char kColumns[] =
     "id, parent, name, type, mode, size, mtime_ns, backend, backend_path, state, cached, "
     "checksum, location, volume, position, error, seen_gen, last_access_ns, pinned, version, "
-    "on_backend, hsm_state, uid, gid";
+    "on_backend, hsm_state, link_target, uid, gid";
 
 // Catalogs this thread holds a Session of (to catch nested Acquire).
 thread_local std::vector<const Catalog*> t_held;
@@ -94,8 +95,9 @@ Entry ReadEntryColumns(const Stmt& s, int first) {
   e.version = s.Int(first + 19);
   e.on_backend = s.Int(first + 20) != 0;
   e.hsm_state = s.Text(first + 21);
-  e.uid = s.IsNull(first + 22) ? -1 : s.Int(first + 22);
-  e.gid = s.IsNull(first + 23) ? -1 : s.Int(first + 23);
+  e.link_target = s.Text(first + 22);
+  e.uid = s.IsNull(first + 23) ? -1 : s.Int(first + 23);
+  e.gid = s.IsNull(first + 24) ? -1 : s.Int(first + 24);
   return e;
 }
 
@@ -133,6 +135,37 @@ std::string_view DmfCode(FileState state) {
   return "INV";
 }
 
+bool ValidEntryName(std::string_view name) {
+  return !name.empty() && name != "." && name != ".." &&
+         name.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
+}
+
+Status CheckEntryName(std::string_view name) {
+  if (ValidEntryName(name)) return Status::Ok();
+  std::string shown;
+  for (char c : name) shown += c == '\0' ? std::string("\\0") : std::string(1, c);
+  return InvalidArgumentError("\"" + shown + "\" cannot name a file or directory (" +
+                              (name.empty() ? "empty" : "reserved name or contains / or NUL") +
+                              ")");
+}
+
+namespace {
+constexpr std::string_view kIncompletePrefix = "incomplete: hsmctl put (pid ";
+}  // namespace
+
+std::string IncompletePutError(int64_t pid) {
+  return std::string(kIncompletePrefix) + std::to_string(pid) + ") has not finished copying it in";
+}
+
+std::optional<int64_t> IncompletePutPid(std::string_view error) {
+  if (error.substr(0, kIncompletePrefix.size()) != kIncompletePrefix) return std::nullopt;
+  const std::string rest(error.substr(kIncompletePrefix.size()));
+  char* end = nullptr;
+  const long long pid = std::strtoll(rest.c_str(), &end, 10);
+  if (end == rest.c_str() || *end != ')' || pid <= 0) return std::nullopt;
+  return pid;
+}
+
 std::string Entry::display() const {
   return backend_path.empty() ? backend + "/" : backend + "/" + backend_path;
 }
@@ -144,7 +177,8 @@ bool Entry::holds_unarchived_data() const {
     case FileState::kArchiving:
       return true;
     case FileState::kFailed:
-      return cached;
+      // A symlink's target lives only in the catalog until it is archived.
+      return cached || type == EntryType::kSymlink;
     case FileState::kOffline:
     case FileState::kStaging:
     case FileState::kDual:
@@ -232,12 +266,13 @@ Result<Entry> Session::Resolve(std::string_view path) {
 }
 
 Result<Entry> Session::InsertEntry(const Entry& e) {
+  HSMFS_RETURN_IF_ERROR(CheckEntryName(e.name));
   HSMFS_ASSIGN_OR_RETURN(
       Stmt s,
       db_->Prepare("INSERT INTO entries (parent, name, type, mode, size, mtime_ns, backend, "
                    "backend_path, state, cached, checksum, location, volume, position, "
-                   "error, seen_gen, version, on_backend, hsm_state, uid, gid) "
-                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+                   "error, seen_gen, version, on_backend, hsm_state, link_target, uid, gid) "
+                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   s.Bind(1, e.parent)
       .Bind(2, e.name)
       .Bind(3, static_cast<int64_t>(e.type))
@@ -256,9 +291,10 @@ Result<Entry> Session::InsertEntry(const Entry& e) {
       .Bind(16, e.seen_gen)
       .Bind(17, e.version)
       .Bind(18, int64_t{e.on_backend})
-      .BindText(19, e.hsm_state);
-  BindOwner(s, 20, e.uid);
-  BindOwner(s, 21, e.gid);
+      .BindText(19, e.hsm_state)
+      .BindText(20, e.link_target);
+  BindOwner(s, 21, e.uid);
+  BindOwner(s, 22, e.gid);
   HSMFS_RETURN_IF_ERROR(s.Run());
   Entry out = e;
   out.id = db_->LastInsertId();
@@ -269,8 +305,8 @@ Status Session::UpdateListedAttrs(const Entry& e) {
   HSMFS_ASSIGN_OR_RETURN(
       Stmt s, db_->Prepare("UPDATE entries SET mode = ?, size = ?, mtime_ns = ?, state = ?, "
                            "cached = ?, checksum = ?, location = ?, volume = ?, position = ?, "
-                           "seen_gen = ?, hsm_state = ?, uid = ?, gid = ?, on_backend = 1 "
-                           "WHERE id = ?"));
+                           "seen_gen = ?, hsm_state = ?, link_target = ?, uid = ?, gid = ?, "
+                           "on_backend = 1 WHERE id = ?"));
   s.Bind(1, static_cast<int64_t>(e.mode))
       .Bind(2, static_cast<int64_t>(e.size))
       .Bind(3, e.mtime_ns)
@@ -282,9 +318,10 @@ Status Session::UpdateListedAttrs(const Entry& e) {
       .Bind(9, e.position)
       .Bind(10, e.seen_gen)
       .BindText(11, e.hsm_state)
-      .Bind(14, e.id);
-  BindOwner(s, 12, e.uid);
-  BindOwner(s, 13, e.gid);
+      .BindText(12, e.link_target)
+      .Bind(15, e.id);
+  BindOwner(s, 13, e.uid);
+  BindOwner(s, 14, e.gid);
   return s.Run();
 }
 
@@ -324,6 +361,14 @@ Result<std::optional<DirSync>> Session::GetSync(EntryId dir) {
 
 Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
                              ListingDelta* delta, bool add_names) {
+  if (!ValidEntryName(listed.name)) {
+    // One object the mount cannot show must not fail the whole listing.
+    if (FirstTimeFor("bad-listed-name:" + dir.display() + "/" + listed.name)) {
+      spdlog::warn("{}: the backend lists an entry named \"{}\", which cannot be shown; skipped",
+                   dir.display(), listed.name);
+    }
+    return Status::Ok();
+  }
   auto old = Lookup(dir.id, listed.name);
   if (!old.ok() && old.status().code() != Code::kNotFound) return old.status();
   if (!add_names && (!old.ok() || old->type != listed.type)) return Status::Ok();
@@ -346,6 +391,8 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
     e.state = FileState::kOffline;
     e.cached = false;
     e.seen_gen = gen;
+    // A symlink's whole content, its target, comes with the listing.
+    if (e.is_symlink()) e.state = FileState::kDual;
     HSMFS_RETURN_IF_ERROR(InsertEntry(e).status());
     if (delta) delta->added.emplace_back(dir.id, listed.name);
     return Status::Ok();
@@ -388,11 +435,13 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
     e.volume = listed.volume;
     e.position = listed.position;
     e.hsm_state = listed.hsm_state;
+    e.link_target = listed.link_target;
   }
   HSMFS_RETURN_IF_ERROR(UpdateListedAttrs(e));
-  if (delta && (e.mode != before.mode || e.size != before.size || e.mtime_ns != before.mtime_ns ||
-                e.state != before.state || e.hsm_state != before.hsm_state || e.uid != before.uid ||
-                e.gid != before.gid)) {
+  if (delta &&
+      (e.mode != before.mode || e.size != before.size || e.mtime_ns != before.mtime_ns ||
+       e.state != before.state || e.hsm_state != before.hsm_state ||
+       e.link_target != before.link_target || e.uid != before.uid || e.gid != before.gid)) {
     delta->changed.push_back(e.id);
   }
   return Status::Ok();
@@ -419,7 +468,7 @@ Status Session::FinishListing(const Entry& dir, int64_t gen, std::string_view li
                                "SELECT e.id FROM entries e JOIN sub ON e.parent = sub.id) "
                                "SELECT EXISTS (SELECT 1 FROM entries WHERE id IN sub AND "
                                "(state IN ('online', 'queued', 'archiving') OR "
-                               "(state = 'failed' AND cached = 1)))"));
+                               "(state = 'failed' AND (cached = 1 OR type = 3))))"));
       s.Bind(1, e.id);
       HSMFS_ASSIGN_OR_RETURN(bool row, s.Step());
       if (row && s.Int(0) != 0) continue;
@@ -553,8 +602,25 @@ Status Session::SetMtime(EntryId id, int64_t mtime_ns) {
   return s.Run();
 }
 
+Status Session::MarkIncomplete(EntryId id, std::string_view error) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s,
+      db_->Prepare("UPDATE entries SET state = 'failed', error = ? WHERE id = ? AND type = 1"));
+  s.Bind(1, error).Bind(2, id);
+  return s.Run();
+}
+
+Result<bool> Session::ClearIncomplete(EntryId id, std::string_view error) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET state = 'online', error = NULL "
+                                              "WHERE id = ? AND state = 'failed' AND error = ?"));
+  s.Bind(1, id).Bind(2, error);
+  HSMFS_RETURN_IF_ERROR(s.Run());
+  return db_->Changes() == 1;
+}
+
 Status Session::Move(EntryId id, EntryId new_parent, std::string_view new_name,
                      std::string_view new_path) {
+  HSMFS_RETURN_IF_ERROR(CheckEntryName(new_name));
   HSMFS_ASSIGN_OR_RETURN(Entry e, Get(id));
   HSMFS_ASSIGN_OR_RETURN(
       Stmt s,

@@ -34,7 +34,9 @@ namespace hsmfs::catalog {
 using EntryId = int64_t;
 inline constexpr EntryId kRootId = 1;
 
-enum class EntryType { kFile = 1, kDir = 2 };
+// Stored as the `type` column. A symlink's content is its target
+// (Entry::link_target): it has no cached copy and is never recalled.
+enum class EntryType { kFile = 1, kDir = 2, kSymlink = 3 };
 
 // The states of DESIGN.md section 1. Stored by name.
 enum class FileState { kOffline, kStaging, kOnline, kQueued, kArchiving, kDual, kFailed };
@@ -54,6 +56,21 @@ std::string_view DmfCode(const Entry& e);
 // own: a new entry gets them, a known entry keeps its bits (a chmod through the
 // mount stays).
 inline constexpr uint32_t kListedModeIsDefault = 1u << 31;
+
+// Whether `name` may name an entry: not empty, ".", "..", and without '/'
+// or NUL. Every path that adds or renames an entry checks it: such a name can
+// never be archived, and the kernel fails a whole readdir (EIO) on one of them.
+bool ValidEntryName(std::string_view name);
+// kInvalidArgument naming the fault unless ValidEntryName(name).
+Status CheckEntryName(std::string_view name);
+
+// hsmctl put copies a file in as `failed` with this error until the copy is
+// complete, so that no engine archives it half-written (a put killed midway
+// leaves it so; the next put of that name or `hsmctl fsck --repair` clears
+// it). The pid tells a put still running from one that died.
+std::string IncompletePutError(int64_t pid);
+// The pid of IncompletePutError(pid), or nullopt for any other error.
+std::optional<int64_t> IncompletePutPid(std::string_view error);
 
 struct Entry {
   EntryId id = 0;
@@ -82,8 +99,10 @@ struct Entry {
   // none and nobody chowned it; the mount shows the backend's configured owner.
   int64_t uid = -1;
   int64_t gid = -1;
+  std::string link_target;  // symlinks only: what readlink returns (schema 10)
 
   bool is_dir() const { return type == EntryType::kDir; }
+  bool is_symlink() const { return type == EntryType::kSymlink; }
   // Data that exists only in the cache must never be dropped by a listing.
   bool holds_unarchived_data() const;
   // "backend/path" for messages and logs ("backend/" for a backend's root).
@@ -201,6 +220,12 @@ class Session {
   // chown: -1 leaves that id as it is.
   Status SetOwner(EntryId id, int64_t uid, int64_t gid);
   Status SetMtime(EntryId id, int64_t mtime_ns);
+  // Makes a file `failed` with `error` (IncompletePutError): nothing archives
+  // it until ClearIncomplete.
+  Status MarkIncomplete(EntryId id, std::string_view error);
+  // Ends MarkIncomplete: the file is `online` again (it settles and archives
+  // as usual). False if it no longer carries `error` (changed meanwhile).
+  Result<bool> ClearIncomplete(EntryId id, std::string_view error);
   // Moves `id` to `new_parent`/`new_name` with backend path `new_path`; the
   // backend paths of everything below a directory follow.
   Status Move(EntryId id, EntryId new_parent, std::string_view new_name, std::string_view new_path);

@@ -91,7 +91,9 @@ Result<std::optional<Job>> JobQueue::EnqueueStage(Session& s, const Entry& entry
   if (existing) return existing;
   // The caller's copy of the entry may predate a recall that just finished.
   HSMFS_ASSIGN_OR_RETURN(Entry now, s.Get(entry.id));
-  if (now.cached) return std::optional<Job>();
+  // A symlink has nothing to recall: its target is in the catalog, and a
+  // backend must never be asked to read (follow) it.
+  if (now.cached || now.is_symlink()) return std::optional<Job>();
   HSMFS_ASSIGN_OR_RETURN(
       Stmt st,
       s.db().Prepare("INSERT INTO jobs (kind, entry_id, state, requester_uid, requester_pid, "

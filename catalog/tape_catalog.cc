@@ -59,7 +59,7 @@ Target ReadTarget(const Stmt& s) {
 
 constexpr std::string_view kFileColumns =
     "f.rel_path, f.size, f.mtime_ns, f.mode, f.md5, f.data_offset, f.bad, f.id, f.tree_path, "
-    "f.removed_ns";
+    "f.removed_ns, f.link_target";
 
 TargetFile ReadFile(const Stmt& s, int first) {
   TargetFile f;
@@ -73,6 +73,7 @@ TargetFile ReadFile(const Stmt& s, int first) {
   f.id = s.Int(first + 7);
   f.tree_path = s.Text(first + 8);
   f.removed = !s.IsNull(first + 9);
+  f.link_target = s.Text(first + 10);
   return f;
 }
 
@@ -193,7 +194,7 @@ Result<int64_t> TapeCatalog::Import(Session& s, const Target& target,
   const int64_t id = s.db().LastInsertId();
   HSMFS_ASSIGN_OR_RETURN(
       Stmt f, s.db().Prepare("INSERT INTO target_files (target_id, rel_path, size, mtime_ns, "
-                             "mode, md5) VALUES (?, ?, ?, ?, ?, ?)"));
+                             "mode, md5, link_target) VALUES (?, ?, ?, ?, ?, ?, ?)"));
   for (const auto& file : files) {
     f.Reset();
     f.Bind(1, id)
@@ -201,7 +202,8 @@ Result<int64_t> TapeCatalog::Import(Session& s, const Target& target,
         .Bind(3, static_cast<int64_t>(file.size))
         .Bind(4, file.mtime_ns)
         .Bind(5, static_cast<int64_t>(file.mode))
-        .Bind(6, file.md5);
+        .Bind(6, file.md5)
+        .BindText(7, file.link_target);
     HSMFS_RETURN_IF_ERROR(f.Run());
   }
   return id;

@@ -49,6 +49,9 @@ struct TargetFile {
   // Changed through the mount (schema 6; tape data stays as written):
   std::string tree_path;  // renamed: its path in the backend's tree ("" = not renamed)
   bool removed = false;   // removed: hidden from the tree, still on tape
+  // Not empty: a symlink member (schema 10), a tar symlink entry with no data
+  // (size 0, md5 of nothing); shown in the tree as a symlink to this target.
+  std::string link_target;
 };
 
 // A directory made through the mount (path in the backend's tree).

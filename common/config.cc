@@ -1,11 +1,14 @@
 #include "common/config.h"
 
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <sys/stat.h>
 #include <toml++/toml.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -25,6 +28,34 @@ namespace fs = std::filesystem;
 
 const std::set<std::string, std::less<>> kBackendTypes = {"posix", "tape", "hpss", "irods"};
 
+// Control bytes (a NUL, a newline) in a value or key a message quotes are
+// escaped, so that every error stays one line.
+std::string EscapeControls(std::string_view text) {
+  std::string out;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+// "FILE:LINE: WHAT: PROBLEM" (no LINE when the value is not in the file).
+Status ConfigError(const fs::path& file, const toml::node* node, std::string_view what,
+                   std::string_view problem) {
+  std::string where = file.string();
+  if (node && node->source().begin.line > 0) {
+    where += ":" + std::to_string(node->source().begin.line);
+  }
+  return InvalidArgumentError(
+      EscapeControls(where + ": " + std::string(what) + ": " + std::string(problem)));
+}
+
 // Reads typed keys from one TOML table and remembers which keys were read, so
 // that whatever is left over can be reported as unknown.
 class TableReader {
@@ -36,6 +67,10 @@ class TableReader {
     const toml::node* node = Take(key);
     if (!node) return Status::Ok();
     if (!node->is_string()) return Error(node, key, "expected a string");
+    // A NUL ends the string for every system call: "dir\0x" would be "dir".
+    if (node->as_string()->get().find('\0') != std::string::npos) {
+      return Error(node, key, "must not contain a NUL byte");
+    }
     *out = node->as_string()->get();
     return Status::Ok();
   }
@@ -89,12 +124,17 @@ class TableReader {
     return Status::Ok();
   }
 
-  // A size: "50GiB" or an integer number of bytes.
+  // A size: "50GiB" or an integer number of bytes; at most kMaxSize.
   Status Size(std::string_view key, uint64_t* out) {
     const toml::node* node = Take(key);
     if (!node) return Status::Ok();
-    if (node->is_integer() && node->as_integer()->get() >= 0) {
-      *out = static_cast<uint64_t>(node->as_integer()->get());
+    if (node->is_integer()) {
+      const int64_t v = node->as_integer()->get();
+      if (v < 0) return Error(node, key, "must not be negative");
+      if (static_cast<uint64_t>(v) > kMaxSize) {
+        return Error(node, key, "is too large (at most " + FormatSizeExact(kMaxSize) + ")");
+      }
+      *out = static_cast<uint64_t>(v);
       return Status::Ok();
     }
     if (!node->is_string()) return Error(node, key, "expected a size such as \"50GiB\"");
@@ -104,12 +144,18 @@ class TableReader {
     return Status::Ok();
   }
 
-  // A duration: "1h30m", "200ms" or an integer number of seconds.
+  // A duration: "1h30m", "200ms" or an integer number of seconds; at most
+  // kMaxDuration (in seconds, 10000000000 would wrap as nanoseconds).
   Status Dur(std::string_view key, Duration* out) {
     const toml::node* node = Take(key);
     if (!node) return Status::Ok();
-    if (node->is_integer() && node->as_integer()->get() >= 0) {
-      *out = std::chrono::seconds(node->as_integer()->get());
+    if (node->is_integer()) {
+      const int64_t v = node->as_integer()->get();
+      if (v < 0) return Error(node, key, "must not be negative");
+      if (v > std::chrono::duration_cast<std::chrono::seconds>(kMaxDuration).count()) {
+        return Error(node, key, "is too long (at most " + FormatDurationExact(kMaxDuration) + ")");
+      }
+      *out = std::chrono::seconds(v);
       return Status::Ok();
     }
     if (!node->is_string()) return Error(node, key, "expected a duration such as \"30s\"");
@@ -127,6 +173,9 @@ class TableReader {
     out->clear();
     for (const toml::node& item : *arr) {
       if (!item.is_string()) return Error(&item, key, "expected an array of strings");
+      if (item.as_string()->get().find('\0') != std::string::npos) {
+        return Error(&item, key, "must not contain a NUL byte");
+      }
       out->push_back(item.as_string()->get());
     }
     return Status::Ok();
@@ -145,12 +194,8 @@ class TableReader {
   }
 
   Status Error(const toml::node* node, std::string_view key, std::string_view problem) const {
-    std::string where = file_.string();
-    if (node && node->source().begin.line > 0) {
-      where += ":" + std::to_string(node->source().begin.line);
-    }
-    return InvalidArgumentError(where + ": " + label_ + (label_.empty() ? "" : " ") +
-                                std::string(key) + ": " + std::string(problem));
+    return ConfigError(file_, node, label_ + (label_.empty() ? "" : " ") + std::string(key),
+                       problem);
   }
 
  private:
@@ -165,19 +210,25 @@ class TableReader {
   std::set<std::string, std::less<>> used_;
 };
 
-// Normalises a writable entry: relative, no "..", no trailing slash.
+// Normalises a writable entry: a directory strictly inside the backend, no
+// "..", no trailing slash. "", "." and "/" are refused: they would make the
+// whole backend writable by accident (an empty string from a template, a "/"
+// meant as "the top").
 Result<std::string> NormaliseRelative(std::string_view text) {
-  fs::path p = fs::path(text).lexically_normal();
-  std::string s = p.generic_string();
-  while (!s.empty() && s.back() == '/') s.pop_back();
-  if (s == ".") s.clear();
-  if (!s.empty() && s.front() == '/') {
-    return InvalidArgumentError("\"" + std::string(text) + "\" must be relative to the backend");
+  const std::string quoted = "\"" + std::string(text) + "\"";
+  if (!text.empty() && text.front() == '/') {
+    return InvalidArgumentError(quoted + " must be relative to the backend");
   }
-  for (const auto& part : fs::path(s)) {
-    if (part == "..") {
-      return InvalidArgumentError("\"" + std::string(text) + "\" must not contain \"..\"");
-    }
+  // Checked before normalising, which would turn "a/../.." into "..", but
+  // "a/../b" into "b": a ".." anywhere is a mistake.
+  for (const auto& part : fs::path(text)) {
+    if (part == "..") return InvalidArgumentError(quoted + " must not contain \"..\"");
+  }
+  std::string s = fs::path(text).lexically_normal().generic_string();
+  while (!s.empty() && s.back() == '/') s.pop_back();
+  if (s.empty() || s == ".") {
+    return InvalidArgumentError(quoted +
+                                " is the whole backend; name a directory inside it (\"incoming\")");
   }
   return s;
 }
@@ -193,7 +244,10 @@ Status CheckTapeSpec(std::string_view text, bool library) {
     }
     if (auto hash = text.rfind('#'); hash != std::string_view::npos) {
       std::string_view num = text.substr(hash + 1);
-      if (num.empty() || num.find_first_not_of("0123456789") != std::string_view::npos) {
+      int drive = 0;
+      const auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), drive);
+      if (num.empty() || num.find_first_not_of("0123456789") != std::string_view::npos ||
+          ec != std::errc() || end != num.data() + num.size()) {
         return InvalidArgumentError(quoted + ": drive after '#' must be a number >= 0");
       }
     }
@@ -215,6 +269,9 @@ Status CheckTapeSpec(std::string_view text, bool library) {
 // The number of drives of the virtual library in DIR (library.json), 0 when
 // it cannot be read (the library may be created after the config).
 int VirtualLibraryDrives(const fs::path& dir) {
+  // Never opened unless a plain file: opening a FIFO for reading would block.
+  std::error_code ec;
+  if (!fs::is_regular_file(dir / "library.json", ec)) return 0;
   std::ifstream in(dir / "library.json", std::ios::binary);
   if (!in) return 0;
   std::stringstream ss;
@@ -517,6 +574,136 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
   return r.CheckNoUnknownKeys();
 }
 
+// A local path hsmfs writes, rewrites or deletes in, as a key names it.
+struct Place {
+  // kInput: read only (never written, so not part of the overlap checks).
+  enum Kind { kDir, kFile, kCatalog, kInput };
+  std::string key;  // "[cache] dir", "[[backend]] \"vault\" root"
+  fs::path path;    // as configured (absolute, normalised)
+  Kind kind;
+  const toml::node* node;  // where the key is set; null for a default
+  fs::path real{};         // symbolic links resolved, for comparison
+};
+
+const toml::node* NodeAt(const toml::table* root, std::string_view table, std::string_view key) {
+  const toml::table* t = root ? root->get_as<toml::table>(table) : nullptr;
+  return t ? t->get(key) : nullptr;
+}
+
+const toml::node* BackendNodeAt(const toml::table* root, size_t index, std::string_view key) {
+  const toml::array* arr = root ? root->get_as<toml::array>("backend") : nullptr;
+  const toml::table* t = arr && index < arr->size() ? arr->get_as<toml::table>(index) : nullptr;
+  return t ? t->get(key) : nullptr;
+}
+
+// True if `inner` is `outer` or lies below it (whole components: /a/bc is not in /a/b).
+bool Within(const fs::path& inner, const fs::path& outer) {
+  auto i = inner.begin();
+  for (auto o = outer.begin(); o != outer.end(); ++o, ++i) {
+    if (o->empty()) continue;  // a trailing "/" of `outer`
+    if (i == inner.end() || *i != *o) return false;
+  }
+  return true;
+}
+
+// The directory of "vtl:DIR[#N]" (already absolute and normalised).
+fs::path LibraryDir(std::string_view library) {
+  std::string_view dir = library.substr(4);
+  if (auto hash = dir.rfind('#'); hash != std::string_view::npos) dir = dir.substr(0, hash);
+  return fs::path(dir);
+}
+
+// The checks that keep a mistyped path from costing data (docs/CONFIG.md,
+// "Paths"): the cache, the catalog, the log and every local backend directory
+// are pairwise apart (the cache deletes what it does not know, an archive
+// writes into a backend root, the catalog and log are rewritten in place), a
+// catalog is a regular file and a directory key a directory. `root` gives
+// line numbers; it is null for a config changed after parsing (-o log_file=).
+// Every local path of `c`, its symbolic links resolved.
+std::vector<Place> CollectPlaces(const Config& c, const toml::table* root) {
+  std::vector<Place> places;
+  places.push_back(
+      {"[catalog] path", c.catalog.path, Place::kCatalog, NodeAt(root, "catalog", "path")});
+  places.push_back({"[cache] dir", c.cache.dir, Place::kDir, NodeAt(root, "cache", "dir")});
+  places.push_back({"[log] file", c.log.file, Place::kFile, NodeAt(root, "log", "file")});
+  for (size_t i = 0; i < c.backends.size(); ++i) {
+    const BackendConfig& b = c.backends[i];
+    const std::string label = "[[backend]] \"" + b.name + "\" ";
+    if (b.type == "posix") {
+      places.push_back({label + "root", b.root, Place::kDir, BackendNodeAt(root, i, "root")});
+    } else if (b.type == "tape") {
+      if (!b.library.empty()) {
+        places.push_back({label + "library", LibraryDir(b.library), Place::kDir,
+                          BackendNodeAt(root, i, "library")});
+      }
+      places.push_back({label + "tape_catalog", b.tape_catalog, Place::kCatalog,
+                        BackendNodeAt(root, i, "tape_catalog")});
+    }
+    for (auto [key, path] :
+         {std::pair{"bundle_rules", &b.bundle_rules}, std::pair{"password_file", &b.password_file},
+          std::pair{"ca_file", &b.ca_file}}) {
+      if (!path->empty()) {
+        places.push_back({label + key, *path, Place::kInput, BackendNodeAt(root, i, key)});
+      }
+    }
+  }
+  for (Place& p : places) {
+    std::error_code ec;
+    p.real = fs::weakly_canonical(p.path, ec);
+    if (ec) p.real = p.path.lexically_normal();
+    if (!p.real.has_filename() && p.real.has_relative_path()) p.real = p.real.parent_path();
+  }
+  return places;
+}
+
+Status CheckPlaces(const Config& c, const toml::table* root) {
+  const std::vector<Place> places = CollectPlaces(c, root);
+  for (size_t j = 1; j < places.size(); ++j) {
+    for (size_t i = 0; i < j; ++i) {
+      if (places[i].kind == Place::kInput || places[j].kind == Place::kInput) continue;
+      // Say it from the side set in the file (the later one when both are).
+      const Place* named = places[j].node || !places[i].node ? &places[j] : &places[i];
+      const Place* other = named == &places[j] ? &places[i] : &places[j];
+      std::string relation;
+      if (named->real == other->real) {
+        // The tape tables in the hsmfs catalog (the default), or two tape
+        // backends with drives of one library: used twice on purpose.
+        if (named->kind == other->kind && named->kind != Place::kFile &&
+            (named->kind == Place::kCatalog ||
+             (named->key.ends_with("library") && other->key.ends_with("library")))) {
+          continue;
+        }
+        relation = "is also";
+      } else if (Within(named->real, other->real)) {
+        relation = "lies inside";
+      } else if (Within(other->real, named->real)) {
+        relation = "contains";
+      } else {
+        continue;
+      }
+      return ConfigError(c.file, named->node, named->key,
+                         named->path.string() + " " + relation + " " + other->key + " (" +
+                             other->path.string() + "); they must be kept apart");
+    }
+  }
+  for (const Place& p : places) {
+    struct stat st;
+    if (::stat(p.path.c_str(), &st) != 0) continue;  // created when first needed
+    if (p.kind == Place::kDir && !S_ISDIR(st.st_mode)) {
+      return ConfigError(c.file, p.node, p.key, p.path.string() + " is not a directory");
+    }
+    // SQLite on a device or a FIFO would write its pages into it; reading
+    // rules or a password from a FIFO would wait for a writer.
+    if ((p.kind == Place::kCatalog || p.kind == Place::kInput) && !S_ISREG(st.st_mode)) {
+      return ConfigError(c.file, p.node, p.key, p.path.string() + " is not a regular file");
+    }
+    if (p.kind == Place::kFile && S_ISDIR(st.st_mode)) {
+      return ConfigError(c.file, p.node, p.key, p.path.string() + " is a directory");
+    }
+  }
+  return Status::Ok();
+}
+
 Status ReadConfig(const toml::table& root, const fs::path& file, Config* c) {
   const fs::path dir = file.parent_path();
   c->file = file;
@@ -616,7 +803,8 @@ Status ReadConfig(const toml::table& root, const fs::path& file, Config* c) {
     }
     c->backends.push_back(std::move(b));
   }
-  return top.CheckNoUnknownKeys();
+  HSMFS_RETURN_IF_ERROR(top.CheckNoUnknownKeys());
+  return CheckPlaces(*c, &root);
 }
 
 }  // namespace
@@ -660,25 +848,93 @@ Result<Config> ParseConfig(std::string_view text, const fs::path& file) {
   try {
     root = toml::parse(text, file.string());
   } catch (const toml::parse_error& e) {
-    return InvalidArgumentError(file.string() + ":" + std::to_string(e.source().begin.line) + ": " +
-                                std::string(e.description()));
+    // toml++ quotes the offending text, which may hold a newline or a NUL.
+    return InvalidArgumentError(EscapeControls(file.string() + ":" +
+                                               std::to_string(e.source().begin.line) + ": " +
+                                               std::string(e.description())));
   }
   Config config;
   HSMFS_RETURN_IF_ERROR(ReadConfig(root, fs::absolute(file), &config));
   return config;
 }
 
-Result<Config> LoadConfig(const fs::path& file) {
-  std::error_code ec;
-  if (fs::is_directory(file, ec)) {
-    return InvalidArgumentError(file.string() + ": is a directory, not a config file");
+Result<std::string> ReadConfigFile(const fs::path& file, std::string_view what) {
+  const std::string cannot = file.string() + ": cannot read " + std::string(what);
+  if (file.native().find('\0') != std::string::npos) {
+    return InvalidArgumentError(EscapeControls(file.string()) + ": a NUL byte in the file name");
   }
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return ErrnoToStatus(errno, file.string() + ": cannot read config");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) return ErrnoToStatus(errno, file.string() + ": cannot read config");
-  return ParseConfig(ss.str(), file);
+  const auto check_type = [&](const struct stat& st) -> Status {
+    if (S_ISDIR(st.st_mode)) {
+      return InvalidArgumentError(file.string() + ": is a directory, not a " + std::string(what));
+    }
+    if (!S_ISREG(st.st_mode)) {
+      return InvalidArgumentError(file.string() + ": is not a regular file (a " +
+                                  std::string(what) + " must be one)");
+    }
+    return Status::Ok();
+  };
+  // Looked at before it is opened: opening a device (a tape drive) can act
+  // on it, and opening a FIFO for reading waits for a writer.
+  struct stat st;
+  if (::stat(file.c_str(), &st) != 0) return ErrnoToStatus(errno, cannot);
+  HSMFS_RETURN_IF_ERROR(check_type(st));
+  // O_NONBLOCK and the second look: it may have been swapped for a FIFO since.
+  const int fd = ::open(file.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return ErrnoToStatus(errno, cannot);
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  if (::fstat(fd, &st) != 0) return ErrnoToStatus(errno, cannot);
+  HSMFS_RETURN_IF_ERROR(check_type(st));
+  if (static_cast<uint64_t>(st.st_size) > kMaxConfigFileSize) {
+    return InvalidArgumentError(file.string() + ": is too large for a " + std::string(what) +
+                                " (at most " + FormatSizeExact(kMaxConfigFileSize) + ")");
+  }
+  std::string text;
+  char buf[65536];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return ErrnoToStatus(errno, cannot);
+    if (n == 0) break;
+    text.append(buf, static_cast<size_t>(n));
+    if (text.size() > kMaxConfigFileSize) {
+      return InvalidArgumentError(file.string() + ": is too large for a " + std::string(what) +
+                                  " (at most " + FormatSizeExact(kMaxConfigFileSize) + ")");
+    }
+  }
+  return text;
+}
+
+Result<Config> LoadConfig(const fs::path& file) {
+  HSMFS_ASSIGN_OR_RETURN(std::string text, ReadConfigFile(file, "config"));
+  return ParseConfig(text, file);
+}
+
+Status CheckConfigPaths(const Config& config) { return CheckPlaces(config, nullptr); }
+
+Status CheckMountpoint(const Config& config, const fs::path& mountpoint) {
+  std::error_code ec;
+  fs::path real = fs::weakly_canonical(mountpoint, ec);
+  if (ec) real = fs::absolute(mountpoint).lexically_normal();
+  for (const Place& p : CollectPlaces(config, nullptr)) {
+    if (p.kind == Place::kInput) continue;
+    std::string relation;
+    if (real == p.real) {
+      relation = "is";
+    } else if (Within(real, p.real)) {
+      relation = "lies inside";
+    } else if (Within(p.real, real)) {
+      relation = "contains";
+    } else {
+      continue;
+    }
+    return InvalidArgumentError(EscapeControls("mountpoint " + mountpoint.string() + " " +
+                                               relation + " " + p.key + " (" + p.path.string() +
+                                               "): the mount would hide it or list itself"));
+  }
+  return Status::Ok();
 }
 
 std::string RenderConfig(const Config& c) {

@@ -159,9 +159,26 @@ struct Config {
   const BackendConfig* FindBackend(std::string_view name) const;
 };
 
-// Reads and validates `file`. Errors are kInvalidArgument (bad content) or
-// kNotFound/kPermissionDenied (cannot read), with a one-line message naming the file.
+// Reads and validates `file`. Errors are kInvalidArgument (bad content, or not
+// a regular file: a FIFO is refused without waiting for a writer) or
+// kNotFound/kPermissionDenied (cannot read), with a one-line message naming
+// the file. Besides each key's own checks, the local paths (catalog, cache,
+// log, posix roots, tape libraries and catalogs) must not overlap, a catalog
+// that exists must be a regular file (docs/CONFIG.md, "Paths").
 Result<Config> LoadConfig(const std::filesystem::path& file);
+// Re-checks the local paths of a config changed after loading (mount option
+// -o log_file=): the LoadConfig checks, without line numbers.
+Status CheckConfigPaths(const Config& config);
+// kInvalidArgument if `mountpoint` is, contains or lies inside one of those
+// local paths: a mount over the cache or a backend root hides what hsmfs
+// itself reads there, one inside a root makes the backend list the mount.
+Status CheckMountpoint(const Config& config, const std::filesystem::path& mountpoint);
+
+// The whole of a small text file read for configuration (`what`: "config",
+// "tape.conf"), as LoadConfig reads one: refused unless a regular file of at
+// most kMaxConfigFileSize bytes; never blocks on a FIFO.
+inline constexpr uint64_t kMaxConfigFileSize = uint64_t{16} << 20;
+Result<std::string> ReadConfigFile(const std::filesystem::path& file, std::string_view what);
 // Parses TOML text; `file` is used for messages and to resolve relative paths.
 Result<Config> ParseConfig(std::string_view text, const std::filesystem::path& file);
 // The effective config as TOML, every default filled in (hsmfs --print-config).

@@ -27,6 +27,11 @@ struct LogOptions {
 
 // Configures the default logger. Safe to call again (e.g. after daemonising).
 Status InitLogging(const LogOptions& options);
+// Reopens the log file under its name (after logrotate moved it away: the
+// mount's and the daemon's SIGHUP). Lines logged meanwhile go to the old or
+// the new file, none is lost. OK and nothing done when logging to stderr.
+// Thread-safe, but not async-signal-safe: call it from a thread.
+Status ReopenLogFile();
 // Checks that `level` is a level name InitLogging accepts.
 Status ValidateLogLevel(std::string_view level);
 

@@ -28,6 +28,27 @@ Status MakeDirs(backends::Backend& backend, const std::string& path, uint32_t mo
   return s.code() == Code::kAlreadyExists ? Status::Ok() : s;
 }
 
+// Stores the symlink `e` (its target, from the catalog) at its backend path
+// and checks that the backend now holds exactly that target: a symlink has no
+// data to checksum or read back.
+Result<backends::ObjectInfo> PutSymlink(backends::Backend& backend, const Entry& e,
+                                        const CancelToken& cancel) {
+  backends::PutOptions po;
+  po.cancel = &cancel;
+  po.mtime_ns = e.mtime_ns;
+  po.mode = 0777;
+  po.symlink_target = e.link_target;
+  HSMFS_ASSIGN_OR_RETURN(backends::ObjectInfo stored, backend.Put({}, e.backend_path, po));
+  if (stored.type != backends::ObjectType::kSymlink || stored.link_target != e.link_target) {
+    return DataLossError(e.display() + ": the backend holds " +
+                         (stored.type == backends::ObjectType::kSymlink
+                              ? "a symlink to \"" + stored.link_target + "\""
+                              : std::string("no symlink")) +
+                         " after storing one to \"" + e.link_target + "\"");
+  }
+  return stored;
+}
+
 }  // namespace
 
 Archiver::Archiver(catalog::Catalog& catalog, const BackendMap& backends, FileCache& cache,
@@ -54,10 +75,11 @@ Status Archiver::Start() {
   HSMFS_RETURN_IF_ERROR(WithSession([&](catalog::Session& s) -> Status {
     HSMFS_ASSIGN_OR_RETURN(
         catalog::Stmt st,
-        s.db().Prepare("SELECT e.id FROM entries e WHERE e.state = 'online' AND "
-                       "(e.cached = 1 OR e.type = 2) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "
-                       "j.entry_id = e.id AND j.kind = 'archive' AND j.state IN "
-                       "('queued', 'running'))"));
+        s.db().Prepare(
+            "SELECT e.id FROM entries e WHERE e.state = 'online' AND "
+            "(e.cached = 1 OR e.type IN (2, 3)) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "
+            "j.entry_id = e.id AND j.kind = 'archive' AND j.state IN "
+            "('queued', 'running'))"));
     for (;;) {
       HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
       if (!row) return Status::Ok();
@@ -206,6 +228,10 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
     HSMFS_RETURN_IF_ERROR(MakeDirs(backend, path, e.mode));
     // An rmdir while we worked saw no backend copy yet: the cleanup below
     // removes the one we made.
+    put = true;
+  } else if (e.is_symlink()) {
+    HSMFS_ASSIGN_OR_RETURN(stored, PutSymlink(backend, e, cancel));
+    archived_size = e.link_target.size();
     put = true;
   } else {
     const auto copy = cache_.PathOf(e.id);

@@ -185,21 +185,43 @@ Result<stdfs::path> PrepareDemo(const stdfs::path& dir) {
     if (in && std::getline(in, version) && version == kDemoVersion) return config;
   }
   // Build beside the final place and rename, so that an interrupted build is
-  // never mistaken for a finished demo.
+  // never mistaken for a finished demo. Only trees that carry the demo's
+  // marker are ever removed: a directory of that name hsmfs did not make stays.
+  const auto remove_own = [](const stdfs::path& p) -> Status {
+    std::error_code ec;
+    if (!stdfs::exists(stdfs::symlink_status(p, ec))) return Status::Ok();
+    if (stdfs::is_directory(stdfs::symlink_status(p, ec)) && stdfs::is_empty(p, ec) &&
+        stdfs::remove(p, ec)) {
+      return Status::Ok();  // a build interrupted before its marker
+    }
+    if (!stdfs::is_directory(stdfs::symlink_status(p, ec)) ||
+        !stdfs::is_regular_file(stdfs::symlink_status(p / "demo-version", ec))) {
+      return FailedPreconditionError(p.string() +
+                                     " exists but is not an hsmfs demo; move it away first");
+    }
+    stdfs::remove_all(p, ec);
+    if (ec) return ErrnoToStatus(ec.value(), "cannot remove the old demo " + p.string());
+    return Status::Ok();
+  };
   std::error_code ec;
   const stdfs::path building = dir.string() + ".building";
-  stdfs::remove_all(building, ec);
+  HSMFS_RETURN_IF_ERROR(remove_own(building));
   stdfs::create_directories(building, ec);
   if (ec) return ErrnoToStatus(ec.value(), "cannot create " + building.string());
+  {
+    // Written first, so that an interrupted build is recognised (and
+    // removed) by the next one; a build is only used once renamed to `dir`.
+    std::ofstream version(building / "demo-version");
+    version << kDemoVersion << "\n";
+    if (!version) return ErrnoToStatus(errno, "cannot write the demo config");
+  }
   HSMFS_RETURN_IF_ERROR(BuildTree(building / "archive" / "vault"));
   {
     std::ofstream out(building / "hsmfs.toml");
     out << kDemoConfig;
-    std::ofstream version(building / "demo-version");
-    version << kDemoVersion << "\n";
-    if (!out || !version) return ErrnoToStatus(errno, "cannot write the demo config");
+    if (!out) return ErrnoToStatus(errno, "cannot write the demo config");
   }
-  stdfs::remove_all(dir, ec);
+  HSMFS_RETURN_IF_ERROR(remove_own(dir));
   stdfs::rename(building, dir, ec);
   if (ec) return ErrnoToStatus(ec.value(), "cannot move the demo into " + dir.string());
   return config;

@@ -27,6 +27,27 @@ Status FsyncPath(const stdfs::path& p, int flags) {
   return Status::Ok();
 }
 
+// True for what hsmfs itself leaves in the cache's tmp directory: Fill's
+// "ID.SERIAL", ReadBack's "readback-XXXXXX" (files); the HPSS backend's
+// mkdtemp directories. Nothing else there is removed at start-up.
+bool IsOwnScratch(const stdfs::directory_entry& e) {
+  const std::string name = e.path().filename().string();
+  std::error_code ec;
+  if (e.is_symlink(ec)) return false;
+  if (e.is_directory(ec)) {
+    for (const char* prefix : {"hpss-bundle-", "hpss-prefetch-", ".hsmfs-htar-"}) {
+      if (name.rfind(prefix, 0) == 0) return true;
+    }
+    return false;
+  }
+  if (!e.is_regular_file(ec)) return false;
+  if (name.rfind("readback-", 0) == 0) return true;
+  const size_t dot = name.find('.');
+  return dot != std::string::npos && dot > 0 && dot + 1 < name.size() &&
+         name.find_first_not_of("0123456789") == dot &&
+         name.find_first_not_of("0123456789", dot + 1) == std::string::npos;
+}
+
 }  // namespace
 
 FileCache::FileCache(Options options, catalog::Catalog& catalog, Clock& clock,
@@ -40,10 +61,26 @@ stdfs::path FileCache::PathOf(EntryId id) const {
 }
 
 Status FileCache::Recover() {
+  // The config refuses such a dir; a NUL would cut every path below it short
+  // (cache/\0/tmp is cache/ to the kernel) and aim the deletions above it.
+  if (options_.dir.empty() || options_.dir.is_relative() ||
+      options_.dir.native().find('\0') != std::string::npos) {
+    return InvalidArgumentError("cache directory \"" + options_.dir.string() +
+                                "\" is not an absolute path");
+  }
   std::error_code ec;
   stdfs::create_directories(options_.dir / "data", ec);
   if (ec) return ErrnoToStatus(ec.value(), "create " + (options_.dir / "data").string());
-  stdfs::remove_all(options_.dir / "tmp", ec);
+  // Only what hsmfs puts there: a tmp directory that is someone else's (a
+  // cache dir set to $HOME, whose tmp/ holds files) loses nothing.
+  const stdfs::path scratch = options_.dir / "tmp";
+  if (stdfs::is_directory(stdfs::symlink_status(scratch, ec))) {
+    std::vector<stdfs::path> own;
+    for (stdfs::directory_iterator it(scratch, ec), end; !ec && it != end; it.increment(ec)) {
+      if (IsOwnScratch(*it)) own.push_back(it->path());
+    }
+    for (const stdfs::path& p : own) stdfs::remove_all(p, ec);
+  }
   stdfs::create_directories(options_.dir / "tmp", ec);
   if (ec) return ErrnoToStatus(ec.value(), "create " + (options_.dir / "tmp").string());
 

@@ -106,6 +106,11 @@ uint64_t FsCore::Open(uint64_t ino, int flags, const catalog::Requester& who,
     done(Status(Code::kIsDirectory, e.name + ": is a directory"));
     return 0;
   }
+  if (e.is_symlink()) {
+    // The kernel resolves symlinks itself and never opens one through us.
+    done(InvalidArgumentError(e.name + ": is a symbolic link"));
+    return 0;
+  }
   const bool writing = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   if (writing) {
     if (Status s = CheckWritable(e.backend, e.backend_path); !s.ok()) {
@@ -221,6 +226,7 @@ Status FsCore::SetXattr(uint64_t ino, std::string_view name, const catalog::Requ
   }
   HSMFS_ASSIGN_OR_RETURN(Entry e, GetEntry(ino));
   if (e.is_dir()) return Status(Code::kIsDirectory, e.name + ": is a directory");
+  if (e.is_symlink()) return NotPermittedError(e.name + ": a symlink has no data to stage");
   if (name == kXattrRelease) return engine_.cache().Release(e.id);
   if (e.cached) return Status::Ok();
   if (DeniedRecall(who)) {
@@ -250,6 +256,10 @@ Attr FsCore::ToAttr(const Entry& e) const {
   if (e.is_dir()) {
     a.mode = S_IFDIR | (e.mode & 07777);
     a.nlink = 1;
+  } else if (e.is_symlink()) {
+    // As on a local disk (lstat): the link's own size, no blocks.
+    a.mode = S_IFLNK | 0777;
+    a.size = e.link_target.size();
   } else {
     a.mode = S_IFREG | (e.mode & 07777);
     a.size = e.size;
@@ -331,6 +341,17 @@ void FsCore::EmitEntries(const Entry& dir, uint64_t offset, DirSink& sink) {
     for (const Entry& child : children) {
       after = child.id;
       if (!Visible(child)) continue;
+      if (!catalog::ValidEntryName(child.name)) {
+        // The kernel would fail the whole readdir (EIO) on this one row.
+        CountErrorSite("E-NAME-01");
+        if (FirstTimeFor("bad-name:" + std::to_string(child.id))) {
+          spdlog::warn(
+              "E-NAME-01: {}: catalog entry {} has the name \"{}\", which cannot be "
+              "shown; skipped in listings (hsmctl fsck --repair renames it)",
+              dir.display(), child.id, child.name);
+        }
+        continue;
+      }
       if (!sink.Add(child.name, ToAttr(child), static_cast<uint64_t>(child.id) + kCookieDotDot)) {
         return sink.Finish(Status::Ok());
       }

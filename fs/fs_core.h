@@ -13,7 +13,9 @@
 // POSIX promises: st_size is the real size; st_blocks is 0 unless a copy is in
 // the cache (so du shows what occupies local disk); directories have nlink 1
 // (subdirectory count unknown, which tells find not to use the leaf
-// optimisation). Owners and permission bits are real (docs/SEMANTICS.md
+// optimisation). Symlinks are S_IFLNK|0777 with st_size the length of their
+// target, which readlink returns from the catalog (never a recall, never
+// resolved by hsmfs). Owners and permission bits are real (docs/SEMANTICS.md
 // "Permissions"): what a process creates is its uid's (its gid's, or a setgid
 // parent's group), a chown is kept in the catalog, a posix backend's entries
 // show the owner on its disk, other backends' their configured uid/gid (by
@@ -110,6 +112,10 @@ class FsCore {
     // unless its config says otherwise.
     uint32_t uid = 0;
     uint32_t gid = 0;
+    // Non-empty (hsmctl put): files created or rewritten through this core
+    // stay `failed` with this error (catalog::IncompletePutError) until the
+    // caller clears it, so that nothing archives a copy still being written.
+    std::string incomplete_error = {};
   };
 
   // REQUIRES: `engine` runs jobs (it has a Stager) for files to be recalled.
@@ -154,6 +160,15 @@ class FsCore {
   // Made by `who` (its uid and gid own it; a setgid parent's group wins).
   Result<Attr> MakeDir(uint64_t parent, std::string_view name, uint32_t mode,
                        const catalog::Requester& who);
+  // Makes the symlink `name` -> `target` (stored verbatim, archived like a
+  // file); kNotPermitted (EPERM) on a backend that cannot store symlinks.
+  Result<Attr> Symlink(uint64_t parent, std::string_view name, std::string_view target,
+                       const catalog::Requester& who);
+  // The target of symlink `ino`, from the catalog; kInvalidArgument (EINVAL,
+  // as readlink(2)) for anything else.
+  Result<std::string> ReadLink(uint64_t ino);
+  // Hard links: always kNotPermitted (EPERM); archives hold one path per file.
+  Status Link(uint64_t ino, uint64_t new_parent, std::string_view new_name);
   Status Unlink(uint64_t parent, std::string_view name);
   Status RemoveDir(uint64_t parent, std::string_view name);
   // `flags`: 0 or RENAME_NOREPLACE (RENAME_EXCHANGE is not supported).
@@ -192,7 +207,10 @@ class FsCore {
   // not on the backend yet (create and mkdir).
   Result<catalog::Entry> AddLocalEntry(uint64_t parent, std::string_view name,
                                        catalog::EntryType type, uint32_t mode,
-                                       const catalog::Requester& who);
+                                       const catalog::Requester& who,
+                                       std::string_view link_target = {});
+  // SetAttr of a symlink: a new mtime (lutimes, cp -a) is archived again with it.
+  Result<Attr> SetSymlinkAttr(const catalog::Entry& e, const AttrChange& change);
   // EROFS unless backend-relative `path` of `backend` is writable.
   Status CheckWritable(const std::string& backend, const std::string& path) const;
   // Settles `id` for archiving (or queues it at once when no engine runs jobs).

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backends/registry.h"
 #include "catalog/job_queue.h"
 #include "common/logging.h"
 #include "fs/fs_core.h"
@@ -52,6 +53,9 @@ Status FsCore::BeginModify(EntryId id, bool cached) {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
     HSMFS_RETURN_IF_ERROR(s.BeginModify(id, cached, engine_.clock().WallNanos()).status());
+    if (!options_.incomplete_error.empty()) {
+      HSMFS_RETURN_IF_ERROR(s.MarkIncomplete(id, options_.incomplete_error));
+    }
     HSMFS_ASSIGN_OR_RETURN(superseded,
                            catalog::JobQueue::Supersede(s, id, engine_.clock().WallNanos()));
     HSMFS_RETURN_IF_ERROR(tx.Commit());
@@ -185,7 +189,8 @@ Result<std::pair<Attr, OpenFile>> FsCore::Create(uint64_t parent, std::string_vi
 }
 
 Result<Entry> FsCore::AddLocalEntry(uint64_t parent, std::string_view name, catalog::EntryType type,
-                                    uint32_t mode, const catalog::Requester& who) {
+                                    uint32_t mode, const catalog::Requester& who,
+                                    std::string_view link_target) {
   HSMFS_ASSIGN_OR_RETURN(Entry dir, GetEntry(parent));
   if (!dir.is_dir()) return Status(Code::kNotDirectory, dir.name + ": not a directory");
   const std::string path = Join(dir.backend_path, name);
@@ -213,6 +218,12 @@ Result<Entry> FsCore::AddLocalEntry(uint64_t parent, std::string_view name, cata
   e.on_backend = false;
   e.version = 1;
   e.seen_gen = now;
+  e.link_target = std::string(link_target);
+  e.size = link_target.size();
+  if (type == catalog::EntryType::kFile && !options_.incomplete_error.empty()) {
+    e.state = FileState::kFailed;  // in the insert itself: no instant looks complete
+    e.error = options_.incomplete_error;
+  }
   HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
   auto created = s.Create(e);
   if (!created.ok() && created.status().code() != Code::kAlreadyExists) {
@@ -226,6 +237,52 @@ Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mo
   HSMFS_ASSIGN_OR_RETURN(Entry e, AddLocalEntry(parent, name, catalog::EntryType::kDir, mode, who));
   Settle(e.id);  // the archiver makes it on the backend
   return ToAttr(e);
+}
+
+Result<Attr> FsCore::Symlink(uint64_t parent, std::string_view name, std::string_view target,
+                             const catalog::Requester& /*who*/) {
+  // symlink(2) never passes an empty target; a catalog row without one would
+  // read as a file's NULL column.
+  if (target.empty()) return NotFoundError("a symlink needs a target");
+  HSMFS_ASSIGN_OR_RETURN(Entry dir, GetEntry(parent));
+  if (dir.is_dir() && dir.id != catalog::kRootId) {
+    const BackendConfig* b = engine_.config().FindBackend(dir.backend);
+    if (b && !backends::StoresSymlinks(*b) &&
+        CheckWritable(dir.backend, Join(dir.backend_path, name)).ok()) {
+      return NotPermittedError(dir.backend + " (" + b->type + ") cannot store symbolic links; " +
+                               std::string(name) + " not created (docs/SEMANTICS.md)");
+    }
+  }
+  HSMFS_ASSIGN_OR_RETURN(
+      Entry e, AddLocalEntry(parent, name, catalog::EntryType::kSymlink, 0777, who, target));
+  Settle(e.id);  // the archiver stores it on the backend
+  return ToAttr(e);
+}
+
+Result<std::string> FsCore::ReadLink(uint64_t ino) {
+  HSMFS_ASSIGN_OR_RETURN(Entry e, GetEntry(ino));
+  if (!e.is_symlink()) return InvalidArgumentError(e.name + ": not a symbolic link");
+  return e.link_target;
+}
+
+Status FsCore::Link(uint64_t ino, uint64_t /*new_parent*/, std::string_view new_name) {
+  return NotPermittedError("hard links are not supported (inode " + std::to_string(ino) + " as " +
+                           std::string(new_name) + "): an archive holds one path per file");
+}
+
+Result<Attr> FsCore::SetSymlinkAttr(const Entry& e, const AttrChange& change) {
+  if (change.size) return InvalidArgumentError(e.name + ": cannot truncate a symbolic link");
+  // Linux has no lchmod: a mode change never reaches a symlink. A new mtime
+  // (lutimes: cp -a, tar -x) is a new version, stored again on the backend.
+  if (!change.mtime_ns) return ToAttr(e);
+  HSMFS_RETURN_IF_ERROR(CheckWritable(e.backend, e.backend_path));
+  HSMFS_RETURN_IF_ERROR(BeginModify(e.id, /*cached=*/false));
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+    HSMFS_RETURN_IF_ERROR(s.SetMtime(e.id, *change.mtime_ns));
+  }
+  Settle(e.id);
+  return GetAttr(static_cast<uint64_t>(e.id));
 }
 
 Status FsCore::DeleteEntry(const Entry& e) {
@@ -493,9 +550,10 @@ void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& reque
     // where it means set-group-ID (group execute set).
     const uint32_t mode = change.mode.value_or(e.mode);
     const uint32_t kill = S_ISUID | ((mode & S_IXGRP) ? S_ISGID : 0);
-    if (!e.is_dir() && (mode & kill)) change.mode = mode & ~kill;
+    if (!e.is_dir() && !e.is_symlink() && (mode & kill)) change.mode = mode & ~kill;
     if (!change.mode && !change.size && !change.mtime_ns) return done(GetAttr(ino));
   }
+  if (e.is_symlink()) return done(SetSymlinkAttr(e, change));
   if (change.size && e.is_dir())
     return done(Status(Code::kIsDirectory, e.name + ": is a directory"));
   const OpenFile file_copy = file ? *file : OpenFile{};

@@ -1,7 +1,10 @@
 #include "fs/fsck.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <filesystem>
 #include <set>
 
@@ -19,7 +22,113 @@ std::string PathOf(const Entry& e) {
   return e.backend_path.empty() ? e.backend : e.backend + "/" + e.backend_path;
 }
 
+std::string JoinPath(std::string_view dir, std::string_view name) {
+  return dir.empty() ? std::string(name) : std::string(dir) + "/" + std::string(name);
+}
+
+// `e` and everything below it, top down.
+Result<std::vector<Entry>> Subtree(catalog::Session& s, catalog::EntryId id) {
+  HSMFS_ASSIGN_OR_RETURN(
+      catalog::Stmt st,
+      s.db().Prepare("WITH RECURSIVE sub(id, depth) AS (SELECT ?1, 0 UNION ALL SELECT e.id, "
+                     "sub.depth + 1 FROM entries e JOIN sub ON e.parent = sub.id) SELECT " +
+                     catalog::EntryColumns("e") +
+                     " FROM entries e JOIN sub ON e.id = sub.id ORDER BY sub.depth, e.id"));
+  st.Bind(1, id);
+  std::vector<Entry> out;
+  for (;;) {
+    HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    out.push_back(catalog::ReadEntryColumns(st, 0));
+  }
+}
+
+// Renames an entry whose name is invalid to "unnamed-<id>" and queues what
+// below it holds data for archiving again under the new name; drops it when
+// nothing below it holds unarchived data. Returns what was done.
+Result<std::string> RepairBadName(Engine& engine, const Entry& bad) {
+  const int64_t now = engine.clock().WallNanos();
+  std::vector<Entry> below;
+  std::string done;
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine.catalog().Acquire());
+    HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+    HSMFS_ASSIGN_OR_RETURN(below, Subtree(s, bad.id));
+    const bool holds_data = std::any_of(below.begin(), below.end(), [](const Entry& e) {
+      return !e.is_dir() && e.cached && e.holds_unarchived_data();
+    });
+    if (!holds_data) {
+      HSMFS_RETURN_IF_ERROR(s.Remove(bad.id));  // cascades to what is below and its jobs
+      HSMFS_RETURN_IF_ERROR(tx.Commit());
+      for (const Entry& e : below) {
+        if (e.cached) engine.cache().RemoveCopyOf(e.id);
+      }
+      return std::string("repaired: dropped from the catalog (no unarchived data below it)");
+    }
+    HSMFS_ASSIGN_OR_RETURN(Entry parent, s.Get(bad.parent));
+    std::string name = "unnamed-" + std::to_string(bad.id);
+    for (int i = 2; s.Lookup(parent.id, name).ok(); ++i) {
+      name = "unnamed-" + std::to_string(bad.id) + "-" + std::to_string(i);
+    }
+    HSMFS_RETURN_IF_ERROR(s.Move(bad.id, parent.id, name, JoinPath(parent.backend_path, name)));
+    // Nothing below was archived where its new path points: everything with
+    // data (and every directory) goes through the archiver again.
+    HSMFS_ASSIGN_OR_RETURN(below, Subtree(s, bad.id));
+    HSMFS_ASSIGN_OR_RETURN(
+        catalog::Stmt reset,
+        s.db().Prepare("UPDATE entries SET state = 'online', error = NULL, on_backend = 0, "
+                       "version = version + 1 WHERE id = ?"));
+    int queued = 0;
+    for (Entry& e : below) {
+      if (!e.is_dir() && !e.cached) continue;  // only on the backend: nothing to send
+      HSMFS_RETURN_IF_ERROR(catalog::JobQueue::Supersede(s, e.id, now).status());
+      reset.Reset();
+      reset.Bind(1, e.id);
+      HSMFS_RETURN_IF_ERROR(reset.Run());
+      HSMFS_ASSIGN_OR_RETURN(Entry fresh, s.Get(e.id));
+      HSMFS_ASSIGN_OR_RETURN(auto job, catalog::JobQueue::EnqueueArchive(s, fresh, now));
+      queued += job.has_value();
+    }
+    HSMFS_RETURN_IF_ERROR(tx.Commit());
+    done = "repaired: renamed " + name + ", " + std::to_string(queued) + " archive job(s) queued";
+  }
+  if (Archiver* archiver = engine.archiver()) archiver->Kick();
+  return done;
+}
+
 }  // namespace
+
+bool IncompletePutAbandoned(const Entry& e) {
+  if (e.state != FileState::kFailed) return false;
+  const auto pid = catalog::IncompletePutPid(e.error);
+  if (!pid) return false;
+  return ::kill(static_cast<pid_t>(*pid), 0) != 0 && errno == ESRCH;
+}
+
+Status DiscardIncompletePut(Engine& engine, const Entry& e) {
+  {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine.catalog().Acquire());
+    HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+    if (e.on_backend) {
+      // The backend still holds the version the put was replacing: go back
+      // to it; listing the directory again brings back its size and mtime.
+      HSMFS_ASSIGN_OR_RETURN(catalog::Stmt st,
+                             s.db().Prepare("UPDATE entries SET state = 'offline', cached = 0, "
+                                            "error = NULL, version = version + 1 WHERE id = ?"));
+      st.Bind(1, e.id);
+      HSMFS_RETURN_IF_ERROR(st.Run());
+      HSMFS_ASSIGN_OR_RETURN(catalog::Stmt relist,
+                             s.db().Prepare("DELETE FROM dir_sync WHERE dir_id = ?"));
+      relist.Bind(1, e.parent);
+      HSMFS_RETURN_IF_ERROR(relist.Run());
+    } else {
+      HSMFS_RETURN_IF_ERROR(s.Remove(e.id));
+    }
+    HSMFS_RETURN_IF_ERROR(tx.Commit());
+  }
+  engine.cache().RemoveCopyOf(e.id);
+  return Status::Ok();
+}
 
 Result<FsckReport> Fsck(Engine& engine, const FsckOptions& options) {
   FsckReport report;
@@ -27,6 +136,37 @@ Result<FsckReport> Fsck(Engine& engine, const FsckOptions& options) {
   const auto problem = [&](const std::string& path, std::string what) {
     report.problems.push_back(FsckProblem{path, std::move(what)});
   };
+
+  // Names that can never be shown or archived.
+  {
+    std::vector<Entry> bad;
+    {
+      HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine.catalog().Acquire());
+      HSMFS_ASSIGN_OR_RETURN(
+          catalog::Stmt st,
+          s.db().Prepare("SELECT " + catalog::EntryColumns() +
+                         " FROM entries WHERE id != 1 AND (name IN ('', '.', '..') OR "
+                         "instr(name, '/') > 0) ORDER BY id"));
+      for (;;) {
+        HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
+        if (!row) break;
+        bad.push_back(catalog::ReadEntryColumns(st, 0));
+      }
+    }
+    for (const Entry& e : bad) {
+      std::string what = std::string(e.is_dir() ? "directory" : "file") + " with the name \"" +
+                         e.name + "\" (entry " + std::to_string(e.id) +
+                         "), which cannot be listed or archived";
+      if (options.repair) {
+        auto repaired = RepairBadName(engine, e);
+        what +=
+            repaired.ok() ? "; " + *repaired : "; repair failed: " + repaired.status().message();
+      } else {
+        what += " (hsmctl fsck --repair renames it)";
+      }
+      problem(PathOf(e), what);
+    }
+  }
 
   // Active jobs by entry and kind.
   std::set<std::pair<catalog::EntryId, catalog::JobKind>> active;
@@ -60,7 +200,9 @@ Result<FsckReport> Fsck(Engine& engine, const FsckOptions& options) {
     for (const Entry& e : page) {
       ++report.entries;
       const std::string path = PathOf(e);
-      const bool closed = e.state != FileState::kOnline;  // online files may be being written
+      // Online files may be being written, and so may a put's incomplete copy.
+      const bool closed =
+          e.state != FileState::kOnline && !catalog::IncompletePutPid(e.error).has_value();
       if (e.cached) {
         ++report.cached;
         cached_ids.insert(e.id);
@@ -92,6 +234,19 @@ Result<FsckReport> Fsck(Engine& engine, const FsckOptions& options) {
           break;
         case FileState::kFailed:
           if (e.error.empty()) problem(path, "failed without a reason");
+          if (IncompletePutAbandoned(e)) {
+            std::string what = "half copied in by an hsmctl put that did not finish";
+            if (options.repair) {
+              Status s = DiscardIncompletePut(engine, e);
+              what += s.ok() ? (e.on_backend ? "; repaired: back to the archived version"
+                                             : "; repaired: removed")
+                             : "; repair failed: " + s.message();
+              if (s.ok()) cached_ids.erase(e.id);
+            } else {
+              what += " (hsmctl fsck --repair removes it)";
+            }
+            problem(path, what);
+          }
           break;
         case FileState::kOffline:
         case FileState::kDual:

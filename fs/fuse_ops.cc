@@ -6,6 +6,8 @@
 #include <sys/statvfs.h>
 
 #include <cerrno>
+#include <cstdarg>
+#include <cstdio>
 #include <cstring>
 #include <optional>
 
@@ -262,6 +264,35 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) n
   }
 }
 
+void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) noexcept {
+  try {
+    auto r = Core(req).Symlink(parent, name, link, RequesterOf(req));
+    if (!r.ok()) return ReplyError(req, r.status(), "symlink", parent);
+    const fuse_entry_param e = ToEntryParam(Core(req), *r);
+    fuse_reply_entry(req, &e);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpReadlink(fuse_req_t req, fuse_ino_t ino) noexcept {
+  try {
+    auto r = Core(req).ReadLink(ino);
+    if (!r.ok()) return ReplyError(req, r.status(), "readlink", ino);
+    fuse_reply_readlink(req, r->c_str());
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
+void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) noexcept {
+  try {
+    ReplyStatus(req, Core(req).Link(ino, newparent, newname), "link", ino);
+  } catch (...) {
+    fuse_reply_err(req, EIO);
+  }
+}
+
 void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
   try {
     ReplyStatus(req, Core(req).Unlink(parent, name), "unlink", parent);
@@ -470,6 +501,9 @@ fuse_lowlevel_ops MakeOps() {
   ops.create = OpCreate;
   ops.mknod = OpMknod;
   ops.mkdir = OpMkdir;
+  ops.symlink = OpSymlink;
+  ops.readlink = OpReadlink;
+  ops.link = OpLink;
   ops.unlink = OpUnlink;
   ops.rmdir = OpRmdir;
   ops.rename = OpRename;
@@ -547,6 +581,48 @@ void FuseNotifier::Run() {
     in_flight_ = false;
     cv_.notify_all();
   }
+}
+
+namespace {
+
+std::string* g_fuse_messages = nullptr;  // set only while CheckOptions runs
+
+void CaptureFuseLog(enum fuse_log_level /*level*/, const char* fmt, va_list ap) {
+  char line[512];
+  std::vsnprintf(line, sizeof line, fmt, ap);
+  if (g_fuse_messages) *g_fuse_messages += line;
+}
+
+}  // namespace
+
+Status FuseMount::CheckOptions(const MountOptions& options) {
+  std::string opts = "fsname=hsmfs,subtype=hsmfs";
+  for (const std::string& o : options.fuse_options) opts += "," + o;
+  std::vector<std::string> argv_storage = {"hsmfs", "-o", opts};
+  std::vector<char*> argv;
+  for (std::string& s : argv_storage) argv.push_back(s.data());
+  fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+  const fuse_lowlevel_ops ops = MakeOps();
+  // libfuse prints its complaint itself: catch it, for one line of ours.
+  std::string messages;
+  g_fuse_messages = &messages;
+  fuse_set_log_func(CaptureFuseLog);
+  fuse_session* se = fuse_session_new(&args, &ops, sizeof ops, nullptr);
+  fuse_set_log_func(nullptr);
+  g_fuse_messages = nullptr;
+  fuse_opt_free_args(&args);
+  if (se) {
+    fuse_session_destroy(se);
+    return Status::Ok();
+  }
+  if (messages.rfind("fuse: ", 0) == 0) messages.erase(0, 6);
+  while (!messages.empty() && (messages.back() == '\n' || messages.back() == ' ')) {
+    messages.pop_back();
+  }
+  for (char& c : messages) {
+    if (c == '\n') c = ';';
+  }
+  return InvalidArgumentError("bad mount option: " + (messages.empty() ? "-o " + opts : messages));
 }
 
 Result<std::unique_ptr<FuseMount>> FuseMount::Create(FsCore& core, FuseNotifier& notifier,

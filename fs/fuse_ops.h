@@ -68,6 +68,9 @@ class FuseMount {
  public:
   static Result<std::unique_ptr<FuseMount>> Create(FsCore& core, FuseNotifier& notifier,
                                                    const MountOptions& options);
+  // Whether libfuse accepts `options.fuse_options` (a session is made and
+  // dropped; nothing is mounted). kInvalidArgument with libfuse's complaint.
+  static Status CheckOptions(const MountOptions& options);
   ~FuseMount();
   FuseMount(const FuseMount&) = delete;
   FuseMount& operator=(const FuseMount&) = delete;

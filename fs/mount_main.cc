@@ -6,6 +6,7 @@
 //   hsmfs -c CONF --print-config
 
 #include <fcntl.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -14,11 +15,14 @@
 #include <cerrno>
 #include <cstring>
 #include <iostream>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/config.h"
 #include "common/logging.h"
+#include "common/thread.h"
 #include "common/units.h"
 #include "fs/demo.h"
 #include "fs/engine.h"
@@ -103,9 +107,73 @@ Status ApplyOverrides(const MountOverrides& o, Config* config) {
     if (key == "list_timeout") config->mount.list_timeout = *d;
     if (key == "list_ttl") config->mount.list_ttl = *d;
   }
-  if (!o.log_file.empty()) config->log.file = std::filesystem::absolute(o.log_file);
+  if (!o.log_file.empty()) {
+    config->log.file = std::filesystem::absolute(o.log_file).lexically_normal();
+    // A log file inside the cache or a backend root is refused as in the config.
+    if (Status s = CheckConfigPaths(*config); !s.ok()) {
+      return InvalidArgumentError("-o log_file: " + s.message());
+    }
+  }
   return Status::Ok();
 }
+
+// SIGHUP reopens the log file (logrotate's postrotate) and keeps the mount;
+// libfuse would unmount on it. fuse_set_signal_handlers leaves alone a signal
+// that already has a handler, so installing this before FuseMount::Run is
+// enough. The handler only writes to a pipe; a thread does the reopening.
+class HangupReopensLog {
+ public:
+  HangupReopensLog() {
+    if (::pipe2(fds_, O_CLOEXEC) != 0) return;
+    hup_fd_ = fds_[1];
+    thread_ = StartThread("hsmfs-sighup", [this] { Loop(); });
+    struct sigaction sa {};
+    sa.sa_handler = OnHangup;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    ::sigaction(SIGHUP, &sa, nullptr);
+  }
+  ~HangupReopensLog() {
+    if (fds_[0] < 0) return;
+    ::signal(SIGHUP, SIG_IGN);  // shutting down: a late HUP must not kill the cleanup
+    const char quit = 'q';
+    while (::write(fds_[1], &quit, 1) < 0 && errno == EINTR) {
+    }
+    if (thread_.joinable()) thread_.join();
+    hup_fd_ = -1;
+    ::close(fds_[0]);
+    ::close(fds_[1]);
+  }
+  HangupReopensLog(const HangupReopensLog&) = delete;
+  HangupReopensLog& operator=(const HangupReopensLog&) = delete;
+
+ private:
+  static void OnHangup(int) {
+    const int saved = errno;
+    const char hup = 'h';
+    if (hup_fd_ >= 0 && ::write(hup_fd_, &hup, 1) < 0) {
+      // Nothing to do in a signal handler: this HUP is lost.
+    }
+    errno = saved;
+  }
+  void Loop() {
+    char c;
+    for (;;) {
+      const ssize_t n = ::read(fds_[0], &c, 1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0 || c == 'q') return;
+      if (Status s = ReopenLogFile(); !s.ok()) {
+        spdlog::error("SIGHUP: {}", s.message());
+      } else {
+        spdlog::info("SIGHUP: reopened the log file; the mount stays");
+      }
+    }
+  }
+
+  static inline volatile sig_atomic_t hup_fd_ = -1;
+  int fds_[2] = {-1, -1};
+  std::thread thread_;
+};
 
 // Everything after the decision to mount: runs in the foreground process or in
 // the background child.
@@ -116,6 +184,8 @@ int Serve(const Config& config, const std::filesystem::path& mountpoint,
   log.level = log_level;
   if (background) log.file = config.log.file;
   if (Status s = InitLogging(log); !s.ok()) return report.Fail(s.message(), cli::kExitFailed);
+  std::optional<HangupReopensLog> hangup;
+  hangup.emplace();
 
   fs::FuseNotifier notifier;
   fs::EngineOptions engine_options;
@@ -140,13 +210,14 @@ int Serve(const Config& config, const std::filesystem::path& mountpoint,
   }
   mount_options.fuse_debug = args.fuse_debug;
   auto mount = fs::FuseMount::Create(core, notifier, mount_options);
-  if (!mount.ok()) return report.Fail(mount.status().message(), cli::kExitFailed);
+  if (!mount.ok()) return report.Fail(mount.status().message(), cli::ExitCodeFor(mount.status()));
   spdlog::info("mounted {} on {} ({} backend(s))", config.file.string(), mountpoint.string(),
                config.backends.size());
   report.Ok();
   if (background) cli::DetachStdio();
 
   Status s = (*mount)->Run();
+  hangup.reset();
   // Answer requests still waiting (recalls in flight go back to the queue)
   // while the session exists, then unmount. The core goes before the engine.
   (*engine)->Shutdown();
@@ -169,6 +240,9 @@ int Main(int argc, char** argv) {
                  "entry_timeout=D, attr_timeout=D, list_timeout=D, list_ttl=D, and FUSE options "
                  "such as allow_other or ro")
       ->expected(1)
+      // One value per -o: without this CLI11 takes the mountpoint after
+      // "-o ro" as a second value.
+      ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   app.add_flag("-f,--foreground", args.foreground, "stay in the foreground, log to stderr");
   app.add_flag("-d", args.fuse_debug, "print every FUSE request (implies -f)");
@@ -220,6 +294,15 @@ int Main(int argc, char** argv) {
     return cli::kExitOk;
   }
 
+  {
+    // Checked before anything starts, so a typo is one line and exit 2.
+    fs::MountOptions check;
+    check.fuse_options = overrides->fuse_options;
+    if (Status s = fs::FuseMount::CheckOptions(check); !s.ok()) {
+      return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+    }
+  }
+
   std::string log_level = config->log.level;
   if (!overrides->log_level.empty()) log_level = overrides->log_level;
   if (!args.log_level.empty()) log_level = args.log_level;
@@ -238,6 +321,9 @@ int Main(int argc, char** argv) {
   }
   const std::filesystem::path mountpoint =
       std::filesystem::absolute(mountpoint_arg).lexically_normal();
+  if (Status s = CheckMountpoint(*config, mountpoint); !s.ok()) {
+    return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  }
   const std::string hints =
       args.demo ? fs::DemoHints(mountpoint, config->file, cli::SiblingProgram("hsmctl")) : "";
   if (args.demo) {

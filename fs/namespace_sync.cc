@@ -15,8 +15,18 @@ using catalog::EntryId;
 Entry ToEntry(backends::ObjectInfo&& obj, const SyncOptions::ListedModes* modes) {
   Entry e;
   e.name = std::move(obj.name);
-  e.type =
-      obj.type == backends::ObjectType::kDir ? catalog::EntryType::kDir : catalog::EntryType::kFile;
+  switch (obj.type) {
+    case backends::ObjectType::kDir:
+      e.type = catalog::EntryType::kDir;
+      break;
+    case backends::ObjectType::kSymlink:
+      e.type = catalog::EntryType::kSymlink;
+      e.link_target = std::move(obj.link_target);
+      break;
+    case backends::ObjectType::kFile:
+      e.type = catalog::EntryType::kFile;
+      break;
+  }
   e.mode = obj.mode;
   const int fixed = !modes ? -1 : e.is_dir() ? modes->dir_mode : modes->file_mode;
   if (fixed >= 0) e.mode = static_cast<uint32_t>(fixed) | catalog::kListedModeIsDefault;

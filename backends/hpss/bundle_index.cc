@@ -23,7 +23,8 @@ Status Insert(catalog::Session& s, const std::string& path, const BundledFile& f
   HSMFS_ASSIGN_OR_RETURN(
       catalog::Stmt st,
       s.db().Prepare("INSERT OR REPLACE INTO hpss_bundled (path, archive, member, size, "
-                     "mtime_ns, mode, checksum, written_ns) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"));
+                     "mtime_ns, mode, checksum, written_ns, link_target) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   st.Bind(1, path)
       .Bind(2, f.archive)
       .Bind(3, f.member)
@@ -31,7 +32,8 @@ Status Insert(catalog::Session& s, const std::string& path, const BundledFile& f
       .Bind(5, f.mtime_ns)
       .Bind(6, static_cast<int64_t>(f.mode))
       .Bind(7, f.checksum)
-      .Bind(8, f.written_ns);
+      .Bind(8, f.written_ns)
+      .BindText(9, f.link_target);
   return st.Run();
 }
 
@@ -65,7 +67,7 @@ Status BundleIndex::LoadLocked() {
   HSMFS_ASSIGN_OR_RETURN(catalog::Session s, SessionLocked());
   HSMFS_ASSIGN_OR_RETURN(catalog::Stmt st,
                          s.db().Prepare("SELECT path, archive, member, size, mtime_ns, mode, "
-                                        "checksum, written_ns FROM hpss_bundled"));
+                                        "checksum, written_ns, link_target FROM hpss_bundled"));
   std::map<std::string, BundledFile> files;
   while (true) {
     HSMFS_ASSIGN_OR_RETURN(const bool row, st.Step());
@@ -78,6 +80,7 @@ Status BundleIndex::LoadLocked() {
     f.mode = static_cast<uint32_t>(st.Int(5));
     f.checksum = st.Text(6);
     f.written_ns = st.Int(7);
+    f.link_target = st.Text(8);
     files.emplace(st.Text(0), std::move(f));
   }
   files_ = std::move(files);

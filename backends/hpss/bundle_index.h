@@ -32,6 +32,7 @@ struct BundledFile {
   uint32_t mode = 0644;
   std::string checksum;  // "algo:hex" as verified after writing; "" if none
   int64_t written_ns = 0;
+  std::string link_target;  // a symlink member (schema 10): its target; "" for files
 };
 
 class BundleIndex final {

@@ -48,6 +48,13 @@ ObjectInfo FromLs(const LsEntry& e) {
   o.mode = e.mode;
   o.size = e.type == ObjectType::kDir ? 0 : e.size;
   o.mtime_ns = e.mtime_ns;
+  if (e.is_link) {
+    // Listed, never followed: its target is data (hsi ls shows it).
+    o.type = ObjectType::kSymlink;
+    o.mode = 0777;
+    o.link_target = e.link_target;
+    o.size = e.link_target.size();
+  }
   return o;
 }
 
@@ -59,6 +66,12 @@ ObjectInfo FromMember(const HtarMember& m) {
   o.mode = m.mode & 0555;
   o.size = m.type == ObjectType::kDir ? 0 : m.size;
   o.mtime_ns = m.mtime_ns;
+  if (!m.link_target.empty()) {
+    o.type = ObjectType::kSymlink;
+    o.mode = 0777;
+    o.link_target = m.link_target;
+    o.size = m.link_target.size();
+  }
   return o;
 }
 
@@ -255,7 +268,7 @@ Result<ObjectInfo> HpssBackend::StatPlain(const ObjectPath& path) {
   }
   ObjectInfo info = FromLs(entries[0]);
   info.name = BaseName(path);
-  if (info.type == ObjectType::kDir) {
+  if (info.type == ObjectType::kDir || info.type == ObjectType::kSymlink) {
     info.location = "hpss " + Full(path);
     return info;
   }
@@ -393,7 +406,7 @@ Status HpssBackend::List(const ObjectPath& dir, const ListSink& sink, const Canc
   std::vector<std::string> archives;
   std::vector<ObjectInfo> batch;
   for (const LsEntry& e : entries) {
-    if (e.name == "." || e.name == ".." || e.is_link) continue;
+    if (e.name == "." || e.name == "..") continue;
     if (bundled_names.count(BaseName(e.name))) continue;
     ObjectInfo info = FromLs(e);
     const std::string child = JoinObjectPath(dir, info.name);
@@ -407,6 +420,8 @@ Status HpssBackend::List(const ObjectPath& dir, const ListSink& sink, const Canc
       info.size = 0;
       info.location = "htar archive " + Full(child);
       archives.push_back(child);
+    } else if (info.type == ObjectType::kSymlink) {
+      info.location = "hpss " + Full(child);
     } else if (e.type == ObjectType::kFile) {
       auto it = tape.find(e.name);
       if (it != tape.end()) FillTape(info, it->second);
@@ -567,6 +582,12 @@ Result<ObjectInfo> HpssBackend::Put(const stdfs::path& src, const ObjectPath& pa
     return ReadOnlyError(path + " lies inside the htar archive " + split.archive);
   }
   if (options.cancel->cancelled()) return CancelledError("put of " + path + " cancelled");
+  if (!options.symlink_target.empty()) {
+    // Where a rule bundles the directory's files, the link joins the bundle
+    // as a tar symlink member; elsewhere it is an HPSS symlink.
+    if (auto target = BundleFor(path, 0)) return PutBundled({}, 0, path, *target, options);
+    return PutSymlink(path, options);
+  }
   if (options_.bundle_rules) {
     std::error_code ec;
     const auto size = stdfs::file_size(src, ec);
@@ -592,6 +613,23 @@ Result<ObjectInfo> HpssBackend::Put(const stdfs::path& src, const ObjectPath& pa
     if (!ec) options.progress(size);
   }
   // A plain copy now stands where a bundled one was.
+  HSMFS_RETURN_IF_ERROR(index_.Erase(Full(path)));
+  return StatPlain(path);
+}
+
+Result<ObjectInfo> HpssBackend::PutSymlink(const ObjectPath& path, const PutOptions& options) {
+  const ObjectPath parent = ParentObjectPath(path);
+  if (!parent.empty()) {
+    HSMFS_ASSIGN_OR_RETURN(const std::string pfull, HsiQuote(Full(parent)));
+    HSMFS_RETURN_IF_ERROR(Hsi("mkdir -p " + pfull, "mkdir " + parent, *options.cancel).status());
+  }
+  HSMFS_ASSIGN_OR_RETURN(const std::string full, HsiQuote(Full(path)));
+  HSMFS_ASSIGN_OR_RETURN(const std::string target, HsiQuote(options.symlink_target));
+  // -f replaces what is there, as every Put does; the target is stored as
+  // given (HSI Reference Manual, "ln"), relative targets staying relative.
+  HSMFS_RETURN_IF_ERROR(
+      Hsi("ln -s -f " + target + " " + full, "symlink " + path, *options.cancel).status());
+  // A plain object now stands where a bundled file was.
   HSMFS_RETURN_IF_ERROR(index_.Erase(Full(path)));
   return StatPlain(path);
 }

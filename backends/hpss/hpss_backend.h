@@ -18,6 +18,9 @@
 //    bundle is written with one htar run when it reaches bundle_max_size or
 //    nothing joined it for bundle_quiet, read back whole, and recorded in the
 //    BundleIndex, so the file stays at the path it was written to.
+//  - Symlinks: listed from `hsi ls -D` ("name -> target"), never followed;
+//    Put of one runs `hsi ln -s -f TARGET PATH`, or, where a bundle rule
+//    matches, adds a tar symlink member to the bundle (target in the index).
 //  - Errors: a "***" line or a non-zero exit is a failure, never success.
 //    HPSS_ENOENT -> kNotFound, HPSS_EACCES -> kPermissionDenied, timeouts,
 //    lost sessions and I/O errors -> kUnavailable (the engine retries), a
@@ -186,6 +189,8 @@ class HpssBackend final : public Backend {
   Result<Split> Locate(const ObjectPath& path);
   Result<std::vector<HtarMember>> ArchiveMembers(const ObjectPath& archive);
   Result<ObjectInfo> StatPlain(const ObjectPath& path);
+  // Put of a symlink (options.symlink_target): `hsi ln -s -f TARGET PATH`.
+  Result<ObjectInfo> PutSymlink(const ObjectPath& path, const PutOptions& options);
   Result<ObjectInfo> StatMember(const Split& split);
   Status ListArchive(const Split& split, const ListSink& sink);
   Status ReadMember(const Split& split, const std::filesystem::path& dest,

@@ -28,6 +28,22 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
          s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+// Makes `p`'s symlink at `dst` in the bundle's spool tree, with its mtime
+// (htar stores what lstat shows), so that htar archives a symlink member.
+Status SpoolSymlinkAt(const std::string& target, int64_t mtime_ns, const stdfs::path& dst) {
+  if (::symlink(target.c_str(), dst.c_str()) != 0) {
+    return ErrnoToStatus(errno, "symlink " + dst.string());
+  }
+  if (mtime_ns != 0) {
+    const struct timespec times[2] = {{0, UTIME_OMIT},
+                                      {mtime_ns / 1'000'000'000, mtime_ns % 1'000'000'000}};
+    if (::utimensat(AT_FDCWD, dst.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+      return ErrnoToStatus(errno, "utimens " + dst.string());
+    }
+  }
+  return Status::Ok();
+}
+
 // Removes a directory tree when it goes out of scope.
 struct RemoveAll {
   stdfs::path p;
@@ -47,7 +63,8 @@ struct HpssBackend::PendingPut {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   uint32_t mode = 0644;
-  std::string checksum;  // the caller's ("algo:hex"), else md5 computed by the writer
+  std::string checksum;     // the caller's ("algo:hex"), else md5 computed by the writer
+  std::string link_target;  // a symlink member (no data; `src` unused)
   const CancelToken* cancel = &CancelToken::None();
   // Set under bmu_.
   bool taken = false;  // its bundle is being written: it can no longer leave
@@ -105,6 +122,13 @@ Result<ObjectInfo> HpssBackend::StatBundled(const ObjectPath& path, const Bundle
   info.mtime_ns = f.mtime_ns;
   info.checksum = f.checksum;
   info.location = "htar " + f.archive + " member " + f.member;
+  if (!f.link_target.empty()) {
+    info.type = ObjectType::kSymlink;
+    info.mode = 0777;
+    info.size = f.link_target.size();
+    info.link_target = f.link_target;
+    info.checksum.clear();
+  }
   return info;
 }
 
@@ -119,6 +143,7 @@ Result<ObjectInfo> HpssBackend::PutBundled(const stdfs::path& src, uint64_t size
   p->mtime_ns = options.mtime_ns;
   p->mode = options.mode & 07777;
   p->checksum = options.checksum;
+  p->link_target = options.symlink_target;
   p->cancel = options.cancel;
 
   std::unique_lock<std::mutex> l(bmu_);
@@ -419,12 +444,17 @@ Status HpssBackend::WriteBundleTo(const std::string& archive_base, const Pending
   std::vector<std::unique_ptr<LocalAttrs>> attrs;
   std::ofstream names(list);
   for (const auto& p : files) {
-    if (p->checksum.empty() || !AlgoOfChecksum(p->checksum).ok()) {
-      HSMFS_ASSIGN_OR_RETURN(p->checksum, ChecksumFile(p->src, ChecksumAlgo::kMd5));
-    }
     const stdfs::path dst = tree / p->member;
     stdfs::create_directories(dst.parent_path(), ec);
     if (ec) return ErrnoToStatus(ec.value(), "create " + dst.parent_path().string());
+    if (!p->link_target.empty()) {
+      HSMFS_RETURN_IF_ERROR(SpoolSymlinkAt(p->link_target, p->mtime_ns, dst));
+      names << p->member << '\n';
+      continue;
+    }
+    if (p->checksum.empty() || !AlgoOfChecksum(p->checksum).ok()) {
+      HSMFS_ASSIGN_OR_RETURN(p->checksum, ChecksumFile(p->src, ChecksumAlgo::kMd5));
+    }
     if (::link(p->src.c_str(), dst.c_str()) != 0 &&
         !stdfs::copy_file(p->src, dst, stdfs::copy_options::overwrite_existing, ec)) {
       return ErrnoToStatus(ec.value(), "copying " + p->src.string() + " to " + dst.string());
@@ -454,7 +484,10 @@ Status HpssBackend::WriteBundleTo(const std::string& archive_base, const Pending
   std::vector<std::string> missing;
   for (const auto& p : files) {
     auto it = by_name.find(p->member);
-    if (it == by_name.end() || it->second->size != p->size) missing.push_back(p->member);
+    if (it == by_name.end() || it->second->link_target != p->link_target ||
+        (p->link_target.empty() && it->second->size != p->size)) {
+      missing.push_back(p->member);
+    }
   }
   if (!missing.empty()) {
     return UnavailableError("htar reported success but " + archive + " lists " +
@@ -471,14 +504,25 @@ Status HpssBackend::WriteBundleTo(const std::string& archive_base, const Pending
   std::vector<std::shared_ptr<PendingPut>> good;
   const int64_t now = clock_.WallNanos();
   for (const auto& p : files) {
-    auto algo = AlgoOfChecksum(p->checksum);
-    auto got = ChecksumFile(back / p->member, *algo);
-    if (!got.ok() || *got != p->checksum) {
-      p->result = DataLossError(
-          "the copy of " + p->path + " in " + archive + " has checksum " +
-          (got.ok() ? *got : got.status().message()) + ", expected " + p->checksum +
-          " (changed while it was archived?); it stays in the cache and is archived again");
-      continue;
+    if (!p->link_target.empty()) {
+      std::error_code lec;
+      const stdfs::path got = stdfs::read_symlink(back / p->member, lec);
+      if (lec || got.string() != p->link_target) {
+        p->result = DataLossError("the symlink " + p->path + " in " + archive + " reads back as " +
+                                  (lec ? lec.message() : "\"" + got.string() + "\"") +
+                                  ", expected \"" + p->link_target + "\"");
+        continue;
+      }
+    } else {
+      auto algo = AlgoOfChecksum(p->checksum);
+      auto got = ChecksumFile(back / p->member, *algo);
+      if (!got.ok() || *got != p->checksum) {
+        p->result = DataLossError(
+            "the copy of " + p->path + " in " + archive + " has checksum " +
+            (got.ok() ? *got : got.status().message()) + ", expected " + p->checksum +
+            " (changed while it was archived?); it stays in the cache and is archived again");
+        continue;
+      }
     }
     BundledFile f;
     f.archive = archive;
@@ -488,6 +532,7 @@ Status HpssBackend::WriteBundleTo(const std::string& archive_base, const Pending
     f.mode = p->mode;
     f.checksum = p->checksum;
     f.written_ns = now;
+    f.link_target = p->link_target;
     rows.emplace_back(Full(p->path), std::move(f));
     good.push_back(p);
   }

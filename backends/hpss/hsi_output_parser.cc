@@ -164,7 +164,10 @@ Result<std::vector<LsEntry>> ParseLsD(std::string_view text) {
       std::string_view name = rest;
       if (e.is_link) {
         const size_t arrow = name.find(" -> ");
-        if (arrow != std::string_view::npos) name = name.substr(0, arrow);
+        if (arrow != std::string_view::npos) {
+          e.link_target = std::string(name.substr(arrow + 4));
+          name = name.substr(0, arrow);
+        }
       }
       e.name = std::string(name);
       e.dir = dir;
@@ -321,7 +324,10 @@ Result<std::vector<HtarMember>> ParseHtarList(std::string_view text) {
         }
         if (type_mode[0] == 'l') {
           const size_t arrow = name.find(" -> ");
-          if (arrow != std::string_view::npos) name = name.substr(0, arrow);
+          if (arrow != std::string_view::npos) {
+            m.link_target = std::string(name.substr(arrow + 4));
+            name = name.substr(0, arrow);
+          }
         }
         // htar's own consistency file, stored under its absolute /tmp path.
         if (name.front() == '/') return Status::Ok();

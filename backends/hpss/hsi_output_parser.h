@@ -31,6 +31,7 @@ struct LsEntry {
   std::string name;  // as printed: a bare name under a header, else the path given to ls
   ObjectType type = ObjectType::kFile;
   bool is_link = false;
+  std::string link_target;  // is_link: what follows " -> " (a name holding " -> " is ambiguous)
   uint32_t mode = 0;
   uint64_t size = 0;
   int64_t mtime_ns = 0;
@@ -66,6 +67,7 @@ bool HsiSessionBroken(const std::vector<std::string>& lines);
 struct HtarMember {
   std::string name;  // without a trailing '/'
   ObjectType type = ObjectType::kFile;
+  std::string link_target;  // a symlink member: what follows " -> " (type stays kFile)
   uint32_t mode = 0;
   uint64_t size = 0;
   int64_t mtime_ns = 0;

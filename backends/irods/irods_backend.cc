@@ -867,6 +867,10 @@ Result<ObjectInfo> IrodsBackend::Put(const std::filesystem::path& src, const Obj
                                      const backends::PutOptions& options) {
   HSMFS_RETURN_IF_ERROR(backends::ValidateObjectPath(path));
   if (path.empty()) return InvalidArgumentError("put: the backend root is a collection");
+  if (!options.symlink_target.empty()) {
+    // iRODS has no symbolic links (the mount refuses symlink() here first).
+    return NotPermittedError("put: iRODS cannot store the symbolic link " + path);
+  }
   const std::string full = impl_->Abs(path);
   bool transport = false;
   Result<ObjectInfo> r = impl_->PutOnce(src, full, options, false, &transport);

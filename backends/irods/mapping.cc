@@ -1,6 +1,7 @@
 #include "backends/irods/mapping.h"
 
 #include <charconv>
+#include <limits>
 
 #include "backends/irods/codec.h"
 
@@ -40,6 +41,9 @@ int64_t IrodsTimeToNanos(std::string_view seconds) {
   int64_t s = 0;
   auto [p, ec] = std::from_chars(seconds.data(), seconds.data() + seconds.size(), s);
   if (ec != std::errc() || p != seconds.data() + seconds.size()) return 0;
+  // A time past 2262 does not fit in nanoseconds: unknown, like a bad one.
+  constexpr int64_t kLimit = std::numeric_limits<int64_t>::max() / 1'000'000'000;
+  if (s > kLimit || s < -kLimit) return 0;
   return s * 1'000'000'000;
 }
 

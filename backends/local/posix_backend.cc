@@ -41,6 +41,35 @@ ObjectInfo InfoFromStat(std::string name, const struct stat& st) {
   return info;
 }
 
+// The target of the symlink `name` in `dirfd` (readlinkat never follows it).
+Result<std::string> ReadLinkAt(int dirfd, const char* name, const struct stat& st) {
+  // st_size is the target's length; a link changed meanwhile is read again.
+  for (size_t size = static_cast<size_t>(st.st_size) + 1;; size *= 2) {
+    std::string buf(size, '\0');
+    const ssize_t n = ::readlinkat(dirfd, name, buf.data(), buf.size());
+    if (n < 0) return ErrnoToStatus(errno, std::string("readlink ") + name);
+    if (static_cast<size_t>(n) < buf.size()) {
+      buf.resize(static_cast<size_t>(n));
+      return buf;
+    }
+  }
+}
+
+// An object for a symlink: lstat's attributes and its target, never followed.
+Result<ObjectInfo> SymlinkInfo(int dirfd, const char* at, std::string name, const struct stat& st) {
+  ObjectInfo info;
+  HSMFS_ASSIGN_OR_RETURN(info.link_target, ReadLinkAt(dirfd, at, st));
+  info.name = std::move(name);
+  info.type = ObjectType::kSymlink;
+  info.mode = 0777;
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
+  info.size = info.link_target.size();
+  info.mtime_ns = MtimeNs(st);
+  info.residency = Residency::kDisk;
+  return info;
+}
+
 std::string BaseName(const ObjectPath& path) {
   const size_t slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
@@ -100,6 +129,12 @@ Result<ObjectInfo> PosixBackend::Stat(const ObjectPath& path) {
   HSMFS_ASSIGN_OR_RETURN(fs::path full, Resolve(path));
   struct stat st;
   if (::lstat(full.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat " + full.string());
+  if (S_ISLNK(st.st_mode)) {
+    HSMFS_ASSIGN_OR_RETURN(ObjectInfo info,
+                           SymlinkInfo(AT_FDCWD, full.c_str(), BaseName(path), st));
+    info.location = full.string();
+    return info;
+  }
   if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
     return NotFoundError(full.string() + ": not a regular file or directory");
   }
@@ -110,7 +145,9 @@ Result<ObjectInfo> PosixBackend::Stat(const ObjectPath& path) {
 
 Status PosixBackend::List(const ObjectPath& dir, const ListSink& sink, const CancelToken& cancel) {
   HSMFS_ASSIGN_OR_RETURN(fs::path full, Resolve(dir));
-  Fd dfd(::open(full.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // A directory below the root that is a symlink is not entered (the root
+  // itself may be one: the admin chose it).
+  Fd dfd(::open(full.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | (dir.empty() ? 0 : O_NOFOLLOW)));
   if (dfd.get() < 0) return ErrnoToStatus(errno, "open directory " + full.string());
   std::unique_ptr<DIR, int (*)(DIR*)> d(::fdopendir(dfd.get()), &::closedir);
   if (!d) return ErrnoToStatus(errno, "opendir " + full.string());
@@ -134,8 +171,16 @@ Status PosixBackend::List(const ObjectPath& dir, const ListSink& sink, const Can
       if (errno == ENOENT) continue;  // removed while we listed
       return ErrnoToStatus(errno, "stat " + (full / ent->d_name).string());
     }
-    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) continue;
-    batch.push_back(InfoFromStat(std::string(name), st));
+    if (S_ISLNK(st.st_mode)) {
+      auto link = SymlinkInfo(fd, ent->d_name, std::string(name), st);
+      if (!link.ok() && link.status().code() == Code::kNotFound) continue;  // removed meanwhile
+      HSMFS_RETURN_IF_ERROR(link.status());
+      batch.push_back(std::move(link).value());
+    } else if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode)) {
+      batch.push_back(InfoFromStat(std::string(name), st));
+    } else {
+      continue;  // sockets, fifos, devices: not archive objects
+    }
     batch.back().location = (full / ent->d_name).string();
     if (batch.size() == kListBatch) {
       HSMFS_RETURN_IF_ERROR(sink(std::move(batch)));
@@ -153,7 +198,8 @@ Status PosixBackend::Stage(const ObjectPath& path, Deadline /*deadline*/) {
 Status PosixBackend::Read(const ObjectPath& path, const fs::path& dest,
                           const ReadOptions& options) {
   HSMFS_ASSIGN_OR_RETURN(fs::path full, Resolve(path));
-  Fd src(::open(full.c_str(), O_RDONLY | O_CLOEXEC));
+  // O_NOFOLLOW: a symlink is data, never a way to read something else.
+  Fd src(::open(full.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (src.get() < 0) return ErrnoToStatus(errno, "open " + full.string());
   struct stat st;
   if (::fstat(src.get(), &st) != 0) return ErrnoToStatus(errno, "stat " + full.string());
@@ -199,6 +245,7 @@ Result<ObjectInfo> PosixBackend::Put(const fs::path& src, const ObjectPath& path
   HSMFS_ASSIGN_OR_RETURN(fs::path full, Resolve(path));
   if (path.empty()) return InvalidArgumentError("cannot put onto the backend root");
   HSMFS_RETURN_IF_ERROR(MakeParents(path));
+  if (!options.symlink_target.empty()) return PutSymlink(full, path, options);
   Fd in(::open(src.c_str(), O_RDONLY | O_CLOEXEC));
   if (in.get() < 0) return ErrnoToStatus(errno, "open " + src.string());
   // Write beside the target and rename over it, so that readers of the archive
@@ -224,6 +271,43 @@ Result<ObjectInfo> PosixBackend::Put(const fs::path& src, const ObjectPath& path
   }
   if (!s.ok()) {
     ::unlink(tmp.c_str());
+    return s;
+  }
+  return Stat(path);
+}
+
+Result<ObjectInfo> PosixBackend::PutSymlink(const fs::path& full, const ObjectPath& path,
+                                            const PutOptions& options) {
+  // Made beside the target, relative to the parent's descriptor, and renamed
+  // over it: readers never see a half-made link, and nothing is followed.
+  const fs::path parent = full.parent_path();
+  const int nofollow = ParentObjectPath(path).empty() ? 0 : O_NOFOLLOW;  // the root may be one
+  Fd dir(::open(parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | nofollow));
+  if (dir.get() < 0) return ErrnoToStatus(errno, "open directory " + parent.string());
+  const std::string name = full.filename().string();
+  std::string tmp;
+  for (int attempt = 0;; ++attempt) {
+    tmp = "." + name + std::string(kPutMarker) + std::to_string(::getpid()) + "-" +
+          std::to_string(attempt);
+    if (::symlinkat(options.symlink_target.c_str(), dir.get(), tmp.c_str()) == 0) break;
+    if (errno != EEXIST || attempt > 100) {
+      return ErrnoToStatus(errno, "symlink " + (parent / tmp).string());
+    }
+  }
+  Status s;
+  if (options.mtime_ns != 0) {
+    const struct timespec times[2] = {
+        {0, UTIME_OMIT}, {options.mtime_ns / 1'000'000'000, options.mtime_ns % 1'000'000'000}};
+    if (::utimensat(dir.get(), tmp.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+      s = ErrnoToStatus(errno, "utimens " + (parent / tmp).string());
+    }
+  }
+  if (s.ok() && ::renameat(dir.get(), tmp.c_str(), dir.get(), name.c_str()) != 0) {
+    s = ErrnoToStatus(errno, "rename " + (parent / tmp).string() + " to " + full.string());
+  }
+  if (s.ok() && ::fsync(dir.get()) != 0) s = ErrnoToStatus(errno, "fsync " + parent.string());
+  if (!s.ok()) {
+    ::unlinkat(dir.get(), tmp.c_str(), 0);
     return s;
   }
   return Stat(path);

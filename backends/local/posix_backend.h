@@ -4,8 +4,10 @@
 // an NFS or Lustre export, a mounted object store). Used for vault-style
 // backends and as the reference implementation of the Backend contract.
 //
-// Only regular files and directories are objects; symlinks, sockets and
-// devices under the root are not listed. If the root itself is missing (the
+// Regular files, directories and symlinks are objects; sockets, fifos and
+// devices under the root are not listed. A symlink is listed with lstat's
+// attributes and its target (readlinkat) and is never followed; Put of one
+// makes a real symlink with symlinkat in its parent directory. If the root itself is missing (the
 // export is unmounted or renamed away) every call fails with kUnavailable, so
 // the engine keeps the catalog as it is instead of concluding files were deleted.
 // `stage_delay` makes every Read wait that long first (on the injected Clock),
@@ -36,6 +38,9 @@ class PosixBackend final : public Backend {
   // Validates `path` and checks that the root is reachable; returns the full path.
   Result<std::filesystem::path> Resolve(const ObjectPath& path) const;
   Status MakeParents(const ObjectPath& path) const;
+  // Put of a symlink (options.symlink_target) at `full` (= Resolve(path)).
+  Result<ObjectInfo> PutSymlink(const std::filesystem::path& full, const ObjectPath& path,
+                                const PutOptions& options);
 
   const std::filesystem::path root_;
   const Duration stage_delay_;

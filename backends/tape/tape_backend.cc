@@ -336,7 +336,8 @@ struct PendingPut {
   uint64_t size = 0;
   int64_t mtime_ns = 0;
   uint32_t mode = 0644;
-  std::string md5;  // hex, when the caller's checksum is md5
+  std::string md5;          // hex, when the caller's checksum is md5
+  std::string link_target;  // a symlink member (no data, `src` unused)
   const CancelToken* cancel = &CancelToken::None();
   // Set under the writer mutex.
   bool taken = false;  // its unit is being written: it can no longer leave
@@ -384,6 +385,15 @@ ObjectInfo MemberInfo(const Target& tg, const TargetFile& f, std::string name) {
   info.mode = f.mode & 07777;
   info.size = f.size;
   info.mtime_ns = f.mtime_ns;
+  if (!f.link_target.empty()) {
+    // Its target is in the catalog: nothing on tape is read for it.
+    info.type = ObjectType::kSymlink;
+    info.mode = 0777;
+    info.size = f.link_target.size();
+    info.link_target = f.link_target;
+    info.location = "tape " + tg.tape + " file " + std::to_string(tg.file_number) + " (symlink)";
+    return info;
+  }
   if (!f.md5.empty()) info.checksum = "md5:" + f.md5;
   info.position = MemberBlock(tg, f);
   info.location = "tape " + tg.tape + " file " + std::to_string(tg.file_number) + " block " +
@@ -722,6 +732,7 @@ struct TapeBackend::Impl {
         f.mtime_ns = p->mtime_ns;
         f.mode = p->mode;
         f.md5 = p->md5;
+        f.link_target = p->link_target;
         files.push_back(std::move(f));
       }
       HSMFS_ASSIGN_OR_RETURN(target.id,
@@ -932,6 +943,9 @@ Status TapeBackend::Read(const ObjectPath& path, const std::filesystem::path& de
   }
   const Tree::Member& m = t->members[it->second];
   const Target& target = t->targets[m.target];
+  if (!m.file.link_target.empty()) {
+    return InvalidArgumentError(path + " is a symbolic link: it has no data to read");
+  }
 
   // ReadMember checks the catalog's md5; a caller expecting another algorithm
   // gets its own check.
@@ -987,13 +1001,17 @@ Result<ObjectInfo> TapeBackend::Put(const std::filesystem::path& src, const Obje
   if (UnderByTape(path)) {
     return Status(Code::kReadOnly, "cannot write " + path + ": .by-tape is read-only");
   }
-  struct stat st;
-  if (::stat(src.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat " + src.string());
-  if (!S_ISREG(st.st_mode)) return InvalidArgumentError(src.string() + " is not a regular file");
   auto p = std::make_shared<PendingPut>();
-  p->src = src;
+  if (options.symlink_target.empty()) {
+    struct stat st;
+    if (::stat(src.c_str(), &st) != 0) return ErrnoToStatus(errno, "stat " + src.string());
+    if (!S_ISREG(st.st_mode)) return InvalidArgumentError(src.string() + " is not a regular file");
+    p->src = src;
+    p->size = static_cast<uint64_t>(st.st_size);
+  } else {
+    p->link_target = options.symlink_target;  // joins the unit as a tar symlink member
+  }
   p->path = path;
-  p->size = static_cast<uint64_t>(st.st_size);
   p->mtime_ns = options.mtime_ns;
   p->mode = options.mode & 07777;
   p->cancel = options.cancel;

@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 
 #include <algorithm>
+#include <charconv>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -101,6 +102,7 @@ nlohmann::json ManifestJson(const Target& t, const std::vector<TargetFile>& file
                     {"mode", files[i].mode},
                     {"md5", w.md5[i]},
                     {"offset", w.offsets[i]}});
+    if (!files[i].link_target.empty()) list.back()["link"] = files[i].link_target;
   }
   return j;
 }
@@ -130,6 +132,7 @@ Result<Manifest> ParseManifest(const std::string& text) {
       tf.mode = f.at("mode").get<uint32_t>();
       tf.md5 = f.at("md5").get<std::string>();
       tf.data_offset = f.at("offset").get<int64_t>();
+      tf.link_target = f.value("link", "");  // symlink members (manifests since schema 10)
       m.target.bytes += tf.size;
       m.files.push_back(std::move(tf));
     }
@@ -150,6 +153,24 @@ Result<std::string> ReadTapeFile(TapeDrive& drive, size_t max_record) {
     if (n == 0) return out;
     out.append(reinterpret_cast<const char*>(buf.data()), n);
   }
+}
+
+// Writes the symlink member `f` (header only: a tar symlink has no data) and
+// records its offset and the md5 of nothing, so that ReadMember and
+// ConfirmUnit treat it as an empty member.
+Status WriteSymlinkMember(struct archive* a, archive_entry* e, const TargetFile& f,
+                          const RecordWriter& out, WrittenUnit* result) {
+  archive_entry_set_filetype(e, AE_IFLNK);
+  archive_entry_set_perm(e, 0777);
+  archive_entry_set_size(e, 0);
+  archive_entry_set_symlink_utf8(e, f.link_target.c_str());
+  archive_entry_set_mtime(e, f.mtime_ns / 1'000'000'000, f.mtime_ns % 1'000'000'000);
+  if (archive_write_header(a, e) != ARCHIVE_OK) {
+    return ArchiveError(a, out, "writing the symlink " + f.rel_path);
+  }
+  result->offsets.push_back(static_cast<int64_t>(out.total()));
+  result->md5.push_back(HexOf(Hasher::Create(ChecksumAlgo::kMd5)->Finish()));
+  return Status::Ok();
 }
 
 }  // namespace
@@ -184,7 +205,12 @@ Result<TapeLabel> ReadLabel(TapeDrive& drive) {
     const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
     if (key == "name") label.name = value;
     if (key == "serial") label.serial = value;
-    if (key == "block_size") label.block_size = static_cast<uint32_t>(std::stoul(value));
+    if (key == "block_size") {
+      // A damaged label must not throw: an unreadable number leaves it incomplete.
+      uint32_t bs = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), bs);
+      label.block_size = ec == std::errc() && end == value.data() + value.size() ? bs : 0;
+    }
   }
   if (label.name.empty() || label.block_size == 0) {
     return FailedPreconditionError("the tape label is incomplete");
@@ -216,6 +242,10 @@ Result<WrittenUnit> WriteUnit(TapeDrive& drive, const Target& target,
     std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(),
                                                                     archive_entry_free);
     archive_entry_set_pathname_utf8(e.get(), f.rel_path.c_str());
+    if (!f.link_target.empty()) {
+      HSMFS_RETURN_IF_ERROR(WriteSymlinkMember(a.get(), e.get(), f, out, &result));
+      continue;
+    }
     archive_entry_set_size(e.get(), static_cast<la_int64_t>(f.size));
     archive_entry_set_filetype(e.get(), AE_IFREG);
     archive_entry_set_perm(e.get(), f.mode & 07777);

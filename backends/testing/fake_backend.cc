@@ -212,6 +212,7 @@ Result<ObjectInfo> FakeBackend::Put(const std::filesystem::path& src, const Obje
   Count(Op::kPut);
   HSMFS_RETURN_IF_ERROR(ValidateObjectPath(path));
   if (path.empty()) return InvalidArgumentError("cannot put onto the backend root");
+  if (!options.symlink_target.empty()) return PutSymlink(path, options);
   std::ifstream in(src, std::ios::binary);
   if (!in) return NotFoundError("cannot read " + src.string());
   std::stringstream ss;
@@ -232,6 +233,26 @@ Result<ObjectInfo> FakeBackend::Put(const std::filesystem::path& src, const Obje
   n.info.checksum = ChecksumOf(n.data);
   n.info.location = "fake:" + path;
   if (options.progress) options.progress(n.data.size());
+  return n.info;
+}
+
+Result<ObjectInfo> FakeBackend::PutSymlink(const ObjectPath& path, const PutOptions& options) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = nodes_.find(path);
+  if (it != nodes_.end() && it->second.info.type == ObjectType::kDir) {
+    return Status(Code::kIsDirectory, "fake:" + path + ": is a directory");
+  }
+  AddParentsLocked(path);
+  Node& n = nodes_[path];
+  n.data.clear();
+  n.info = ObjectInfo();
+  n.info.name = BaseName(path);
+  n.info.type = ObjectType::kSymlink;
+  n.info.mode = 0777;
+  n.info.link_target = options.symlink_target;
+  n.info.size = options.symlink_target.size();
+  n.info.mtime_ns = options.mtime_ns;
+  n.info.location = "fake:" + path;
   return n.info;
 }
 

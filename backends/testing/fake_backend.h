@@ -61,6 +61,7 @@ class FakeBackend final : public Backend {
   };
   void Count(Op op) { calls_[static_cast<int>(op)].fetch_add(1); }
   void AddParentsLocked(const ObjectPath& path);
+  Result<ObjectInfo> PutSymlink(const ObjectPath& path, const PutOptions& options);
   Result<ObjectInfo> StatLocked(const ObjectPath& path) const;
 
   mutable std::mutex mu_;

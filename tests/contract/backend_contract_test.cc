@@ -12,6 +12,7 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -281,6 +282,33 @@ TYPED_TEST(BackendContractTest, ConcurrentPutsAndReads) {
 
 // Posix-only behaviour.
 
+TYPED_TEST(BackendContractTest, SymlinksAreStoredAndListedAsTheirTarget) {
+  ASSERT_TRUE(this->Put("d/f", "payload").ok());
+  PutOptions o;
+  o.symlink_target = "../d/f";
+  auto made = this->backend_->Put({}, "d/rel", o);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->type, ObjectType::kSymlink);
+  EXPECT_EQ(made->link_target, "../d/f");
+  o.symlink_target = "no/such/target";
+  ASSERT_TRUE(this->backend_->Put({}, "e/dangling", o).ok());  // makes the parent
+  auto dangling = this->backend_->Stat("e/dangling");
+  ASSERT_TRUE(dangling.ok()) << dangling.status().ToString();
+  EXPECT_EQ(dangling->type, ObjectType::kSymlink);
+  EXPECT_EQ(dangling->link_target, "no/such/target");
+  EXPECT_EQ(dangling->size, 14u);
+  const auto listed = this->ListAll("d");
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[1].name, "rel");
+  EXPECT_EQ(listed[1].type, ObjectType::kSymlink);
+  EXPECT_EQ(listed[1].link_target, "../d/f");
+  ASSERT_TRUE(this->backend_->Rename("d/rel", "d/moved").ok());
+  EXPECT_EQ(this->backend_->Stat("d/moved")->link_target, "../d/f");
+  ASSERT_TRUE(this->backend_->Remove("d/moved").ok());
+  EXPECT_EQ(this->backend_->Stat("d/moved").status().code(), Code::kNotFound);
+  EXPECT_EQ(*this->ReadAll("d/f"), "payload");  // the target was never touched
+}
+
 class PosixBackendTest : public ::testing::Test {
  protected:
   void SetUp() override { root_ = TempDir("posix"); }
@@ -298,22 +326,36 @@ TEST_F(PosixBackendTest, UnreachableRootIsUnavailableNotNotFound) {
   EXPECT_NE(s.message().find("not reachable"), std::string::npos);
 }
 
-TEST_F(PosixBackendTest, SymlinksAndSpecialFilesAreNotObjects) {
+TEST_F(PosixBackendTest, SymlinksAreListedNeverFollowedAndSpecialFilesAreNotObjects) {
   std::ofstream(root_ / "real") << "x";
   stdfs::create_symlink(root_ / "real", root_ / "link");
+  stdfs::create_symlink("/etc", root_ / "outside");  // out of the root: never entered
   ::mkfifo((root_ / "fifo").c_str(), 0600);
   PosixBackend b(root_, Duration(0), clock_);
-  std::vector<std::string> names;
+  std::map<std::string, ObjectInfo> listed;
   ASSERT_TRUE(b.List(
                    "",
                    [&](std::vector<ObjectInfo>&& batch) {
-                     for (auto& o : batch) names.push_back(o.name);
+                     for (auto& o : batch) listed[o.name] = o;
                      return Status::Ok();
                    },
                    CancelToken::None())
                   .ok());
-  EXPECT_EQ(names, std::vector<std::string>{"real"});
-  EXPECT_EQ(b.Stat("link").status().code(), Code::kNotFound);
+  ASSERT_EQ(listed.size(), 3u);  // not the fifo
+  EXPECT_EQ(listed.at("real").type, ObjectType::kFile);
+  EXPECT_EQ(listed.at("link").type, ObjectType::kSymlink);
+  EXPECT_EQ(listed.at("link").link_target, (root_ / "real").string());
+  EXPECT_EQ(listed.at("outside").type, ObjectType::kSymlink);
+  EXPECT_EQ(listed.at("outside").link_target, "/etc");
+  EXPECT_EQ(listed.at("outside").size, 4u);
+  EXPECT_EQ(b.Stat("outside")->type, ObjectType::kSymlink);
+  EXPECT_EQ(b.Stat("fifo").status().code(), Code::kNotFound);
+  // Reading through one is refused: the data would come from elsewhere.
+  EXPECT_FALSE(b.Read("link", root_ / "out", ReadOptions()).ok());
+  EXPECT_FALSE(
+      b.List(
+           "outside", [](std::vector<ObjectInfo>&&) { return Status::Ok(); }, CancelToken::None())
+          .ok());
 }
 
 TEST_F(PosixBackendTest, LocationIsThePathOnDisk) {

@@ -23,12 +23,29 @@ std::string Unescape(const std::string& s) {
   return out;
 }
 
-std::string Trimmed(std::string_view arg) {
-  std::string s(arg);
-  while (s.size() > 1 && s.back() == '/') s.pop_back();
-  while (s.rfind("./", 0) == 0) s.erase(0, 2);
-  if (s == "." || s == "/") return "";
-  return s;
+// "vault//run42/./a/" -> "vault/run42/a"; ".." takes back one component
+// (refused above the top: archive paths have no parent). "" is the root.
+Result<std::string> Normalised(std::string_view arg) {
+  std::vector<std::string> parts;
+  size_t pos = 0;
+  while (pos <= arg.size()) {
+    size_t slash = arg.find('/', pos);
+    if (slash == std::string_view::npos) slash = arg.size();
+    const std::string_view part = arg.substr(pos, slash - pos);
+    pos = slash + 1;
+    if (part.empty() || part == ".") continue;
+    if (part == "..") {
+      if (parts.empty()) {
+        return InvalidArgumentError(std::string(arg) + ": goes above the top of the archive");
+      }
+      parts.pop_back();
+      continue;
+    }
+    parts.emplace_back(part);
+  }
+  std::string out;
+  for (const std::string& p : parts) out += (out.empty() ? "" : "/") + p;
+  return out;
 }
 
 }  // namespace
@@ -62,7 +79,7 @@ Result<std::string> ToCatalogPath(std::string_view arg) {
     char* real = ::realpath(s.c_str(), nullptr);
     if (!real) {
       if (explicit_local) return ErrnoToStatus(errno, s);
-      return Trimmed(arg);
+      return Normalised(arg);
     }
     const std::string full(real);
     std::free(real);
@@ -73,7 +90,7 @@ Result<std::string> ToCatalogPath(std::string_view arg) {
                         (m == "/" || full[m.size()] == '/'));
       if (under && m.size() > best.size()) best = m;
     }
-    if (!best.empty()) return Trimmed(full.substr(std::min(full.size(), best.size() + 1)));
+    if (!best.empty()) return Normalised(full.substr(std::min(full.size(), best.size() + 1)));
     // A relative name that merely exists here (say, the backend's own root
     // directory) still means the archive path it spells.
     if (explicit_local) {
@@ -82,6 +99,6 @@ Result<std::string> ToCatalogPath(std::string_view arg) {
                                   "mount, or one like vault/dir relative to the archive)");
     }
   }
-  return Trimmed(arg);
+  return Normalised(arg);
 }
 }  // namespace hsmfs::cli

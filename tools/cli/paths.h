@@ -3,7 +3,9 @@
 // Turns the paths users type into catalog paths ("vault/act6/tod_001.dat").
 // A path that exists locally (absolute, or relative to the current directory)
 // must lie inside an hsmfs mount; its part below the mountpoint is used. Any
-// other path is taken as already backend-relative ("vault/act6").
+// other path is taken as already backend-relative ("vault/act6"). Either is
+// normalised: repeated and trailing slashes and "." components go, ".." takes
+// back one component (kInvalidArgument above the top).
 
 #include <string>
 #include <string_view>

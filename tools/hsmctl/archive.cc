@@ -20,6 +20,7 @@
 #include "fs/fsck.h"
 #include "tools/cli/cli.h"
 #include "tools/cli/daemon.h"
+#include "tools/cli/names.h"
 #include "tools/cli/paths.h"
 #include "tools/cli/progress.h"
 #include "tools/hsmctl/hsmctl.h"
@@ -33,6 +34,8 @@ using catalog::Entry;
 struct PutTotals {
   int64_t files = 0;
   uint64_t bytes = 0;
+  // Entries this put made or rewrote: --wait follows these and nothing else.
+  std::vector<catalog::EntryId> entries;
 };
 
 // hsmctl itself: what it puts is its user's and group's.
@@ -41,14 +44,55 @@ catalog::Requester Me() {
                             "hsmctl", static_cast<uint32_t>(::getgid())};
 }
 
+// Ctrl-C (or SIGTERM) during a put: the file being copied is dropped, the put
+// stops and exits 130. The handler resets itself, so a second Ctrl-C kills at
+// once, which is safe too: a half-copied file is never archived (see PutFile).
+volatile sig_atomic_t g_interrupted = 0;
+
+void OnInterrupt(int) { g_interrupted = 1; }
+
+void InstallInterruptHandler() {
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESETHAND;  // no SA_RESTART: a blocked read returns EINTR
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+Status Interrupted() { return CancelledError("interrupted"); }
+
+Result<Entry> LookupIn(fs::FsCore& core, catalog::EntryId dir, const std::string& name) {
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session session, core.engine().catalog().Acquire());
+  return session.Lookup(dir, name);
+}
+
 // Copies one local file into the archive directory `dir` as `name`, through
-// the same write path as the mount.
+// the same write path as the mount. The core marks the file incomplete
+// (`failed`, catalog::IncompletePutError) from its first instant; only once
+// every byte is in is it made `online`, so that it settles and archives. A
+// put that fails or is interrupted drops what it wrote (or, with --force over
+// an archived file, goes back to the archived version); one that is killed
+// leaves the mark, which the next put of the name or hsmctl fsck --repair
+// clears. Nothing half-copied is ever archived.
 Status PutFile(fs::FsCore& core, const Entry& dir, const stdfs::path& local,
                const std::string& name, bool force, cli::Progress& progress, PutTotals& totals) {
+  HSMFS_RETURN_IF_ERROR(catalog::CheckEntryName(name));
   const int in = ::open(local.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) return ErrnoToStatus(errno, local.string());
   struct stat st;
-  ::fstat(in, &st);
+  if (::fstat(in, &st) != 0) {
+    const int err = errno;
+    ::close(in);
+    return ErrnoToStatus(err, local.string());
+  }
+  if (auto old = LookupIn(core, dir.id, name); old.ok() && fs::IncompletePutAbandoned(*old)) {
+    spdlog::info("{}: dropping what an unfinished hsmctl put left", old->display());
+    if (Status s = fs::DiscardIncompletePut(core.engine(), *old); !s.ok()) {
+      ::close(in);
+      return s;
+    }
+  }
   const catalog::Requester me = Me();
   auto created = core.Create(static_cast<uint64_t>(dir.id), name, st.st_mode & 07777, O_WRONLY, me);
   fs::OpenFile file;
@@ -57,15 +101,20 @@ Status PutFile(fs::FsCore& core, const Entry& dir, const stdfs::path& local,
     ino = created->first.ino;
     file = created->second;
   } else if (created.status().code() == Code::kAlreadyExists && force) {
-    {
-      auto session = core.engine().catalog().Acquire();
-      HSMFS_RETURN_IF_ERROR(session.status());
-      HSMFS_ASSIGN_OR_RETURN(Entry existing, session->Lookup(dir.id, name));
-      ino = static_cast<uint64_t>(existing.id);
+    auto existing = LookupIn(core, dir.id, name);
+    if (!existing.ok()) {
+      ::close(in);
+      return existing.status();
     }
+    ino = static_cast<uint64_t>(existing->id);
     std::promise<Result<fs::OpenFile>> opened;
     core.Open(ino, O_WRONLY | O_TRUNC, me, [&](Result<fs::OpenFile> r) { opened.set_value(r); });
-    HSMFS_ASSIGN_OR_RETURN(file, opened.get_future().get());
+    auto got = opened.get_future().get();
+    if (!got.ok()) {
+      ::close(in);
+      return got.status();
+    }
+    file = *got;
   } else {
     ::close(in);
     if (created.status().code() == Code::kAlreadyExists) {
@@ -77,6 +126,10 @@ Status PutFile(fs::FsCore& core, const Entry& dir, const stdfs::path& local,
   uint64_t offset = 0;
   Status s;
   for (;;) {
+    if (g_interrupted) {
+      s = Interrupted();
+      break;
+    }
     const ssize_t n = ::read(in, buf.data(), buf.size());
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
@@ -102,26 +155,49 @@ Status PutFile(fs::FsCore& core, const Entry& dir, const stdfs::path& local,
     core.SetAttr(ino, &file, change, me, [&](Result<fs::Attr> r) { done.set_value(r); });
     s = done.get_future().get().status();
   }
+  const std::string mark = catalog::IncompletePutError(::getpid());  // as CmdPut's core marks
+  if (s.ok() && g_interrupted) s = Interrupted();
+  if (s.ok()) {
+    // Complete: from here on it is an ordinary file that settles on close.
+    auto session = core.engine().catalog().Acquire();
+    auto cleared = session.ok() ? session->ClearIncomplete(static_cast<catalog::EntryId>(ino), mark)
+                                : Result<bool>(session.status());
+    if (!cleared.ok()) {
+      s = cleared.status();
+    } else if (!*cleared) {
+      s = AbortedError(local.string() + ": the archive copy was changed while it was copied in");
+    }
+  }
   core.Release(ino, file);
+  if (!s.ok()) {
+    // Drop what was copied so far; only a copy still carrying our mark (a
+    // writer through the mount may have taken the file over).
+    auto now = LookupIn(core, dir.id, name);
+    if (now.ok() && static_cast<uint64_t>(now->id) == ino && now->error == mark) {
+      if (Status d = fs::DiscardIncompletePut(core.engine(), *now); !d.ok()) {
+        spdlog::warn("{}: cannot drop the incomplete copy: {}", now->display(), d.message());
+      }
+    }
+    return s.Annotate(local.string());
+  }
   ++totals.files;
+  totals.entries.push_back(static_cast<catalog::EntryId>(ino));
   return s;
 }
 
 Status PutTree(fs::FsCore& core, const Entry& dir, const stdfs::path& local, bool force,
                cli::Progress& progress, PutTotals& totals) {
+  if (g_interrupted) return Interrupted();
   const std::string name = local.filename().string();
+  HSMFS_RETURN_IF_ERROR(catalog::CheckEntryName(name));
   struct stat st;
   if (::stat(local.c_str(), &st) != 0) return ErrnoToStatus(errno, local.string());
   if (!S_ISDIR(st.st_mode)) return PutFile(core, dir, local, name, force, progress, totals);
   auto made = core.MakeDir(static_cast<uint64_t>(dir.id), name, st.st_mode & 07777, Me());
   if (!made.ok() && made.status().code() != Code::kAlreadyExists) return made.status();
-  Entry sub;
-  {
-    auto session = core.engine().catalog().Acquire();
-    HSMFS_RETURN_IF_ERROR(session.status());
-    HSMFS_ASSIGN_OR_RETURN(sub, session->Lookup(dir.id, name));
-  }
+  HSMFS_ASSIGN_OR_RETURN(Entry sub, LookupIn(core, dir.id, name));
   if (!sub.is_dir()) return Status(Code::kNotDirectory, name + " exists and is not a directory");
+  if (made.ok()) totals.entries.push_back(sub.id);
   std::error_code ec;
   for (const auto& child : stdfs::directory_iterator(local, ec)) {
     HSMFS_RETURN_IF_ERROR(PutTree(core, sub, child.path(), force, progress, totals));
@@ -130,45 +206,77 @@ Status PutTree(fs::FsCore& core, const Entry& dir, const stdfs::path& local, boo
   return Status::Ok();
 }
 
-// Waits until no archive job is active (polling the catalog), with progress.
+// "run42/", "./run42/.", "/data/run42//" -> /abs/run42: the name the archive
+// gets is the last component the user meant, never "" (a trailing slash) or
+// "." or "..".
+Result<stdfs::path> LocalSource(const std::string& arg) {
+  std::error_code ec;
+  stdfs::path p = stdfs::absolute(arg, ec);
+  if (ec) return ErrnoToStatus(ec.value(), arg);
+  p = p.lexically_normal();
+  while (!p.has_filename() && p.has_relative_path()) p = p.parent_path();
+  if (!p.has_filename()) {
+    return InvalidArgumentError(arg +
+                                ": cannot put the root directory (name a directory below it)");
+  }
+  return p;
+}
+
+// Waits until every entry this put made is archived (dual, or released since)
+// or failed, polling the catalog, with progress. Other jobs in the catalog are
+// none of its business.
 int WaitForArchives(Context& ctx, const PutTotals& totals) {
-  cli::Progress progress("archive", "jobs");
-  int64_t done_before = -1, failed_before = 0;
-  for (;;) {
-    int64_t active = 0, done = 0, failed = 0;
+  cli::Progress progress("archive", "entries");
+  std::vector<catalog::EntryId> pending = totals.entries;
+  const auto total = static_cast<int64_t>(pending.size());
+  std::vector<std::pair<std::string, std::string>> failed;  // path, why
+  while (!pending.empty()) {
+    if (g_interrupted) {
+      progress.Finish();
+      std::cerr << kProgram << ": interrupted; the archive jobs go on\n";
+      return 130;
+    }
+    std::vector<catalog::EntryId> still;
     {
       auto session = ctx.engine->catalog().Acquire();
       if (!session.ok()) return cli::Fail(kProgram, session.status().message(), cli::kExitFailed);
-      auto st = session->db().Prepare(
-          "SELECT SUM(state IN ('queued', 'running')), SUM(state = 'done'), "
-          "SUM(state = 'failed') FROM jobs WHERE kind = 'archive'");
-      if (!st.ok()) return cli::Fail(kProgram, st.status().message(), cli::kExitFailed);
-      if (auto row = st->Step(); row.ok() && *row) {
-        active = st->Int(0);
-        done = st->Int(1);
-        failed = st->Int(2);
+      for (catalog::EntryId id : pending) {
+        auto e = session->Get(id);
+        if (!e.ok()) {
+          if (e.status().code() != Code::kNotFound) {
+            return cli::Fail(kProgram, e.status().message(), cli::kExitFailed);
+          }
+          failed.emplace_back("entry " + std::to_string(id), "removed before it was archived");
+          continue;
+        }
+        switch (e->state) {
+          case catalog::FileState::kDual:
+          case catalog::FileState::kOffline:
+            break;
+          case catalog::FileState::kFailed:
+            failed.emplace_back(e->display(), e->error);
+            break;
+          default:
+            still.push_back(id);
+        }
       }
     }
-    if (done_before < 0) {
-      done_before = done;
-      failed_before = failed;
-    }
-    done -= done_before;
-    failed -= failed_before;
-    progress.Update(done, 0, 0, 0, cli::Thousands(active) + " to go");
-    if (active == 0) {
-      progress.Finish();
-      if (failed > 0) {
-        std::cerr << kProgram << ": " << failed
-                  << " archive jobs failed (hsmctl jobs shows why; hsmctl retry --failed)\n";
-        return cli::kExitFailed;
-      }
-      std::cout << "archived " << cli::Thousands(totals.files) << " files ("
-                << FormatSizeHuman(totals.bytes) << ")\n";
-      return cli::kExitOk;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    pending = std::move(still);
+    progress.Update(total - static_cast<int64_t>(pending.size()), total, 0, 0);
+    if (!pending.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(250));
   }
+  progress.Finish();
+  if (!failed.empty()) {
+    for (const auto& [path, why] : failed) {
+      std::cerr << kProgram << ": FAILED " << cli::EscapeName(path) << ": " << why << "\n";
+    }
+    std::cerr << kProgram << ": " << failed.size() << " of " << total
+              << " archive jobs failed (hsmctl jobs shows why; hsmctl retry --failed)\n";
+    return cli::kExitFailed;
+  }
+  std::cout << "archived " << cli::Thousands(totals.files) << " files ("
+            << FormatSizeHuman(totals.bytes) << ")\n";
+  return cli::kExitOk;
 }
 
 int RunEngineUntilSignalled(Context& ctx, cli::StartupReport report, bool background) {
@@ -194,7 +302,13 @@ int RunEngineUntilSignalled(Context& ctx, cli::StartupReport report, bool backgr
   report.Ok();
   if (background) cli::DetachStdio();
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    if (sig != SIGHUP) break;
+    // logrotate's postrotate: a new log file, and the daemon goes on.
+    if (Status s = ReopenLogFile(); !s.ok()) spdlog::error("SIGHUP: {}", s.message());
+    spdlog::info("SIGHUP: reopened the log file");
+  }
   spdlog::info("hsmctl daemon stopping (signal {})", sig);
   (*engine)->Shutdown();
   return cli::kExitOk;
@@ -210,6 +324,12 @@ pid_t PidOf(const std::string& holder) {
 
 int CmdPut(Context& ctx, const std::vector<std::string>& args, bool wait, bool force) {
   if (args.size() < 2) return cli::Fail(kProgram, "put: give LOCAL... DEST", cli::kExitUsage);
+  std::vector<stdfs::path> sources;
+  for (size_t i = 0; i + 1 < args.size(); ++i) {
+    auto source = LocalSource(args[i]);
+    if (!source.ok()) return cli::Fail(kProgram, source.status().message(), cli::kExitUsage);
+    sources.push_back(std::move(source).value());
+  }
   if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
   const std::string dest_arg = args.back();
   auto cpath = cli::ToCatalogPath(dest_arg);
@@ -217,18 +337,30 @@ int CmdPut(Context& ctx, const std::vector<std::string>& args, bool wait, bool f
   auto dest = ctx.engine->sync().Resolve(*cpath, CancelToken::None());
   if (!dest.ok()) return cli::Fail(kProgram, dest.status().message(), cli::kExitFailed);
   if (!dest->is_dir()) return cli::Fail(kProgram, dest_arg + ": not a directory", cli::kExitUsage);
+  InstallInterruptHandler();
   PutTotals totals;
   int rc = cli::kExitOk;
   {
-    fs::FsCore core(*ctx.engine, fs::FsCore::Options{::getuid(), ::getgid()});
+    fs::FsCore::Options core_options{::getuid(), ::getgid()};
+    core_options.incomplete_error = catalog::IncompletePutError(::getpid());
+    fs::FsCore core(*ctx.engine, core_options);
     cli::Progress progress("put", "files");
-    for (size_t i = 0; i + 1 < args.size(); ++i) {
-      if (Status s = PutTree(core, *dest, stdfs::absolute(args[i]), force, progress, totals);
-          !s.ok()) {
+    for (const stdfs::path& source : sources) {
+      if (Status s = PutTree(core, *dest, source, force, progress, totals); !s.ok()) {
+        if (s.code() == Code::kCancelled) {
+          rc = 130;
+          break;
+        }
         rc = cli::Fail(kProgram, s.message(), cli::ExitCodeFor(s));
       }
     }
     progress.Finish();
+  }
+  if (rc == 130) {
+    std::cerr << kProgram << ": interrupted: " << cli::Thousands(totals.files)
+              << " files were copied in completely and are queued for archiving; the file "
+                 "being copied was dropped\n";
+    return rc;
   }
   // The core shut the engine down when it went: open a fresh one to wait with.
   if (Status s = OpenEngine(ctx); !s.ok())
@@ -321,11 +453,12 @@ int CmdDaemon(Context& ctx, const std::string& action) {
                    cli::kExitUsage);
 }
 
-int CmdFsck(Context& ctx, bool checksums, bool json) {
+int CmdFsck(Context& ctx, bool checksums, bool json, bool repair) {
   if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
   cli::Progress progress("fsck", "files");
   fs::FsckOptions options;
   options.checksums = checksums;
+  options.repair = repair;
   options.progress = [&](int64_t n) { progress.Update(n, 0, 0, 0); };
   auto report = fs::Fsck(*ctx.engine, options);
   progress.Finish();
@@ -334,14 +467,16 @@ int CmdFsck(Context& ctx, bool checksums, bool json) {
     nlohmann::json problems = nlohmann::json::array();
     for (const auto& p : report->problems)
       problems.push_back({{"path", p.path}, {"problem", p.what}});
-    std::cout << nlohmann::json{{"entries", report->entries},
-                                {"cached", report->cached},
-                                {"on_backend", report->on_backend},
-                                {"problems", problems}}
-                     .dump(2)
+    std::cout << cli::DumpJson(nlohmann::json{{"entries", report->entries},
+                                              {"cached", report->cached},
+                                              {"on_backend", report->on_backend},
+                                              {"problems", problems}},
+                               2)
               << "\n";
   } else {
-    for (const auto& p : report->problems) std::cout << p.path << ": " << p.what << "\n";
+    for (const auto& p : report->problems) {
+      std::cout << cli::EscapeName(p.path) << ": " << cli::EscapeName(p.what) << "\n";
+    }
     std::cout << "fsck: " << cli::Thousands(report->entries) << " files, "
               << cli::Thousands(report->cached) << " cached copies, "
               << cli::Thousands(report->on_backend) << " backend copies checked; "

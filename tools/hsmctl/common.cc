@@ -93,6 +93,7 @@ std::vector<catalog::Entry> CollectFiles(Context& ctx, const std::vector<std::st
         after = children.back().id;
         for (catalog::Entry& c : children) {
           if (dir.id == catalog::kRootId && !ctx.engine->backend(c.name)) continue;
+          if (!catalog::ValidEntryName(c.name)) continue;  // hsmctl ls names it
           (c.is_dir() ? dirs : files).push_back(std::move(c));
         }
       }

@@ -59,7 +59,8 @@ int CmdCancel(Context& ctx, const std::vector<int64_t>& ids);
 // put LOCAL... DEST: args holds the LOCALs then DEST.
 int CmdPut(Context& ctx, const std::vector<std::string>& args, bool wait, bool force);
 int CmdDaemon(Context& ctx, const std::string& action);
-int CmdFsck(Context& ctx, bool checksums, bool json);
+// With `repair`, fixes what it can without losing data (FsckOptions::repair).
+int CmdFsck(Context& ctx, bool checksums, bool json, bool repair);
 int CmdRetry(Context& ctx, const std::vector<int64_t>& ids, bool failed);
 
 }  // namespace hsmfs::hsmctl

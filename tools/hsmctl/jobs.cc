@@ -13,6 +13,7 @@
 #include "catalog/job_queue.h"
 #include "common/units.h"
 #include "tools/cli/cli.h"
+#include "tools/cli/names.h"
 #include "tools/cli/progress.h"
 #include "tools/hsmctl/hsmctl.h"
 
@@ -95,9 +96,10 @@ void PrintTable(const std::vector<Job>& jobs, int64_t now_ns) {
                 std::string(catalog::JobStateName(j.state)).c_str(),
                 std::string(catalog::DmfCode(j.entry)).c_str(), pos_text.c_str(),
                 ProgressText(j).c_str(), RateText(j, now_ns).c_str(),
-                Age(j.created_ns, now_ns).c_str(), who.c_str(), CatalogPathOf(j.entry).c_str());
+                Age(j.created_ns, now_ns).c_str(), cli::EscapeName(who).c_str(),
+                cli::EscapeName(CatalogPathOf(j.entry)).c_str());
     if (!j.last_error.empty() && j.state != JobState::kDone) {
-      std::printf("  [%s]", j.last_error.c_str());
+      std::printf("  [%s]", cli::EscapeName(j.last_error).c_str());
     }
     std::printf("\n");
   }
@@ -144,7 +146,7 @@ int CmdJobs(Context& ctx, const JobsArgs& args) {
     if (!jobs.ok()) return cli::Fail(kProgram, jobs.status().message(), cli::kExitFailed);
     if (args.watch && tty) std::printf("\033[H\033[2J");
     if (args.json) {
-      std::cout << ToJson(*jobs, Clock::Real().WallNanos()).dump(2) << "\n";
+      std::cout << cli::DumpJson(ToJson(*jobs, Clock::Real().WallNanos()), 2) << "\n";
     } else {
       PrintTable(*jobs, Clock::Real().WallNanos());
     }

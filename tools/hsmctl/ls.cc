@@ -7,6 +7,7 @@
 
 #include "common/units.h"
 #include "tools/cli/cli.h"
+#include "tools/cli/names.h"
 #include "tools/cli/paths.h"
 #include "tools/cli/progress.h"
 #include "tools/hsmctl/hsmctl.h"
@@ -30,7 +31,7 @@ class EntryPrinter {
     const std::string path = CatalogPathOf(e);
     if (json_) {
       nlohmann::json j = {{"path", path},
-                          {"type", e.is_dir() ? "dir" : "file"},
+                          {"type", e.is_dir() ? "dir" : (e.is_symlink() ? "symlink" : "file")},
                           {"mtime", FormatMtime(e.mtime_ns, true)},
                           {"mtime_ns", e.mtime_ns}};
       if (!e.is_dir()) {
@@ -40,8 +41,9 @@ class EntryPrinter {
         if (!e.checksum.empty()) j["checksum"] = e.checksum;
         if (!e.location.empty()) j["location"] = e.location;
         if (!e.error.empty()) j["error"] = e.error;
+        if (e.is_symlink()) j["target"] = e.link_target;
       }
-      std::cout << (first_ ? "[\n" : ",\n") << "  " << j.dump();
+      std::cout << (first_ ? "[\n" : ",\n") << "  " << cli::DumpJson(j);
       first_ = false;
       return;
     }
@@ -55,7 +57,8 @@ class EntryPrinter {
     std::snprintf(line, sizeof line, "%-5s %14s  %-16s  ",
                   e.is_dir() ? "DIR" : std::string(catalog::DmfCode(e)).c_str(), size.c_str(),
                   FormatMtime(e.mtime_ns, false).c_str());
-    std::cout << line << path << (e.is_dir() ? "/" : "") << "\n";
+    std::cout << line << cli::EscapeName(path) << (e.is_dir() ? "/" : "")
+              << (e.is_symlink() ? " -> " + cli::EscapeName(e.link_target) : "") << "\n";
   }
 
  private:
@@ -92,6 +95,12 @@ Status PrintTree(fs::Engine& engine, const Entry& dir, bool recursive, EntryPrin
     std::vector<Entry> subdirs;
     for (Entry& c : children) {
       if (current.id == catalog::kRootId && !engine.backend(c.name)) continue;
+      if (!catalog::ValidEntryName(c.name)) {
+        std::cerr << kProgram << ": " << cli::EscapeName(current.display())
+                  << ": skipped catalog entry " << c.id << " with the name \""
+                  << cli::EscapeName(c.name) << "\" (hsmctl fsck --repair renames it)\n";
+        continue;
+      }
       out.Print(c);
       if (recursive && c.is_dir()) subdirs.push_back(std::move(c));
     }

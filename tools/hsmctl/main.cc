@@ -9,7 +9,7 @@
 //   hsmctl [-c CONF] retry ID... | --failed
 //   hsmctl [-c CONF] put [--wait] [--force] LOCAL... DEST
 //   hsmctl [-c CONF] daemon start|stop|status|run
-//   hsmctl [-c CONF] fsck [--checksums] [--json]
+//   hsmctl [-c CONF] fsck [--checksums] [--json] [--repair]
 
 #include "common/logging.h"
 #include "tools/cli/cli.h"
@@ -92,11 +92,15 @@ int Main(int argc, char** argv) {
   daemon->add_option("action", daemon_action, "start, stop, status, or run (foreground)")
       ->check(CLI::IsMember({"start", "stop", "status", "run"}));
 
-  bool fsck_checksums = false, fsck_json = false;
+  bool fsck_checksums = false, fsck_json = false, fsck_repair = false;
   CLI::App* fsck = app.add_subcommand(
-      "fsck", "check that the catalog, the cache and the backends agree (read-only)");
+      "fsck",
+      "check that the catalog, the cache and the backends agree (read-only unless --repair)");
   fsck->add_flag("--checksums", fsck_checksums, "also read back archived files and compare");
   fsck->add_flag("--json", fsck_json, "print JSON");
+  fsck->add_flag("--repair", fsck_repair,
+                 "fix what can be fixed without losing data: entries with names that cannot be "
+                 "shown (renamed unnamed-ID), files a killed put left half copied");
 
   if (auto code = cli::Parse(app, argc, argv)) return *code;
   LogOptions log;
@@ -114,7 +118,7 @@ int Main(int argc, char** argv) {
   if (*retry) return CmdRetry(ctx, retry_ids, retry_failed);
   if (*put) return CmdPut(ctx, put_args, put_wait, put_force);
   if (*daemon) return CmdDaemon(ctx, daemon_action);
-  if (*fsck) return CmdFsck(ctx, fsck_checksums, fsck_json);
+  if (*fsck) return CmdFsck(ctx, fsck_checksums, fsck_json, fsck_repair);
   return cli::kExitUsage;
 }
 

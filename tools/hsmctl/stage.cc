@@ -14,6 +14,7 @@
 #include "common/process.h"
 #include "common/units.h"
 #include "tools/cli/cli.h"
+#include "tools/cli/names.h"
 #include "tools/cli/paths.h"
 #include "tools/cli/progress.h"
 #include "tools/hsmctl/hsmctl.h"
@@ -98,7 +99,8 @@ int Preview(Context& ctx, const std::map<std::string, BackendPlan>& plans, int64
               << basis << ")\n";
   }
   if (json) {
-    std::cout << nlohmann::json{{"already_online", online}, {"backends", out}}.dump(2) << "\n";
+    std::cout << cli::DumpJson(nlohmann::json{{"already_online", online}, {"backends", out}}, 2)
+              << "\n";
   } else if (online > 0) {
     std::cout << cli::Thousands(online) << " files are already online\n";
   }
@@ -143,7 +145,7 @@ int Wait(Context& ctx, const std::vector<int64_t>& ids, int64_t already_online) 
     if (j.state == JobState::kDone) continue;
     ++failed;
     std::cerr << kProgram << ": " << (j.state == JobState::kCancelled ? "cancelled" : "FAILED")
-              << " " << CatalogPathOf(j.entry) << ": " << j.last_error << "\n";
+              << " " << cli::EscapeName(CatalogPathOf(j.entry)) << ": " << j.last_error << "\n";
   }
   if (failed) {
     std::cerr << kProgram << ": " << failed << " of " << ids.size()
@@ -230,6 +232,9 @@ int CmdStage(Context& ctx, const StageArgs& args) {
     ctx.engine = std::move(opened).value();
   }
   if (!args.wait) return ok ? cli::kExitOk : cli::kExitFailed;
+  // Only this request's recalls: with none (everything online already) there
+  // is nothing to wait for, whatever else the queue holds.
+  if (ids.empty()) return ok ? cli::kExitOk : cli::kExitFailed;
   const int rc = Wait(ctx, ids, online);
   return ok ? rc : cli::kExitFailed;
 }

@@ -672,7 +672,11 @@ int CmdDumpManifest(Context& ctx, const std::string& dir) {
     const stdfs::path out =
         stdfs::path(dir) / (t.tape + "_file" + std::to_string(t.file_number) + ".md5");
     std::ofstream f(out);
-    for (const auto& file : *files) f << file.md5 << "  " << FilePath(t, file.rel_path) << "\n";
+    for (const auto& file : *files) {
+      // A symlink member has no data: md5sum -c would check what it points to.
+      if (!file.link_target.empty()) continue;
+      f << file.md5 << "  " << FilePath(t, file.rel_path) << "\n";
+    }
     if (!f) return Fail(InternalError("cannot write " + out.string()));
     ++written;
   }
@@ -823,6 +827,11 @@ int Main(int argc, char** argv) {
   vtl->add_option("--capacity", capacity, "capacity of each tape (default 10GiB)");
 
   if (auto code = cli::Parse(app, argc, argv)) return *code;
+  // Checked before anything is opened: a negative count is a typo, not "one".
+  if (*archive && count < 1) {
+    return cli::Fail(kProgram, "archive -n: " + std::to_string(count) + " is not a count >= 1",
+                     cli::kExitUsage);
+  }
   LogOptions log;
   log.level = log_level;
   log.name = std::string(kProgram);

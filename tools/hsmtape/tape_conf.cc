@@ -1,8 +1,10 @@
 #include "tools/hsmtape/tape_conf.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
-#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "common/config.h"
 #include "common/units.h"
@@ -22,7 +24,10 @@ std::string Trim(std::string s) {
 namespace {
 
 Result<TapeConf> FromHsmfsConfig(const std::filesystem::path& path, const std::string& backend) {
-  HSMFS_ASSIGN_OR_RETURN(Config config, LoadConfig(path));
+  auto loaded = LoadConfig(path);
+  // Whatever is wrong with the file (missing, unreadable, bad) is a usage error.
+  if (!loaded.ok()) return InvalidArgumentError(loaded.status().message());
+  const Config& config = *loaded;
   const BackendConfig* tape = nullptr;
   for (const auto& b : config.backends) {
     if (b.type != "tape" || (!backend.empty() && b.name != backend)) continue;
@@ -50,20 +55,20 @@ Result<TapeConf> FromHsmfsConfig(const std::filesystem::path& path, const std::s
 Result<TapeConf> LoadTapeConf(const std::filesystem::path& path, const std::string& backend) {
   if (path.extension() == ".toml") return FromHsmfsConfig(path, backend);
   if (!backend.empty()) return InvalidArgumentError("--backend needs an hsmfs config (*.toml)");
-  std::ifstream in(path);
-  if (!in) {
-    return InvalidArgumentError(
-        path.string() + ": cannot read (" +
-        (std::filesystem::exists(path) ? "permission denied" : "no such file") + ")");
-  }
+  // Refuses a FIFO or device without blocking on it, and anything huge.
+  auto text = ReadConfigFile(path, "tape.conf");
+  if (!text.ok()) return InvalidArgumentError(text.status().message());
+  std::istringstream in(*text);
   const std::string where = path.string() + ":";
   std::map<std::string, std::string> keys;
   std::map<std::string, int> lines;
   std::string section, line;
   for (int no = 1; std::getline(in, line); ++no) {
+    const std::string at = where + std::to_string(no) + ": ";
+    // A NUL would end a path early for the kernel (database_file = "x\0y" is "x").
+    if (line.find('\0') != std::string::npos) return InvalidArgumentError(at + "a NUL byte");
     line = Trim(line);
     if (line.empty() || line[0] == '#' || line[0] == ';') continue;
-    const std::string at = where + std::to_string(no) + ": ";
     if (line.front() == '[') {
       if (line.back() != ']') return InvalidArgumentError(at + "bad section header " + line);
       section = Trim(line.substr(1, line.size() - 2));
@@ -83,6 +88,11 @@ Result<TapeConf> LoadTapeConf(const std::filesystem::path& path, const std::stri
     if (std::find(std::begin(kKnown), std::end(kKnown), key) == std::end(kKnown)) {
       return InvalidArgumentError(at + "unknown key '" + key + "'");
     }
+    // The last one winning silently would hide a mistake (two database_files).
+    if (lines.count(key)) {
+      return InvalidArgumentError(at + key + ": given twice (first on line " +
+                                  std::to_string(lines[key]) + ")");
+    }
     keys[key] = Trim(line.substr(eq + 1));
     lines[key] = no;
   }
@@ -95,14 +105,32 @@ Result<TapeConf> LoadTapeConf(const std::filesystem::path& path, const std::stri
   if (!keys.count("database_file")) {
     return InvalidArgumentError(where + " missing key 'database_file' in [default]");
   }
+  if (keys["database_file"].empty()) {
+    return InvalidArgumentError(at("database_file") + "must not be empty");
+  }
   conf.database_file = keys["database_file"];
   if (conf.database_file.is_relative()) conf.database_file = base / conf.database_file;
+  conf.database_file = conf.database_file.lexically_normal();
+  if (struct stat st; ::stat(conf.database_file.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    // SQLite on a device or a FIFO would write its pages into it.
+    return InvalidArgumentError(at("database_file") + conf.database_file.string() +
+                                " is not a regular file");
+  }
   if (!keys.count("tape_device")) {
     return InvalidArgumentError(where + " missing key 'tape_device' in [default]");
   }
   auto device = tape::ParseDeviceSpec(keys["tape_device"], base);
   if (!device.ok()) return InvalidArgumentError(at("tape_device") + device.status().message());
   conf.device = *device;
+  if (conf.device.kind == tape::DeviceSpec::Kind::kVirtualLibrary) {
+    // The library's tape files are rewritten in place: the catalog apart from them.
+    const std::string lib = conf.device.path.lexically_normal().string();
+    const std::string db = conf.database_file.string();
+    if (db == lib || db.rfind(lib + "/", 0) == 0 || (lib.back() == '/' && db.rfind(lib, 0) == 0)) {
+      return InvalidArgumentError(at("database_file") + db + " lies inside the library " + lib +
+                                  "; they must be kept apart");
+    }
+  }
   if (keys.count("block_size")) {
     auto bs = ParseSize(keys["block_size"]);
     if (!bs.ok() || *bs < 512 || *bs > 16 * 1024 * 1024 || *bs % 512 != 0) {

@@ -1,8 +1,8 @@
 #include "backends/hpss/hpsspy/scan_config.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
+
+#include "common/config.h"
 
 namespace hsmfs::backends::hpss::hpsspy {
 namespace {
@@ -154,11 +154,13 @@ Result<ScanConfig> ParseScanConfig(std::string_view text, const std::string& pat
 }
 
 Result<ScanConfig> LoadScanConfig(const std::string& path, const std::string& section) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return Bad(path, "cannot be read (does it exist?)");
-  std::ostringstream text;
-  text << in.rdbuf();
-  return ParseScanConfig(text.str(), path, section);
+  // As hsmfs's own config: a FIFO or device is refused rather than waited on.
+  auto text = ReadConfigFile(path, "HPSSPy config");
+  if (!text.ok()) {
+    if (text.status().code() == Code::kInvalidArgument) return text.status();
+    return Bad(path, "cannot be read (does it exist?)");
+  }
+  return ParseScanConfig(*text, path, section);
 }
 
 const Rule* FirstMatch(const SectionRules& rules, const std::string& name) {

@@ -369,4 +369,65 @@ TEST(StateTest, NamesAndDmfCodes) {
 }
 
 }  // namespace
+TEST_F(CatalogTest, EmptyDotAndSlashNamesAreNeverAdded) {
+  auto s = catalog_->Acquire();
+  for (const std::string& name :
+       std::vector<std::string>{"", ".", "..", "a/b", std::string("a\0b", 3)}) {
+    Entry e;
+    e.parent = vault_.id;
+    e.name = name;
+    e.backend = "vault";
+    e.backend_path = name;
+    auto created = s->Create(e);
+    ASSERT_FALSE(created.ok()) << "\"" << name << "\" was accepted";
+    EXPECT_EQ(created.status().code(), Code::kInvalidArgument);
+  }
+  Entry good;
+  good.parent = vault_.id;
+  good.name = "f";
+  good.backend = "vault";
+  good.backend_path = "f";
+  auto f = s->Create(good);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(s->Move(f->id, vault_.id, "", "").code(), Code::kInvalidArgument);
+  EXPECT_EQ(s->Move(f->id, vault_.id, "..", "..").code(), Code::kInvalidArgument);
+  EXPECT_EQ(s->Get(f->id)->name, "f");
+}
+
+TEST_F(CatalogTest, AListingSkipsANameItCannotShowAndKeepsTheRest) {
+  ApplyListing(vault_,
+               {Listed("", EntryType::kFile, 1), Listed(".", EntryType::kDir),
+                Listed("ok", EntryType::kFile, 2)},
+               10);
+  auto s = catalog_->Acquire();
+  std::vector<Entry> children;
+  ASSERT_TRUE(s->Children(vault_.id, 0, 100, &children).ok());
+  ASSERT_EQ(children.size(), 1u);
+  EXPECT_EQ(children[0].name, "ok");
+}
+
+TEST_F(CatalogTest, IncompletePutMarksRoundTrip) {
+  const std::string mark = IncompletePutError(4242);
+  EXPECT_EQ(IncompletePutPid(mark), 4242);
+  EXPECT_EQ(IncompletePutPid("incomplete: hsmctl put (pid x)"), std::nullopt);
+  EXPECT_EQ(IncompletePutPid("some other failure"), std::nullopt);
+  auto s = catalog_->Acquire();
+  Entry e;
+  e.parent = vault_.id;
+  e.name = "f";
+  e.backend = "vault";
+  e.backend_path = "f";
+  e.state = FileState::kOnline;
+  e.cached = true;
+  auto f = s->Create(e);
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE(s->MarkIncomplete(f->id, mark).ok());
+  EXPECT_EQ(s->Get(f->id)->state, FileState::kFailed);
+  EXPECT_EQ(s->Get(f->id)->error, mark);
+  EXPECT_FALSE(*s->ClearIncomplete(f->id, IncompletePutError(1)));  // not our mark
+  EXPECT_TRUE(*s->ClearIncomplete(f->id, mark));
+  EXPECT_EQ(s->Get(f->id)->state, FileState::kOnline);
+  EXPECT_EQ(s->Get(f->id)->error, "");
+}
+
 }  // namespace hsmfs::catalog

@@ -1,13 +1,17 @@
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "common/checksum.h"
 #include "common/clock.h"
 #include "common/executor.h"
+#include "common/logging.h"
 #include "common/result.h"
 #include "common/status.h"
 #include "common/timer_queue.h"
@@ -104,6 +108,58 @@ TEST(UnitsTest, DurationRoundTrip) {
     EXPECT_EQ(*ParseDuration(FormatDurationExact(d)), d) << FormatDurationExact(d);
   }
   EXPECT_EQ(FormatDurationExact(90min), "1h30m");
+}
+
+TEST(UnitsTest, HugeNumbersAreErrorsNotAborts) {
+  // std::stod used to throw out_of_range here, and the programs died of SIGABRT.
+  const std::string digits400(400, '9');
+  for (const std::string& text : std::vector<std::string>{
+           digits400, digits400 + "GiB", "1" + std::string(399, '0'), digits400 + "." + digits400,
+           "18446744073709551616", "9223372036854775807", "1025PiB", "1152921504606846977"}) {
+    auto size = ParseSize(text);
+    ASSERT_FALSE(size.ok()) << text;
+    EXPECT_NE(size.status().message().find("is too large (at most 1024PiB)"), std::string::npos)
+        << size.status().message();
+    EXPECT_LT(size.status().message().size(), 120u) << size.status().message();
+  }
+  for (const std::string& text :
+       std::vector<std::string>{digits400, digits400 + "ms", "10000000000", "9223372036854775807",
+                                "3650d1ns", "3651d", "1d" + digits400 + "s", "87601h"}) {
+    auto d = ParseDuration(text);
+    ASSERT_FALSE(d.ok()) << text;
+    EXPECT_NE(d.status().message().find("is too long (at most 3650d)"), std::string::npos)
+        << d.status().message();
+  }
+  // Many leading zeros or fraction digits are still a small number.
+  EXPECT_EQ(*ParseSize(std::string(400, '0') + "1KiB"), 1024u);
+  EXPECT_EQ(*ParseSize("0." + digits400), 1u);  // rounds to the nearest byte
+  EXPECT_EQ(*ParseDuration("0." + std::string(30, '0') + "1s"), Duration(0));
+}
+
+TEST(UnitsTest, LimitsAreExactAndInclusive) {
+  EXPECT_EQ(*ParseSize("1024PiB"), kMaxSize);
+  EXPECT_EQ(*ParseSize("1152921504606846976"), kMaxSize);
+  EXPECT_EQ(*ParseSize("1048576TiB"), kMaxSize);
+  EXPECT_EQ(*ParseDuration("3650d"), kMaxDuration);
+  EXPECT_EQ(*ParseDuration("87600h"), kMaxDuration);
+  EXPECT_EQ(*ParseDuration("315360000"), kMaxDuration);
+  // Fractions are exact, not rounded through a double.
+  EXPECT_EQ(*ParseSize("1.1PiB"), 1238489897526886u);
+  EXPECT_EQ(*ParseSize("0.5B"), 1u);
+  EXPECT_EQ(*ParseDuration("0.1s"), Duration(100ms));
+  EXPECT_EQ(*ParseDuration("1.000000001s"), Duration(1'000'000'001));
+  EXPECT_EQ(*ParseDuration("1ns"), Duration(1));
+}
+
+TEST(UnitsTest, EveryDurationHasASpelling) {
+  // 9223372036854775807 s had wrapped to a negative duration that printed as "".
+  EXPECT_EQ(FormatDurationExact(Duration(-5s)), "-5s");
+  EXPECT_EQ(FormatDurationExact(Duration::min()), "-9223372036854775808ns");
+  EXPECT_EQ(FormatDurationExact(Duration::max()), "9223372036854775807ns");
+  EXPECT_EQ(FormatDurationExact(Duration(1500)), "1500ns");
+  for (Duration d : {Duration(1), Duration(1500), Duration(1us), kMaxDuration}) {
+    EXPECT_EQ(*ParseDuration(FormatDurationExact(d)), d) << FormatDurationExact(d);
+  }
 }
 
 std::string HashOf(ChecksumAlgo algo, std::string_view data) {
@@ -208,4 +264,34 @@ TEST(ExecutorTest, RunsEverythingBeforeShutdown) {
 }
 
 }  // namespace
+TEST(LoggingTest, ReopenLogFileStartsANewFileAfterARename) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("hsmfs_log_test_" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  LogOptions options;
+  options.file = dir / "hsmfs.log";
+  ASSERT_TRUE(InitLogging(options).ok());
+  spdlog::info("before the rotation");
+  spdlog::default_logger()->flush();
+  std::filesystem::rename(dir / "hsmfs.log", dir / "hsmfs.log.1");  // logrotate
+  spdlog::info("still into the old file");
+  ASSERT_TRUE(ReopenLogFile().ok());
+  spdlog::info("after the rotation");
+  spdlog::default_logger()->flush();
+  const auto read = [](const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string old_log = read(dir / "hsmfs.log.1");
+  const std::string new_log = read(dir / "hsmfs.log");
+  EXPECT_NE(old_log.find("before the rotation"), std::string::npos);
+  EXPECT_NE(old_log.find("still into the old file"), std::string::npos);
+  EXPECT_EQ(new_log.find("before the rotation"), std::string::npos);
+  EXPECT_NE(new_log.find("after the rotation"), std::string::npos) << new_log;
+  ASSERT_TRUE(InitLogging(LogOptions{"info", {}, "test"}).ok());  // back to stderr
+  EXPECT_TRUE(ReopenLogFile().ok());                              // nothing to reopen
+  std::filesystem::remove_all(dir);
+}
+
 }  // namespace hsmfs

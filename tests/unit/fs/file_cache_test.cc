@@ -128,6 +128,43 @@ TEST_F(FileCacheTest, RecoverCleansUpAfterACrash) {
   EXPECT_TRUE(Get(kept.id).cached);
 }
 
+TEST_F(FileCacheTest, RecoverRemovesOnlyItsOwnScratchFiles) {
+  // A cache dir that was someone's directory with a tmp/ of their own (the
+  // config refuses the worst cases; this is the last line): recovery removes
+  // what hsmfs leaves there and nothing else, and never recurses elsewhere.
+  const stdfs::path tmp = dir_ / "cache" / "tmp";
+  std::ofstream(tmp / "12.3") << "fill";
+  std::ofstream(tmp / "readback-AbC123") << "readback";
+  stdfs::create_directories(tmp / "hpss-bundle-XyZ987" / "tree");
+  std::ofstream(tmp / "hpss-bundle-XyZ987" / "tree" / "f") << "member";
+  std::ofstream(tmp / "notes.txt") << "theirs";
+  std::ofstream(tmp / "12") << "theirs";
+  stdfs::create_directories(tmp / "project" / "sub");
+  std::ofstream(tmp / "project" / "sub" / "data") << "theirs";
+  stdfs::create_directories(dir_ / "elsewhere");
+  std::ofstream(dir_ / "elsewhere" / "keep") << "theirs";
+  stdfs::create_directory_symlink(dir_ / "elsewhere", tmp / "hpss-prefetch-link");
+  MakeCache(1000);
+  EXPECT_FALSE(stdfs::exists(tmp / "12.3"));
+  EXPECT_FALSE(stdfs::exists(tmp / "readback-AbC123"));
+  EXPECT_FALSE(stdfs::exists(tmp / "hpss-bundle-XyZ987"));
+  EXPECT_TRUE(stdfs::exists(tmp / "notes.txt"));
+  EXPECT_TRUE(stdfs::exists(tmp / "12"));
+  EXPECT_TRUE(stdfs::exists(tmp / "project" / "sub" / "data"));
+  EXPECT_TRUE(stdfs::exists(dir_ / "elsewhere" / "keep"));
+}
+
+TEST_F(FileCacheTest, RecoverRefusesADirectoryThatIsNotAnAbsolutePath) {
+  // "cache/\0" would be "cache/" to every system call below it.
+  for (const stdfs::path& bad :
+       {stdfs::path(), stdfs::path("relative/cache"), stdfs::path(std::string("/x\0", 3))}) {
+    FileCache::Options o;
+    o.dir = bad;
+    FileCache cache(o, *catalog_, clock_, nullptr);
+    EXPECT_EQ(cache.Recover().code(), Code::kInvalidArgument) << bad;
+  }
+}
+
 TEST_F(FileCacheTest, EvictsLeastRecentlyUsedDualCopies) {
   const Entry a = AddFile("a", 300), b = AddFile("b", 300), c = AddFile("c", 300);
   Cache(a, 30);

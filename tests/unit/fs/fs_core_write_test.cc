@@ -5,8 +5,11 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/fs.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -16,6 +19,7 @@
 #include "backends/testing/fault_injecting_backend.h"
 #include "catalog/job_queue.h"
 #include "common/checksum.h"
+#include "common/logging.h"
 #include "fs/errno_map.h"
 #include "fs/fs_core.h"
 #include "fs/fsck.h"
@@ -153,7 +157,7 @@ class FsCoreWriteTest : public ::testing::Test {
     auto engine = Engine::Open(config_, clock_, std::move(options));
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     engine_ = std::move(engine).value();
-    core_ = std::make_unique<FsCore>(*engine_, FsCore::Options{0, 0});
+    core_ = std::make_unique<FsCore>(*engine_, core_options_);
     vault_ = Lookup(catalog::kRootId, "vault")->ino;
     incoming_ = Lookup(vault_, "incoming")->ino;
   }
@@ -215,6 +219,7 @@ class FsCoreWriteTest : public ::testing::Test {
   StaleListBackend* stale_ = nullptr;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<FsCore> core_;
+  FsCore::Options core_options_{0, 0};
   uint64_t vault_ = 0, incoming_ = 0;
 };
 
@@ -478,6 +483,108 @@ TEST_F(FsCoreWriteTest, DirectoriesAreMadeAndRemovedOnTheBackend) {
   EXPECT_TRUE(Drive([&] { return !fake_->Exists("incoming/run1"); }));
 }
 
+TEST_F(FsCoreWriteTest, ASymlinkIsArchivedAndReadlinkAnswersFromTheCatalog) {
+  Start();
+  auto made = core_->Symlink(incoming_, "latest", "../runs/run42/out.dat", kMe);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->mode, static_cast<uint32_t>(S_IFLNK | 0777));
+  EXPECT_EQ(made->size, std::string("../runs/run42/out.dat").size());
+  EXPECT_EQ(made->blocks, 0u);
+  const uint64_t ino = made->ino;
+  EXPECT_EQ(*core_->ReadLink(ino), "../runs/run42/out.dat");
+  EXPECT_EQ(State(ino), "online");
+  EXPECT_EQ(ToErrno(core_->Symlink(incoming_, "latest", "elsewhere", kMe).status()), EEXIST);
+  // Archived like a file (after settling), as a symlink on the backend.
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  auto stored = fake_->Stat("incoming/latest");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->type, backends::ObjectType::kSymlink);
+  EXPECT_EQ(stored->link_target, "../runs/run42/out.dat");
+  // Lookup and readdir show a symlink; readlink never reads the backend.
+  EXPECT_EQ(Lookup(incoming_, "latest")->mode, static_cast<uint32_t>(S_IFLNK | 0777));
+  EXPECT_EQ(*core_->ReadLink(ino), "../runs/run42/out.dat");
+  EXPECT_EQ(ToErrno(Open(ino, O_RDONLY).status()), EINVAL);
+  const uint64_t file = WriteFile(incoming_, "plain", "x");
+  EXPECT_EQ(ToErrno(core_->ReadLink(file).status()), EINVAL);
+  // Nothing to recall: a stage request queues nothing.
+  EXPECT_EQ(ToErrno(core_->SetXattr(ino, kXattrStage, kMe)), EPERM);
+  EXPECT_TRUE(engine_->cache().Release(static_cast<catalog::EntryId>(ino)).ok());
+
+  // A new engine on the same catalog with an empty cache still has it.
+  stdfs::remove_all(config_.cache.dir);
+  Start();
+  const auto again = Lookup(incoming_, "latest");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->ino, ino);
+  EXPECT_EQ(*core_->ReadLink(ino), "../runs/run42/out.dat");
+  EXPECT_EQ(faulty_->calls(Op::kRead), 0);
+  EXPECT_EQ(faulty_->calls(Op::kStage), 0);
+  EXPECT_TRUE(Jobs().empty() || std::none_of(Jobs().begin(), Jobs().end(), [](const auto& j) {
+                return j.kind == catalog::JobKind::kStage;
+              }));
+}
+
+TEST_F(FsCoreWriteTest, SymlinksListedFromTheBackendShowTheirTarget) {
+  Start();
+  backends::PutOptions po;
+  po.symlink_target = "/absolute/elsewhere";
+  po.mtime_ns = 1'500'000'000'000'000'000;
+  ASSERT_TRUE(fake_->Put({}, "incoming/abs", po).ok());
+  catalog::Entry dir;
+  {
+    auto s = engine_->catalog().Acquire();
+    dir = *s->Get(static_cast<catalog::EntryId>(incoming_));
+  }
+  ASSERT_TRUE(engine_->sync().ListNow(dir, CancelToken::None()).ok());
+  auto attr = Lookup(incoming_, "abs");
+  ASSERT_TRUE(attr.ok());
+  EXPECT_EQ(attr->mode, static_cast<uint32_t>(S_IFLNK | 0777));
+  EXPECT_EQ(attr->size, std::string("/absolute/elsewhere").size());
+  EXPECT_EQ(attr->mtime_ns, 1'500'000'000'000'000'000);
+  EXPECT_EQ(*core_->ReadLink(attr->ino), "/absolute/elsewhere");
+  EXPECT_EQ(State(attr->ino), "dual");
+  // Replaced on the backend: the next listing shows the new target.
+  po.symlink_target = "other";
+  ASSERT_TRUE(fake_->Put({}, "incoming/abs", po).ok());
+  ASSERT_TRUE(engine_->sync().ListNow(dir, CancelToken::None()).ok());
+  EXPECT_EQ(*core_->ReadLink(attr->ino), "other");
+  EXPECT_EQ(faulty_->calls(Op::kRead), 0);
+}
+
+TEST_F(FsCoreWriteTest, LutimesOfASymlinkIsArchivedWithIt) {
+  Start();
+  auto made = core_->Symlink(incoming_, "l", "target", kMe);
+  ASSERT_TRUE(made.ok());
+  AttrChange change;
+  change.mtime_ns = 1'400'000'000'000'000'007;
+  std::promise<Result<Attr>> p;
+  core_->SetAttr(made->ino, nullptr, change, kMe, [&](Result<Attr> r) { p.set_value(r); });
+  auto attr = p.get_future().get();
+  ASSERT_TRUE(attr.ok()) << attr.status().ToString();
+  EXPECT_EQ(attr->mtime_ns, 1'400'000'000'000'000'007);
+  ASSERT_TRUE(Drive([&] { return State(made->ino) == "dual"; }));
+  EXPECT_EQ(fake_->Stat("incoming/l")->mtime_ns, 1'400'000'000'000'000'007);
+  AttrChange truncate;
+  truncate.size = 0;
+  std::promise<Result<Attr>> q;
+  core_->SetAttr(made->ino, nullptr, truncate, kMe, [&](Result<Attr> r) { q.set_value(r); });
+  EXPECT_EQ(ToErrno(q.get_future().get().status()), EINVAL);
+}
+
+TEST_F(FsCoreWriteTest, SymlinksAreEpermWhereTheBackendCannotStoreThemAndHardLinksEverywhere) {
+  config_.backends[0].type = "irods";
+  Start();
+  const Status s = core_->Symlink(incoming_, "l", "target", kMe).status();
+  EXPECT_EQ(ToErrno(s), EPERM);
+  EXPECT_NE(s.message().find("cannot store symbolic links"), std::string::npos) << s.message();
+  EXPECT_EQ(Lookup(incoming_, "l").status().code(), Code::kNotFound);
+  // Outside a writable directory it is read-only first, as every change.
+  EXPECT_EQ(ToErrno(core_->Symlink(vault_, "l", "target", kMe).status()), EROFS);
+  const uint64_t f = WriteFile(incoming_, "f", "x");
+  EXPECT_EQ(ToErrno(core_->Link(f, incoming_, "hard")), EPERM);
+  EXPECT_EQ(Lookup(incoming_, "hard").status().code(), Code::kNotFound);
+}
+
 TEST_F(FsCoreWriteTest, AFileReopenedForWritingBeforeItSettlesIsNotQueuedUnderItsWriter) {
   Start();
   const uint64_t ino = WriteFile(incoming_, "f", "first");
@@ -732,7 +839,122 @@ TEST_F(FsCoreWriteTest, ConfiguredModesApplyToListedEntriesAndChmodStays) {
   const catalog::Entry incoming = EntryOf(*engine_, incoming_);
   ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
   EXPECT_EQ(core_->GetAttr(ino)->mode & 07777, 0600u);
-}
+  class NameSink final : public DirSink {
+   public:
+    bool Add(std::string_view name, const Attr&, uint64_t) override {
+      names.emplace_back(name);
+      return true;
+    }
+    void Finish(Status s) override { done.set_value(std::move(s)); }
+    std::vector<std::string> names;
+    std::promise<Status> done;
+  };
+
+  TEST_F(FsCoreWriteTest, NoEmptyOrDotNameIsCreated) {
+    Start();
+    for (const char* name : {"", ".", ".."}) {
+      auto created = core_->Create(incoming_, name, 0644, O_WRONLY | O_CREAT, kMe);
+      ASSERT_FALSE(created.ok()) << "\"" << name << "\"";
+      EXPECT_EQ(ToErrno(created.status()), EINVAL);
+      EXPECT_EQ(ToErrno(core_->MakeDir(incoming_, name, 0755, kMe).status()), EINVAL);
+    }
+  }
+
+  TEST_F(FsCoreWriteTest, ADirectoryWithOneBadRowStillListsTheOthers) {
+    Start();
+    WriteFile(incoming_, "a", "1");
+    const uint64_t b = WriteFile(incoming_, "b", "2");
+    WriteFile(incoming_, "c", "3");
+    {
+      // As a catalog written before names were checked holds it.
+      auto s = engine_->catalog().Acquire();
+      ASSERT_TRUE(
+          s->db().Exec("UPDATE entries SET name = '' WHERE id = " + std::to_string(b)).ok());
+    }
+    auto sink = std::make_shared<NameSink>();
+    core_->ReadDir(incoming_, 0, sink);
+    auto done = sink->done.get_future();
+    ASSERT_TRUE(Drive([&] { return done.wait_for(0ms) == std::future_status::ready; }));
+    EXPECT_TRUE(done.get().ok());
+    EXPECT_EQ(sink->names, (std::vector<std::string>{".", "..", "a", "c"}));
+    EXPECT_GE(ErrorSiteCounts()["E-NAME-01"], 1u);
+  }
+
+  TEST_F(FsCoreWriteTest, FsckRepairsAnEmptyNamedDirectoryAndArchivesWhatIsBelow) {
+    // What `hsmctl put run42/ vault/incoming` made before names were checked.
+    Start();
+    const uint64_t run = core_->MakeDir(incoming_, "run42", 0755, kMe)->ino;
+    const uint64_t f = WriteFile(run, "f", "data");
+    ASSERT_TRUE(Drive([&] { return State(f) == "dual"; }));
+    {
+      auto s = engine_->catalog().Acquire();
+      ASSERT_TRUE(s->db()
+                      .Exec("UPDATE entries SET name = '', backend_path = 'incoming/' WHERE id = " +
+                            std::to_string(run) +
+                            "; UPDATE entries SET backend_path = 'incoming//f', state = 'failed', "
+                            "error = 'x', on_backend = 0 WHERE id = " +
+                            std::to_string(f))
+                      .ok());
+    }
+    auto found = Fsck(*engine_, FsckOptions());
+    ASSERT_TRUE(found.ok());
+    ASSERT_FALSE(found->problems.empty());
+    EXPECT_NE(found->problems[0].what.find("with the name \"\""), std::string::npos)
+        << found->problems[0].what;
+    FsckOptions repair;
+    repair.repair = true;
+    auto repaired = Fsck(*engine_, repair);
+    ASSERT_TRUE(repaired.ok());
+    ASSERT_FALSE(repaired->problems.empty());
+    EXPECT_NE(repaired->problems[0].what.find("repaired: renamed unnamed-"), std::string::npos)
+        << repaired->problems[0].what;
+    const std::string name = "unnamed-" + std::to_string(run);
+    auto dir = Lookup(incoming_, name);
+    ASSERT_TRUE(dir.ok());
+    auto file = Lookup(dir->ino, "f");
+    ASSERT_TRUE(file.ok());
+    ASSERT_TRUE(Drive([&] { return State(file->ino) == "dual"; }));
+    EXPECT_EQ(fake_->Data("incoming/" + name + "/f"), "data");
+    auto again = Fsck(*engine_, FsckOptions());
+    ASSERT_TRUE(again.ok());
+    EXPECT_TRUE(again->problems.empty())
+        << again->problems[0].path << ": " << again->problems[0].what;
+  }
+
+  TEST_F(FsCoreWriteTest, AnIncompleteCopyIsNeverArchivedAndFsckDropsItOnceItsWriterDied) {
+    // A pid that is surely not running: a child that has exited and been reaped.
+    const pid_t dead = ::fork();
+    if (dead == 0) ::_exit(0);
+    int status = 0;
+    ::waitpid(dead, &status, 0);
+    core_options_.incomplete_error = catalog::IncompletePutError(dead);
+    Start();
+    auto created = core_->Create(incoming_, "half", 0644, O_WRONLY | O_CREAT, kMe);
+    ASSERT_TRUE(created.ok());
+    const uint64_t ino = created->first.ino;
+    EXPECT_EQ(State(ino), "failed");
+    ASSERT_TRUE(core_->Write(ino, created->second, "part", 4, 0).ok());
+    core_->Release(ino, created->second);  // the put dies here, before it cleared the mark
+    clock_.Advance(1min);
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(State(ino), "failed");
+    EXPECT_FALSE(fake_->Stat("incoming/half").ok());
+    core_options_ = FsCore::Options{0, 0};
+    Start();  // a new engine archives what was left online, but not this
+    clock_.Advance(1min);
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(State(ino), "failed");
+    for (const catalog::Job& j : Jobs()) EXPECT_NE(j.entry_id, static_cast<catalog::EntryId>(ino));
+    FsckOptions repair;
+    repair.repair = true;
+    auto report = Fsck(*engine_, repair);
+    ASSERT_TRUE(report.ok());
+    ASSERT_EQ(report->problems.size(), 1u);
+    EXPECT_NE(report->problems[0].what.find("repaired: removed"), std::string::npos)
+        << report->problems[0].what;
+    EXPECT_EQ(Lookup(incoming_, "half").status().code(), Code::kNotFound);
+    EXPECT_FALSE(stdfs::exists(engine_->cache().PathOf(static_cast<catalog::EntryId>(ino))));
+  }
 
 }  // namespace
 }  // namespace hsmfs::fs

@@ -252,6 +252,53 @@ TEST_F(HpssBackendTest, RemoveRenameMakeDir) {
   EXPECT_EQ(backend_->MakeDir("missing/child", 0755).code(), Code::kNotFound);
 }
 
+TEST_F(HpssBackendTest, SymlinksAreMadeWithHsiLnAndListedNeverFollowed) {
+  ASSERT_TRUE(Put("run/data.bin", "payload").ok());
+  PutOptions po;
+  po.symlink_target = "data.bin";
+  auto made = backend_->Put({}, "run/latest", po);
+  ASSERT_TRUE(made.ok()) << made.status().ToString();
+  EXPECT_EQ(made->type, ObjectType::kSymlink);
+  EXPECT_EQ(made->link_target, "data.bin");
+  EXPECT_EQ(made->size, 8u);
+  // In the HPSS namespace: a symlink holding the target verbatim.
+  const stdfs::path on_hpss = dir_ / "hpss/home/elvis/run/latest";
+  ASSERT_TRUE(stdfs::is_symlink(on_hpss));
+  EXPECT_EQ(stdfs::read_symlink(on_hpss), "data.bin");
+  ASSERT_EQ(Calls("ln").size(), 1u);
+  // Dangling, absolute, and with a space; a missing parent is made first.
+  po.symlink_target = "../nowhere/x";
+  ASSERT_TRUE(backend_->Put({}, "new/dir/dangling", po).ok());
+  po.symlink_target = "/home/elvis/run with space";
+  ASSERT_TRUE(backend_->Put({}, "run/abs", po).ok());
+  // Put replaces, as for files.
+  po.symlink_target = "other.bin";
+  ASSERT_TRUE(backend_->Put({}, "run/latest", po).ok());
+  EXPECT_EQ(stdfs::read_symlink(on_hpss), "other.bin");
+
+  const auto listed = ListAll("run");
+  ASSERT_EQ(listed.size(), 3u);
+  EXPECT_EQ(listed[0].name, "abs");
+  EXPECT_EQ(listed[0].type, ObjectType::kSymlink);
+  EXPECT_EQ(listed[0].link_target, "/home/elvis/run with space");
+  EXPECT_EQ(listed[1].name, "data.bin");
+  EXPECT_EQ(listed[1].type, ObjectType::kFile);
+  EXPECT_EQ(listed[2].name, "latest");
+  EXPECT_EQ(listed[2].link_target, "other.bin");
+  EXPECT_EQ(listed[2].size, 9u);
+  auto dangling = backend_->Stat("new/dir/dangling");
+  ASSERT_TRUE(dangling.ok()) << dangling.status().ToString();
+  EXPECT_EQ(dangling->type, ObjectType::kSymlink);
+  EXPECT_EQ(dangling->link_target, "../nowhere/x");
+  // Renamed and removed as names; nothing is ever read through one.
+  ASSERT_TRUE(backend_->Rename("run/latest", "run/newest").ok());
+  EXPECT_EQ(backend_->Stat("run/newest")->link_target, "other.bin");
+  ASSERT_TRUE(backend_->Remove("run/newest").ok());
+  EXPECT_FALSE(stdfs::is_symlink(dir_ / "hpss/home/elvis/run/newest"));
+  EXPECT_EQ(*ReadAll("run/data.bin"), "payload");
+  EXPECT_TRUE(Calls("get").size() == 1u);
+}
+
 TEST_F(HpssBackendTest, StageAndMalformedPaths) {
   ASSERT_TRUE(Put("f", "x").ok());
   EXPECT_TRUE(backend_->Stage("f", Deadline::Never()).ok());
@@ -513,6 +560,61 @@ TEST_F(HpssBundleTest, WritesOfOneArchiveShareOneHtarRunAndStayWhereWritten) {
   EXPECT_NE(extracts.back().find("run1/deep/b.fits"), std::string::npos);
   EXPECT_EQ(extracts.back().find("a.fits"), std::string::npos);
   EXPECT_EQ(ListAll("sky/run1/deep").size(), 1u);
+}
+
+TEST_F(HpssBundleTest, ASymlinkJoinsItsBundleAsATarSymlinkMember) {
+  // A file and a symlink of one bundle, Put together.
+  std::vector<Result<ObjectInfo>> out(2, Status(Code::kInternal, "not run"));
+  std::atomic<int> left{2};
+  std::thread file([&] {
+    PutOptions po;
+    po.mtime_ns = 1'600'000'000'000'000'000;
+    out[0] = backend_->Put(Local("0123456789"), "sky/run1/f1", po);
+    --left;
+  });
+  std::thread link([&] {
+    PutOptions po;
+    po.symlink_target = "f1";
+    po.mtime_ns = 1'500'000'000'000'000'000;
+    out[1] = backend_->Put({}, "sky/run1/latest", po);
+    --left;
+  });
+  for (int n = 0; left > 0 && n < 3000; ++n) {
+    std::this_thread::sleep_for(milliseconds(10));
+    if (n % 20 == 19) clock_.Advance(seconds(10));
+  }
+  file.join();
+  link.join();
+  ASSERT_TRUE(out[0].ok()) << out[0].status().ToString();
+  ASSERT_TRUE(out[1].ok()) << out[1].status().ToString();
+  EXPECT_EQ(out[1]->type, ObjectType::kSymlink);
+  EXPECT_EQ(out[1]->link_target, "f1");
+  EXPECT_EQ(Calls("create").size(), 1u);  // one htar run for both
+  EXPECT_TRUE(Calls("ln").empty());
+  EXPECT_FALSE(stdfs::is_symlink(dir_ / "hpss/home/elvis/sky/run1/latest"));  // only in the tar
+  // Listed where it was written, from the bundle index; a new backend too.
+  for (int round = 0; round < 2; ++round) {
+    const auto listed = ListAll("sky/run1");
+    ASSERT_EQ(listed.size(), 2u) << round;
+    EXPECT_EQ(listed[0].name, "f1");
+    EXPECT_EQ(listed[1].name, "latest");
+    EXPECT_EQ(listed[1].type, ObjectType::kSymlink) << round;
+    EXPECT_EQ(listed[1].link_target, "f1") << round;
+    EXPECT_EQ(listed[1].mtime_ns, 1'500'000'000'000'000'000) << round;
+    backend_ = MakeBundling();
+  }
+  EXPECT_EQ(*ReadAll("sky/run1/f1"), "0123456789");
+  // The archive holds a real tar symlink member.
+  const stdfs::path x = dir_ / "x";
+  stdfs::create_directories(x);
+  SubprocessOptions o;
+  o.argv = {(kEmulator / "htar").string(), "-x", "-f", "/home/elvis/sky/run1.tar", "run1/latest"};
+  o.cwd = x;
+  auto r = RunSubprocess(o, seconds(30));
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->exit_code, 0) << r->out << r->err;
+  ASSERT_TRUE(stdfs::is_symlink(x / "run1/latest"));
+  EXPECT_EQ(stdfs::read_symlink(x / "run1/latest"), "f1");
 }
 
 TEST_F(HpssBundleTest, QuietBundleIsWrittenAndALaterOneGetsTheNextName) {

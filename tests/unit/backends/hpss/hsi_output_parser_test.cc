@@ -73,6 +73,21 @@ TEST_F(HsiOutputParserTest, LsDRecursiveListing) {
   EXPECT_EQ((*r)[5].mode, 05750u);  // s = setuid + x, T = sticky without x
 }
 
+TEST_F(HsiOutputParserTest, LsDSymlinkLinesGiveNameAndTarget) {
+  auto r = ParseLsD(
+      "lrwxrwxrwx    1 elvis     elvis                7 Fri Sep 24 14:24:15 2010 latest -> "
+      "sn1987a\n"
+      "lrwxrwxrwx    1 elvis     elvis               14 Fri Sep 24 14:24:15 2010 old run -> "
+      "../runs/run 1\n");
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  ASSERT_EQ(r->size(), 2u);
+  EXPECT_TRUE((*r)[0].is_link);
+  EXPECT_EQ((*r)[0].name, "latest");
+  EXPECT_EQ((*r)[0].link_target, "sn1987a");
+  EXPECT_EQ((*r)[1].name, "old run");
+  EXPECT_EQ((*r)[1].link_target, "../runs/run 1");
+}
+
 TEST_F(HsiOutputParserTest, LsDFollowsTheTimeZone) {
   ::setenv("TZ", "America/Los_Angeles", 1);
   ::tzset();

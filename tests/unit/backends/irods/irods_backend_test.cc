@@ -747,6 +747,15 @@ TEST_F(IrodsBackendTest, PutOfDmfObjectStartsAsReg) {
   EXPECT_EQ(put->residency, Residency::kDisk);
 }
 
+TEST_F(IrodsBackendTest, ASymlinkCannotBeStoredAndNothingIsCreated) {
+  StartEmulator();
+  Make();
+  backends::PutOptions o;
+  o.symlink_target = "elsewhere";
+  EXPECT_EQ(backend_->Put({}, "link", o).status().code(), Code::kNotPermitted);
+  EXPECT_EQ(backend_->Stat("link").status().code(), Code::kNotFound);
+}
+
 TEST_F(IrodsBackendTest, DroppedConnectionMidReadResumes) {
   StartEmulator();
   Make();

@@ -36,6 +36,9 @@ TEST(IrodsMappingTest, Times) {
   EXPECT_EQ(IrodsTimeToNanos("01700000000"), 1'700'000'000'000'000'000);
   EXPECT_EQ(IrodsTimeToNanos(""), 0);
   EXPECT_EQ(IrodsTimeToNanos("12x"), 0);
+  // Overflowed int64 nanoseconds (UB, an abort under UBSan) before.
+  EXPECT_EQ(IrodsTimeToNanos("9223372036854775807"), 0);
+  EXPECT_EQ(IrodsTimeToNanos("-9223372036854775807"), 0);
 }
 
 TEST(IrodsMappingTest, MtimeRecordedAtPut) {

@@ -191,6 +191,13 @@ TEST_F(TapeFormatTest, LabelRoundTrip) {
   MemoryTape other;
   ASSERT_TRUE(other.WriteRecord(std::as_bytes(std::span("not a label", 11))).ok());
   EXPECT_EQ(ReadLabel(other).status().code(), Code::kFailedPrecondition);
+  // A damaged block_size is an incomplete label, not an uncaught std::stoul throw.
+  for (const std::string bad : {"99999999999999999999999", "x", "-1", "4096x"}) {
+    MemoryTape damaged;
+    const std::string text = "HSMFS-TAPE 1\nname=A00001\nblock_size=" + bad + "\n";
+    ASSERT_TRUE(damaged.WriteRecord(std::as_bytes(std::span(text.data(), text.size()))).ok());
+    EXPECT_EQ(ReadLabel(damaged).status().code(), Code::kFailedPrecondition) << bad;
+  }
 }
 
 TEST_F(TapeFormatTest, AMemberIsReadFromItsOwnBlocksOnly) {

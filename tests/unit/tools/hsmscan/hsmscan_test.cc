@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -118,6 +119,21 @@ TEST(ScanConfigTest, BadConfigsNameTheProblem) {
   EXPECT_NE(bad_re.status().message().find("x/(a"), std::string::npos);
   EXPECT_FALSE(ParseScanConfig(kConfig, "c.json", "nosuch").ok());
   EXPECT_EQ(bad_re.status().code(), Code::kInvalidArgument);
+}
+
+TEST(ScanConfigTest, AFifoIsRefusedWithoutWaitingForAWriter) {
+  // Opening a FIFO for reading used to wait for a writer, forever.
+  const std::filesystem::path fifo =
+      std::filesystem::temp_directory_path() / ("hsmscan_test_fifo_" + std::to_string(::getpid()));
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto cfg = LoadScanConfig(fifo.string(), "sec");
+  std::filesystem::remove(fifo);
+  ASSERT_FALSE(cfg.ok());
+  EXPECT_EQ(cfg.status().code(), Code::kInvalidArgument);
+  EXPECT_NE(cfg.status().message().find("is not a regular file"), std::string::npos)
+      << cfg.status().message();
+  EXPECT_NE(LoadScanConfig("/nonexistent/c.json", "sec").status().message().find("cannot be read"),
+            std::string::npos);
 }
 
 TEST(MissingFinderTest, TestModeChecks) {
