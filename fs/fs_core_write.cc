@@ -240,7 +240,7 @@ Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mo
 }
 
 Result<Attr> FsCore::Symlink(uint64_t parent, std::string_view name, std::string_view target,
-                             const catalog::Requester& /*who*/) {
+                             const catalog::Requester& who) {
   // symlink(2) never passes an empty target; a catalog row without one would
   // read as a file's NULL column.
   if (target.empty()) return NotFoundError("a symlink needs a target");
