@@ -9,7 +9,8 @@ DEBIAN_PACKAGES := build-essential cmake ninja-build pkg-config clang-format cla
   libfuse3-dev fuse3 libsqlite3-dev sqlite3 libssl-dev libssh-dev openssh-server \
   libboost-filesystem-dev libspdlog-dev libgtest-dev libgmock-dev libbenchmark-dev \
   libarchive-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev libpcre2-dev \
-  libxxhash-dev attr util-linux procps psmisc python3 python3-irodsclient bc openssl rsync
+  libxxhash-dev attr util-linux procps psmisc python3 python3-irodsclient bc openssl rsync \
+  bindfs
 
 RELEASE := build/release
 ASAN := build/asan-ubsan

@@ -199,11 +199,16 @@ Result<bool> JobQueue::FinishArchive(Session& s, const Job& job, std::string_vie
   return current;
 }
 
-Status JobQueue::FailArchive(Session& s, const Job& job, const Status& error, int64_t now_ns) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st,
-                         s.db().Prepare("UPDATE jobs SET state = 'failed', last_error = ?, "
-                                        "finished_ns = ?, updated_ns = ? WHERE id = ?"));
-  st.Bind(1, error.message()).Bind(2, now_ns).Bind(3, now_ns).Bind(4, job.id);
+Status JobQueue::FailArchive(Session& s, const Job& job, const Status& error, int64_t now_ns,
+                             bool retry_when_back) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, s.db().Prepare("UPDATE jobs SET state = 'failed', last_error = ?, "
+                              "finished_ns = ?, updated_ns = ?, retry_when_back = ? WHERE id = ?"));
+  st.Bind(1, error.message())
+      .Bind(2, now_ns)
+      .Bind(3, now_ns)
+      .Bind(4, int64_t{retry_when_back})
+      .Bind(5, job.id);
   HSMFS_RETURN_IF_ERROR(st.Run());
   HSMFS_ASSIGN_OR_RETURN(
       Stmt e, s.db().Prepare("UPDATE entries SET state = 'failed', error = ?, "
@@ -301,7 +306,7 @@ Result<bool> JobQueue::Cancel(Session& s, int64_t job_id, int64_t now_ns) {
   return true;
 }
 
-Result<bool> JobQueue::Retry(Session& s, int64_t job_id, int64_t now_ns) {
+Result<bool> JobQueue::Retry(Session& s, int64_t job_id, int64_t now_ns, bool fresh_attempts) {
   HSMFS_ASSIGN_OR_RETURN(auto job, Get(s, job_id));
   if (!job || (job->state != JobState::kFailed && job->state != JobState::kCancelled)) {
     return false;
@@ -316,14 +321,31 @@ Result<bool> JobQueue::Retry(Session& s, int64_t job_id, int64_t now_ns) {
     return false;
   }
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st, s.db().Prepare("UPDATE jobs SET state = 'queued', attempts = 0, not_before_ns = 0, "
-                              "finished_ns = 0, updated_ns = ?, bytes_done = 0 WHERE id = ?"));
-  st.Bind(1, now_ns).Bind(2, job_id);
+      Stmt st, s.db().Prepare("UPDATE jobs SET state = 'queued', attempts = CASE WHEN ? THEN 0 "
+                              "ELSE attempts END, not_before_ns = 0, finished_ns = 0, "
+                              "updated_ns = ?, bytes_done = 0, retry_when_back = 0 WHERE id = ?"));
+  st.Bind(1, int64_t{fresh_attempts}).Bind(2, now_ns).Bind(3, job_id);
   HSMFS_RETURN_IF_ERROR(st.Run());
   HSMFS_RETURN_IF_ERROR(SetEntryState(
       s, job->entry_id, job->kind == JobKind::kStage ? FileState::kStaging : FileState::kQueued, "",
       now_ns));
   return true;
+}
+
+Result<std::vector<int64_t>> JobQueue::FailedWhileDown(Session& s, JobKind kind,
+                                                       std::string_view backend, int limit) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, s.db().Prepare("SELECT j.id FROM jobs j JOIN entries e ON e.id = j.entry_id "
+                              "WHERE j.retry_when_back = 1 AND j.state = 'failed' AND "
+                              "j.kind = ? AND j.backend = ? AND e.state = 'failed' AND "
+                              "e.version = j.version ORDER BY e.size, j.id LIMIT ?"));
+  st.Bind(1, JobKindName(kind)).Bind(2, backend).Bind(3, int64_t{limit > 0 ? limit : -1});
+  std::vector<int64_t> ids;
+  for (;;) {
+    HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return ids;
+    ids.push_back(st.Int(0));
+  }
 }
 
 Result<std::optional<Job>> JobQueue::Get(Session& s, int64_t job_id) {

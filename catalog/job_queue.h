@@ -88,8 +88,10 @@ class JobQueue {
   static Result<bool> FinishArchive(Session& s, const Job& job, std::string_view checksum,
                                     uint64_t size, std::string_view location, int64_t now_ns);
   // Archiving failed for good: the job and the entry are `failed` (the data
-  // stays cached: it is the only copy).
-  static Status FailArchive(Session& s, const Job& job, const Status& error, int64_t now_ns);
+  // stays cached: it is the only copy). `retry_when_back`: the backend did not
+  // answer; RetryWhenBack queues the job again once it does.
+  static Status FailArchive(Session& s, const Job& job, const Status& error, int64_t now_ns,
+                            bool retry_when_back = false);
   // A modification makes active archive jobs of `entry` obsolete: they are
   // cancelled ("superseded"). Returns their ids (running ones are the caller's
   // to stop).
@@ -122,7 +124,14 @@ class JobQueue {
   static Result<bool> Cancel(Session& s, int64_t job_id, int64_t now_ns);
   // Queues a failed or cancelled job again (fresh attempts). False if it was
   // not failed or cancelled, or another job for its entry is active.
-  static Result<bool> Retry(Session& s, int64_t job_id, int64_t now_ns);
+  // `fresh_attempts` false keeps the attempts used, so that one more transient
+  // failure fails the job again at once (a probe of a backend that was down).
+  static Result<bool> Retry(Session& s, int64_t job_id, int64_t now_ns, bool fresh_attempts = true);
+  // Failed jobs of `kind` on `backend` marked retry_when_back whose entry is
+  // still failed at the job's version (so Retry takes them), smallest entry
+  // first, at most `limit` (0: all).
+  static Result<std::vector<int64_t>> FailedWhileDown(Session& s, JobKind kind,
+                                                      std::string_view backend, int limit);
 
   static Result<std::optional<Job>> Get(Session& s, int64_t job_id);
   static Result<std::optional<Job>> ActiveFor(Session& s, EntryId entry, JobKind kind);

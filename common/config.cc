@@ -755,7 +755,12 @@ Status ReadConfig(const toml::table& root, const fs::path& file, Config* c) {
                      "unknown value \"" + verify + "\" (use readback, backend or none)");
     }
     HSMFS_RETURN_IF_ERROR(r.Int("max_attempts", &c->archive.max_attempts, 1, 1000));
-    return r.Dur("retry_delay", &c->archive.retry_delay);
+    HSMFS_RETURN_IF_ERROR(r.Dur("retry_delay", &c->archive.retry_delay));
+    HSMFS_RETURN_IF_ERROR(r.Dur("retry_horizon", &c->archive.retry_horizon));
+    if (c->archive.retry_horizon > std::chrono::hours(24 * 365)) {
+      return r.Error(nullptr, "retry_horizon", "must be at most a year (8760h)");
+    }
+    return Status::Ok();
   }));
   HSMFS_RETURN_IF_ERROR(section("stage", [&](TableReader& r) -> Status {
     HSMFS_RETURN_IF_ERROR(r.Int("workers", &c->stage.workers, 1, 1024));
@@ -946,12 +951,14 @@ std::string RenderConfig(const Config& c) {
                                    {"high_watermark", c.cache.high_watermark},
                                    {"low_watermark", c.cache.low_watermark},
                                    {"write_wait", FormatDurationExact(c.cache.write_wait)}});
-  root.insert("archive", toml::table{{"workers", c.archive.workers},
-                                     {"settle", FormatDurationExact(c.archive.settle)},
-                                     {"checksum", c.archive.checksum},
-                                     {"verify", VerifyName(c.archive.verify)},
-                                     {"max_attempts", c.archive.max_attempts},
-                                     {"retry_delay", FormatDurationExact(c.archive.retry_delay)}});
+  root.insert("archive",
+              toml::table{{"workers", c.archive.workers},
+                          {"settle", FormatDurationExact(c.archive.settle)},
+                          {"checksum", c.archive.checksum},
+                          {"verify", VerifyName(c.archive.verify)},
+                          {"max_attempts", c.archive.max_attempts},
+                          {"retry_delay", FormatDurationExact(c.archive.retry_delay)},
+                          {"retry_horizon", FormatDurationExact(c.archive.retry_horizon)}});
   toml::array deny;
   for (const std::string& d : c.stage.deny_recall_from) deny.push_back(d);
   root.insert("stage", toml::table{{"workers", c.stage.workers},

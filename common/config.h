@@ -41,6 +41,9 @@ struct ArchiveConfig {
   Verify verify = Verify::kReadback;
   int max_attempts = 5;
   Duration retry_delay = std::chrono::seconds(2);  // first back-off; doubles per attempt
+  // A backend that does not answer is retried past max_attempts until the
+  // back-off adds up to this; then `failed`, retried when it answers again.
+  Duration retry_horizon = std::chrono::hours(6);
 };
 std::string_view VerifyName(ArchiveConfig::Verify v);
 

@@ -59,7 +59,10 @@ Archiver::Archiver(catalog::Catalog& catalog, const BackendMap& backends, FileCa
       clock_(clock),
       options_(options),
       notifier_(notifier),
-      runner_(catalog::JobKind::kArchive, catalog, backends, clock, std::move(runner), *this) {}
+      runner_(catalog::JobKind::kArchive, catalog, backends, clock, std::move(runner), *this) {
+  // A previous engine may have left archives failed while a backend was down.
+  for (const auto& [name, impl] : backends) down_[name] = clock_.Now();
+}
 
 Archiver::~Archiver() { runner_.Shutdown(); }
 
@@ -178,6 +181,80 @@ void Archiver::Tick() {
     std::lock_guard<std::mutex> l(mu_);
     for (EntryId id : due) settling_.emplace(id, clock_.Now());
   }
+  ProbeBackends();
+}
+
+void Archiver::ProbeBackends() {
+  std::vector<std::string> due;
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    const TimePoint now = clock_.Now();
+    for (auto& [backend, at] : down_) {
+      if (now < at) continue;
+      due.push_back(backend);
+      at = now + options_.probe_interval;
+    }
+  }
+  for (const std::string& backend : due) {
+    bool probing = false;
+    bool none = false;
+    Status s = WithSession([&](catalog::Session& session) -> Status {
+      HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+      HSMFS_ASSIGN_OR_RETURN(
+          auto ids, JobQueue::FailedWhileDown(session, catalog::JobKind::kArchive, backend, 1));
+      none = ids.empty();
+      // The smallest file: the probe costs little, and it tries the real path
+      // (a backend that answers a stat may still refuse a write).
+      if (!none) {
+        HSMFS_ASSIGN_OR_RETURN(probing, JobQueue::Retry(session, ids.front(), clock_.WallNanos(),
+                                                        /*fresh_attempts=*/false));
+      }
+      return tx.Commit();
+    });
+    if (!s.ok()) {
+      spdlog::warn("cannot look for archives to retry on {}: {}", backend, s.message());
+      continue;
+    }
+    if (none) {
+      std::lock_guard<std::mutex> l(mu_);
+      down_.erase(backend);
+    }
+    if (probing) {
+      spdlog::info("trying one archive that failed while {} was down", backend);
+      runner_.Kick();
+    }
+  }
+}
+
+void Archiver::BackendAnswered(const std::string& backend) {
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    // Erased before the query: a failure recorded meanwhile marks it again.
+    if (down_.erase(backend) == 0) return;
+  }
+  int queued = 0;
+  Status s = WithSession([&](catalog::Session& session) -> Status {
+    HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+    HSMFS_ASSIGN_OR_RETURN(
+        auto ids, JobQueue::FailedWhileDown(session, catalog::JobKind::kArchive, backend, 0));
+    for (int64_t id : ids) {
+      HSMFS_ASSIGN_OR_RETURN(bool again, JobQueue::Retry(session, id, clock_.WallNanos()));
+      queued += again;
+    }
+    return tx.Commit();
+  });
+  if (!s.ok()) {
+    spdlog::warn("cannot queue the archives that failed while {} was down: {}", backend,
+                 s.message());
+    std::lock_guard<std::mutex> l(mu_);
+    down_.emplace(backend, clock_.Now() + options_.probe_interval);
+    return;
+  }
+  if (queued > 0) {
+    spdlog::info("{} answers again: archiving the {} files that failed while it was down", backend,
+                 queued);
+    runner_.Kick();
+  }
 }
 
 Status Archiver::Verify(backends::Backend& backend, const Job& job, const std::string& path,
@@ -284,6 +361,7 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
     spdlog::info("archived {} ({}) in {}{}", e.display(), FormatSizeHuman(e.size),
                  FormatDuration(clock_.Now() - started), checksum.empty() ? "" : ", " + checksum);
     if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(e.id));
+    BackendAnswered(job.backend);
     return Status::Ok();
   }
   if (stray && put) {
@@ -300,15 +378,21 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
 
 void Archiver::Failed(const Job& job, const Status& error) {
   CountErrorSite("E-ARCHIVE-01");
+  const bool outage = IsOutage(error.code());
   spdlog::error(
       "E-ARCHIVE-01: archiving {} failed after {} attempt(s): {}; the data stays in "
-      "the cache",
-      job.entry.display(), job.attempts + 1, error.message());
+      "the cache{}",
+      job.entry.display(), job.attempts + 1, error.message(),
+      outage ? ", and it is retried when " + job.backend + " answers again" : "");
   WithSession([&](catalog::Session& s) -> Status {
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-    HSMFS_RETURN_IF_ERROR(JobQueue::FailArchive(s, job, error, clock_.WallNanos()));
+    HSMFS_RETURN_IF_ERROR(JobQueue::FailArchive(s, job, error, clock_.WallNanos(), outage));
     return tx.Commit();
   }).IgnoreError();
+  if (outage) {
+    std::lock_guard<std::mutex> l(mu_);
+    down_.emplace(job.backend, clock_.Now() + options_.probe_interval);
+  }
   if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(job.entry_id));
 }
 

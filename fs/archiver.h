@@ -18,6 +18,12 @@
 //
 // Directories made through the mount are archived the same way (MakeDir).
 //
+// A backend that does not answer is waited for (job_runner.h: retry_horizon);
+// archives that still fail are `failed` and marked to be retried when it
+// answers again: every `probe_interval` the smallest of them runs once more
+// (with no fresh attempts), and the first archive to that backend that
+// succeeds queues all the others again.
+//
 // Thread-safe.
 
 #include <functional>
@@ -38,6 +44,7 @@ struct ArchiveOptions {
   Duration settle = std::chrono::seconds(5);
   ChecksumAlgo checksum = ChecksumAlgo::kMd5;
   ArchiveConfig::Verify verify = ArchiveConfig::Verify::kReadback;
+  Duration probe_interval = std::chrono::minutes(5);
 };
 
 class Archiver final : private JobRunner::Work {
@@ -50,6 +57,7 @@ class Archiver final : private JobRunner::Work {
 
   // Starts the workers and settles files a previous engine left unarchived.
   Status Start();
+  void Stop() { runner_.Stop(); }
   void Shutdown() { runner_.Shutdown(); }
 
   // The last writer of `entry` closed it: archive it after the settle time.
@@ -75,6 +83,10 @@ class Archiver final : private JobRunner::Work {
                 const std::string& checksum, const backends::ObjectInfo& stored,
                 const CancelToken& cancel);
   Status WithSession(const std::function<Status(catalog::Session&)>& fn);
+  // Runs one archive that failed while its backend was down, for backends due.
+  void ProbeBackends();
+  // `backend` answered: queues its archives that failed while it was down.
+  void BackendAnswered(const std::string& backend);
 
   catalog::Catalog& catalog_;
   FileCache& cache_;
@@ -85,6 +97,9 @@ class Archiver final : private JobRunner::Work {
   std::mutex mu_;
   std::function<bool(catalog::EntryId)> open_for_writing_;  // GUARDED_BY(mu_)
   std::map<catalog::EntryId, TimePoint> settling_;  // GUARDED_BY(mu_): entry -> when it settles
+  // Backends that may have archives failed while they were down, and when to
+  // probe each next. GUARDED_BY(mu_)
+  std::map<std::string, TimePoint, std::less<>> down_;
 
   JobRunner runner_;  // last: its threads use the members above
 };

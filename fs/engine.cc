@@ -5,7 +5,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <future>
+
 #include "backends/registry.h"
+#include "common/thread.h"
 
 namespace hsmfs::fs {
 
@@ -20,13 +23,37 @@ Engine::~Engine() {
 }
 
 void Engine::Shutdown() {
-  // Order matters: stop new listings and recalls (answering their waiters),
-  // drain the workers, then drop the timers, whose callbacks point into them.
+  // Order matters: stop new listings, recalls and archives everywhere first
+  // (answering their waiters), so that a worker stuck in a backend call keeps
+  // nothing else running; then drain the workers, then drop the timers,
+  // whose callbacks point into them.
   if (sync_) sync_->Shutdown();
+  if (stager_) stager_->Stop();
+  if (archiver_) archiver_->Stop();
   if (stager_) stager_->Shutdown();
   if (archiver_) archiver_->Shutdown();
   if (sync_pool_) sync_pool_->Shutdown();
   if (timers_) timers_->Shutdown();
+}
+
+bool Engine::ShutdownWithin(Duration grace) {
+  auto done = std::make_shared<std::promise<void>>();
+  std::future<void> finished = done->get_future();
+  // Detached: if a worker never returns, neither does this thread, and the
+  // caller exits without it.
+  StartThread("hsmfs-shutdown", [this, done] {
+    Shutdown();
+    done->set_value();
+  }).detach();
+  if (finished.wait_for(grace) == std::future_status::ready) return true;
+  ReleaseLock();
+  return false;
+}
+
+void Engine::ReleaseLock() {
+  // LOCK_UN, not close: safe while other threads still run, and the lock is
+  // per open file, so no fd the process keeps can hold it on.
+  if (lock_fd_ >= 0) ::flock(lock_fd_, LOCK_UN);
 }
 
 namespace {
@@ -166,7 +193,9 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
     archive.coalesce = config.stage.coalesce;
     archive.max_attempts = config.archive.max_attempts;
     archive.retry_delay = config.archive.retry_delay;
+    archive.retry_horizon = config.archive.retry_horizon;
     ArchiveOptions archive_options;
+    archive_options.probe_interval = archive.max_retry_delay;
     archive_options.settle = config.archive.settle;
     archive_options.checksum =
         ParseChecksumAlgo(config.archive.checksum).value_or(ChecksumAlgo::kMd5);

@@ -58,7 +58,18 @@ class Engine {
 
   // Stops every worker and timer; callbacks still pending are answered
   // (kUnavailable) before it returns. Idempotent; the destructor calls it.
+  // It waits for workers, so a worker stuck in a backend call that ignores
+  // cancellation (a hung file system) keeps it waiting: a process that must
+  // stop anyway gives up on it, calls ReleaseLock and _exits (mount_main).
   void Shutdown();
+  // Shutdown, giving up after `grace`: then the engine lock is released, the
+  // shutdown goes on in the background, and the caller must _exit without
+  // destroying the engine. Returns whether the shutdown finished in time.
+  // Call it once, instead of Shutdown.
+  bool ShutdownWithin(Duration grace);
+  // Lets another engine run jobs for this catalog at once, before this
+  // process has exited. Thread-safe; for a process about to _exit.
+  void ReleaseLock();
   // nullptr if no backend of that name is configured.
   backends::Backend* backend(std::string_view name) const;
 

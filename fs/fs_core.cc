@@ -29,6 +29,16 @@ Status CatalogError(const Status& s) {
   return s.code() == Code::kNotFound ? s : AtSite("E-CAT-01", s);
 }
 
+// A first listing that failed is E-LIST-01. One that did not finish within
+// list_timeout is E-LIST-02, and EIO too: the directory is not known to be
+// complete, which is not a timeout of the caller's own request.
+Status ListingError(const Status& listed) {
+  if (listed.code() == Code::kDeadlineExceeded) {
+    return AtSite("E-LIST-02", UnavailableError(listed.message()));
+  }
+  return AtSite("E-LIST-01", listed);
+}
+
 }  // namespace
 
 struct FsCore::OpenWait {
@@ -288,10 +298,12 @@ void FsCore::Lookup(uint64_t parent, std::string name, std::function<void(Result
   const EntryId dir_id = dir->id;
   engine_.sync().WhenListed(
       *dir, [this, dir_id, name = std::move(name), done = std::move(done)](Status listed) {
-        if (!listed.ok()) return done(AtSite("E-LIST-01", listed));
         auto session = engine_.catalog().Acquire();
         if (!session.ok()) return done(CatalogError(session.status()));
         auto child = session->Lookup(dir_id, name);
+        // Without a complete listing a name we have seen exists, but one we
+        // have not may exist too: not ENOENT.
+        if (!listed.ok() && !child.ok()) return done(ListingError(listed));
         if (!child.ok()) return done(CatalogError(child.status()));
         if (!Visible(*child)) return done(NotFoundError(name + ": no such backend"));
         done(ToAttr(*child));
@@ -311,7 +323,7 @@ void FsCore::ReadDir(uint64_t ino, uint64_t offset, std::shared_ptr<DirSink> sin
     return sink->Finish(Status(Code::kNotDirectory, dir.name + ": not a directory"));
   }
   engine_.sync().WhenListed(dir, [this, dir, offset, sink](Status listed) {
-    if (!listed.ok()) return sink->Finish(AtSite("E-LIST-01", listed));
+    if (!listed.ok()) return sink->Finish(ListingError(listed));
     EmitEntries(dir, offset, *sink);
   });
 }
@@ -408,6 +420,11 @@ Result<std::optional<std::string>> FsCore::GetXattr(uint64_t ino, std::string_vi
         std::chrono::duration_cast<std::chrono::seconds>(stager->Eta(**job, *position));
     return std::optional<std::string>(std::to_string(eta.count()) + "s");
   }
+  if (name == kXattrError && e->is_dir()) {
+    // A directory whose first listing failed or is incomplete says why.
+    std::string problem = engine_.sync().ListingProblem(e->id);
+    if (!problem.empty()) return std::optional<std::string>(std::move(problem));
+  }
   return XattrOf(*e, name);
 }
 
@@ -417,7 +434,10 @@ Result<std::vector<std::string>> FsCore::ListXattr(uint64_t ino) {
   std::vector<std::string> names;
   for (std::string_view name : {kXattrState, kXattrDmf, kXattrBackend, kXattrLocation,
                                 kXattrChecksum, kXattrError, kXattrStats}) {
-    if (XattrOf(e, name)) names.emplace_back(name);
+    if (XattrOf(e, name) ||
+        (name == kXattrError && e.is_dir() && !engine_.sync().ListingProblem(e.id).empty())) {
+      names.emplace_back(name);
+    }
   }
   if (e.state == catalog::FileState::kStaging && !e.is_dir()) {
     names.emplace_back(kXattrQueuePosition);

@@ -676,4 +676,13 @@ Status FuseMount::Run() {
 
 void FuseMount::Exit() { fuse_session_exit(se_); }
 
+bool FuseMount::Exiting() const { return fuse_session_exited(se_) != 0; }
+
+void FuseMount::Abandon() {
+  // libfuse unmounts with MNT_DETACH as root and `fusermount3 -u -z`
+  // otherwise, and closes the device first, so a busy or dead mount does not
+  // block this.
+  fuse_session_unmount(se_);
+}
+
 }  // namespace hsmfs::fs

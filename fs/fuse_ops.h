@@ -79,6 +79,15 @@ class FuseMount {
   Status Run();
   // Asks Run to return (thread-safe; used by tests and signal-less shutdown).
   void Exit();
+  // Whether the session was asked to end: a signal, an unmount, Exit.
+  // Thread-safe.
+  bool Exiting() const;
+  // For a process that exits next (_exit) while threads it cannot wait for
+  // are stuck in a backend: unmounts now, lazily, and closes the session's
+  // device, so that new accesses no longer reach this process and the kernel
+  // fails those queued for it. Safe while Run is running; nothing but _exit
+  // may follow, not even the destructor.
+  void Abandon();
 
  private:
   FuseMount(fuse_session* se, FuseNotifier& notifier, int max_threads)

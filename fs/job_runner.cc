@@ -29,6 +29,8 @@ bool Retryable(Code code) {
 
 }  // namespace
 
+bool IsOutage(Code code) { return code == Code::kUnavailable || code == Code::kDeadlineExceeded; }
+
 JobRunner::JobRunner(catalog::JobKind kind, catalog::Catalog& catalog, const BackendMap& backends,
                      Clock& clock, RunnerOptions options, Work& work)
     : kind_(kind), catalog_(catalog), clock_(clock), options_(std::move(options)), work_(work) {
@@ -66,7 +68,7 @@ Status JobRunner::Start() {
   return Status::Ok();
 }
 
-void JobRunner::Shutdown() {
+void JobRunner::Stop() {
   {
     std::lock_guard<std::mutex> l(mu_);
     if (stopping_) return;
@@ -74,7 +76,13 @@ void JobRunner::Shutdown() {
     for (auto& [id, token] : running_) token->Cancel();
   }
   cv_.notify_all();
-  for (std::thread& t : threads_) t.join();
+}
+
+void JobRunner::Shutdown() {
+  Stop();
+  for (std::thread& t : threads_) {
+    if (t.joinable()) t.join();
+  }
   threads_.clear();
 }
 
@@ -110,10 +118,25 @@ int JobRunner::Workers(std::string_view backend) {
 }
 
 Duration JobRunner::Backoff(int attempts) const {
+  // In double until capped: past max_attempts (outages) the factor outgrows int64.
   const double factor = std::pow(2.0, std::max(0, attempts - 1));
-  const auto d =
-      Duration(static_cast<int64_t>(static_cast<double>(options_.retry_delay.count()) * factor));
-  return std::min(d, options_.max_retry_delay);
+  const double d = static_cast<double>(options_.retry_delay.count()) * factor;
+  if (d >= static_cast<double>(options_.max_retry_delay.count())) return options_.max_retry_delay;
+  return Duration(static_cast<int64_t>(d));
+}
+
+bool JobRunner::MayRetry(const Status& error, int attempts) const {
+  if (!Retryable(error.code())) return false;
+  if (attempts < options_.max_attempts) return true;
+  if (!IsOutage(error.code())) return false;
+  // The back-off already waited after attempts 1 .. attempts-1. Counting
+  // back-off rather than wall time needs nothing beyond the attempts the job
+  // row keeps, and errs towards waiting longer (attempts take time too).
+  Duration waited = Duration::zero();
+  int a = 1;
+  for (; a < attempts && Backoff(a) < options_.max_retry_delay; ++a) waited += Backoff(a);
+  if (a < attempts) waited += (attempts - a) * options_.max_retry_delay;
+  return waited < options_.retry_horizon;
 }
 
 std::optional<Job> JobRunner::TakeLocked(Lane& lane, const std::string& volume) {
@@ -254,11 +277,17 @@ void JobRunner::Process(Lane& lane, const Job& job) {
   // A full cache is our condition, not the backend's: wait for room without
   // using up the job's attempts (readers are bounded by stage_timeout).
   const bool cache_full = result.code() == Code::kResourceExhausted;
-  if (cache_full || (Retryable(result.code()) && attempts < options_.max_attempts)) {
+  if (cache_full || MayRetry(result, attempts)) {
     const Duration delay = cache_full ? options_.retry_delay : Backoff(attempts);
-    spdlog::warn("{} of {}/{} failed (attempt {} of {}): {}; retrying in {}", options_.name,
-                 job.backend, job.entry.backend_path, attempts, options_.max_attempts,
-                 result.message(), FormatDuration(delay));
+    if (attempts < options_.max_attempts || cache_full) {
+      spdlog::warn("{} of {}/{} failed (attempt {} of {}): {}; retrying in {}", options_.name,
+                   job.backend, job.entry.backend_path, attempts, options_.max_attempts,
+                   result.message(), FormatDuration(delay));
+    } else {
+      spdlog::info("{} of {}/{} failed (attempt {}, backend not answering): {}; retrying in {}",
+                   options_.name, job.backend, job.entry.backend_path, attempts, result.message(),
+                   FormatDuration(delay));
+    }
     WithSession([&](catalog::Session& session) {
       return JobQueue::Requeue(session, job, result,
                                clock_.WallNanos() + std::chrono::nanoseconds(delay).count(),

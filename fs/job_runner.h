@@ -12,10 +12,12 @@
 //
 // A job: claim it (queued -> running, in the catalog), Work::Run it, and on
 // failure classify: transient errors (Unavailable, DeadlineExceeded, Aborted,
-// DataLoss) are retried with exponential back-off up to `max_attempts`;
-// ResourceExhausted (our own cache is full) waits without using an attempt;
-// anything else is final (Work::Failed). The job row is the truth: a crash at
-// any point loses nothing (Start requeues jobs left running).
+// DataLoss) are retried with exponential back-off up to `max_attempts`, and a
+// backend that does not answer (IsOutage) past that until the back-off waited
+// adds up to `retry_horizon`; ResourceExhausted (our own cache is full) waits
+// without using an attempt; anything else is final (Work::Failed). The job row
+// is the truth: a crash at any point loses nothing (Start requeues jobs left
+// running).
 //
 // Jobs queued by other processes and cancellations made by them are noticed by
 // a monitor that polls the catalog every `monitor_interval`.
@@ -53,11 +55,18 @@ struct RunnerOptions {
   int max_attempts = 5;
   Duration retry_delay = std::chrono::seconds(2);  // doubles per attempt
   Duration max_retry_delay = std::chrono::minutes(5);
+  // Outages (IsOutage) are retried past max_attempts while the back-off
+  // waited so far is shorter than this.
+  Duration retry_horizon = Duration::zero();
   // What a job on a backend is expected to take before any has been timed
   // (e.g. a posix backend's stage_delay); 5 s where unknown.
   std::map<std::string, Duration, std::less<>> expected_by_backend;
   Duration monitor_interval = std::chrono::milliseconds(500);
 };
+
+// The backend did not answer (down, unreachable, timed out), as opposed to
+// answering with an error about this job: worth waiting for.
+bool IsOutage(Code code);
 
 class JobRunner {
  public:
@@ -89,8 +98,11 @@ class JobRunner {
 
   // Requeues jobs a previous engine left running, starts the workers.
   Status Start();
-  // Stops the workers; jobs in flight are cancelled and stay `running` in the
-  // catalog, for the next Start to requeue. Idempotent.
+  // Stops taking jobs and cancels those in flight (they stay `running` in the
+  // catalog, for the next Start to requeue); returns at once. Idempotent.
+  void Stop();
+  // Stop, then waits for the workers. A worker inside a backend call that
+  // ignores cancellation keeps this waiting (see Engine::Shutdown).
   void Shutdown();
   // New jobs may be in the catalog.
   void Kick();
@@ -124,6 +136,8 @@ class JobRunner {
   void Process(Lane& lane, const catalog::Job& job);
   void MonitorLoop();
   Duration Backoff(int attempts) const;
+  // Whether a job that failed its attempt number `attempts` is tried again.
+  bool MayRetry(const Status& error, int attempts) const;
   Status WithSession(const std::function<Status(catalog::Session&)>& fn);
 
   const catalog::JobKind kind_;

@@ -13,8 +13,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <iostream>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -117,6 +120,80 @@ Status ApplyOverrides(const MountOverrides& o, Config* config) {
   return Status::Ok();
 }
 
+// How long the engine's workers get to stop once the session ended. A
+// cancelled job stops in well under a second; a worker still busy after this
+// is inside a backend call that ignores cancellation (a hung NFS export or
+// FUSE file system, a stopped tape library).
+constexpr std::chrono::seconds kStopGrace(5);
+
+// Bounds a stop (docs/SEMANTICS.md, "Stopping"). Once the session has ended
+// (a signal, an unmount) the engine gets kStopGrace to stop. Waiting longer
+// for a worker stuck in a backend would keep the mount dead and the engine
+// lock held until the backend answered; instead the mount is unmounted, the
+// lock released and the process exits. The jobs those workers ran are still
+// `running` in the catalog, and the next start requeues them.
+class StopGuard {
+ public:
+  StopGuard(fs::FuseMount& mount, fs::Engine& engine)
+      : mount_(mount), engine_(engine), thread_(StartThread("hsmfs-stop", [this] { Watch(); })) {}
+  ~StopGuard() {
+    Done();
+    thread_.join();
+  }
+  StopGuard(const StopGuard&) = delete;
+  StopGuard& operator=(const StopGuard&) = delete;
+
+  // Run has returned: the grace starts now if the session's end was not
+  // noticed yet.
+  void SessionEnded() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      session_over_ = true;
+    }
+    cv_.notify_all();
+  }
+  // The engine stopped in time. Blocks for good if the guard is abandoning
+  // the mount right now: the process is exiting.
+  void Done() {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  void Watch() {
+    std::unique_lock<std::mutex> l(mu_);
+    // libfuse's signal handler has no hook: look for the session's end. A
+    // FUSE worker stuck in a backend call keeps Run from returning, so
+    // SessionEnded alone would not do.
+    while (!done_ && !session_over_ && !mount_.Exiting()) {
+      cv_.wait_for(l, std::chrono::milliseconds(100));
+    }
+    if (cv_.wait_for(l, kStopGrace, [&] { return done_; })) return;
+    // Holding mu_ from here on: Done() cannot race the exit.
+    CountErrorSite("E-STOP-01");
+    spdlog::error(
+        "E-STOP-01: the engine did not stop within {} s of the stop request: a backend call does "
+        "not return (is a backend hung?). Unmounting and exiting without waiting for it; the "
+        "jobs it ran resume at the next start",
+        kStopGrace.count());
+    mount_.Abandon();
+    engine_.ReleaseLock();
+    spdlog::default_logger()->flush();
+    ::_exit(cli::kExitFailed);
+  }
+
+  fs::FuseMount& mount_;
+  fs::Engine& engine_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool session_over_ = false;  // GUARDED_BY(mu_)
+  bool done_ = false;          // GUARDED_BY(mu_)
+  std::thread thread_;         // last: it uses the members above
+};
+
 // SIGHUP reopens the log file (logrotate's postrotate) and keeps the mount;
 // libfuse would unmount on it. fuse_set_signal_handlers leaves alone a signal
 // that already has a handler, so installing this before FuseMount::Run is
@@ -216,11 +293,16 @@ int Serve(const Config& config, const std::filesystem::path& mountpoint,
   report.Ok();
   if (background) cli::DetachStdio();
 
-  Status s = (*mount)->Run();
-  hangup.reset();
-  // Answer requests still waiting (recalls in flight go back to the queue)
-  // while the session exists, then unmount. The core goes before the engine.
-  (*engine)->Shutdown();
+  Status s;
+  {
+    StopGuard guard(**mount, **engine);
+    s = (*mount)->Run();
+    guard.SessionEnded();
+    hangup.reset();
+    // Answer requests still waiting (recalls in flight go back to the queue)
+    // while the session exists, then unmount. The core goes before the engine.
+    (*engine)->Shutdown();
+  }
   mount->reset();
   if (!s.ok()) {
     spdlog::error("{}", s.message());

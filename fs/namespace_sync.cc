@@ -70,6 +70,18 @@ NamespaceSync::~NamespaceSync() { Shutdown(); }
 
 void NamespaceSync::Shutdown() { shutdown_.Cancel(); }
 
+Status NamespaceSync::Incomplete(const Entry& dir) const {
+  return DeadlineExceededError("the listing of " + dir.display() + " is incomplete: backend " +
+                               dir.backend + " has not answered within list_timeout (" +
+                               FormatDuration(options_.list_timeout) + "); try again later");
+}
+
+std::string NamespaceSync::ListingProblem(EntryId dir) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = dirs_.find(dir);
+  return it == dirs_.end() || it->second.listed ? "" : it->second.problem;
+}
+
 Duration NamespaceSync::TtlFor(const std::string& backend) const {
   auto it = options_.list_ttl_by_backend.find(backend);
   return it == options_.list_ttl_by_backend.end() ? options_.list_ttl : it->second;
@@ -107,7 +119,9 @@ void NamespaceSync::WhenListed(const Entry& dir, std::function<void(Status)> rea
     }
   }
   if (st.listed) {
-    if (now >= st.fresh_until && !st.running && now >= st.retry_after && !shutdown_.cancelled()) {
+    // No refresh on a hung backend: it would only tie up a sync worker.
+    if (now >= st.fresh_until && !st.running && now >= st.retry_after && !shutdown_.cancelled() &&
+        !hung_.count(dir.backend)) {
       StartListingLocked(dir, st);
     }
     l.unlock();
@@ -126,34 +140,53 @@ void NamespaceSync::WhenListed(const Entry& dir, std::function<void(Status)> rea
       ready(UnavailableError("hsmfs is shutting down"));
       return;
     }
+    if (hung_.count(dir.backend)) {
+      // `ls -lR` must not wait list_timeout for each directory in turn; and
+      // a listing started now would only stall behind the hung one.
+      Status s = Incomplete(dir);
+      st.problem = s.message();
+      l.unlock();
+      ready(std::move(s));
+      return;
+    }
     st.first_deadline = now + options_.list_timeout;
     st.first_wait_over = false;
     StartListingLocked(dir, st);
   } else if (st.first_wait_over) {
+    Status s = Incomplete(dir);
+    st.problem = s.message();
     l.unlock();
-    ready(Status::Ok());
+    ready(std::move(s));
     return;
   }
   auto waiter = std::make_shared<Waiter>();
   waiter->ready = std::move(ready);
   st.waiters.push_back(waiter);
-  const EntryId id = dir.id;
   // Scheduled under mu_ so that FinishListing always sees the timer id.
-  waiter->timer = timers_.Schedule(st.first_deadline, [this, id, waiter] {
+  waiter->timer = timers_.Schedule(st.first_deadline, [this, dir, waiter] {
+    Status incomplete = Incomplete(dir);
+    bool newly_hung = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
-      auto it = dirs_.find(id);
-      if (it != dirs_.end()) {
-        it->second.first_wait_over = true;
-        auto& ws = it->second.waiters;
-        ws.erase(std::remove(ws.begin(), ws.end(), waiter), ws.end());
-      }
+      auto it = dirs_.find(dir.id);
+      if (it == dirs_.end()) return;
+      auto& ws = it->second.waiters;
+      auto w = std::find(ws.begin(), ws.end(), waiter);
+      // Not there: the listing has just finished, and FinishListing answers
+      // the waiter (and must not find the backend marked hung after it).
+      if (w == ws.end()) return;
+      ws.erase(w);
+      it->second.first_wait_over = true;
+      it->second.problem = incomplete.message();
+      newly_hung = hung_.insert(dir.backend).second;
     }
-    spdlog::debug(
-        "first listing of entry {} still running after list_timeout; answering "
-        "from what is listed so far",
-        id);
-    waiter->Fire(Status::Ok());
+    if (newly_hung) {
+      spdlog::warn(
+          "{}; first listings on {} are answered as incomplete at once until one of its listings "
+          "finishes",
+          incomplete.message(), dir.backend);
+    }
+    waiter->Fire(std::move(incomplete));
   });
 }
 
@@ -176,9 +209,14 @@ void NamespaceSync::FinishListing(const Entry& dir, const Status& s) {
     std::lock_guard<std::mutex> l(mu_);
     DirState& st = dirs_[dir.id];
     st.running = false;
+    // The backend answered (even an error is an answer).
+    if (hung_.erase(dir.backend) > 0 && !shutdown_.cancelled()) {
+      spdlog::info("backend {} answers listings again", dir.backend);
+    }
     const TimePoint now = clock_.Now();
     if (s.ok()) {
       st.listed = true;
+      st.problem.clear();
       st.fresh_until = now + TtlFor(dir.backend);
       st.last_error = Status::Ok();
       st.retry_after = TimePoint();
@@ -189,6 +227,7 @@ void NamespaceSync::FinishListing(const Entry& dir, const Status& s) {
         spdlog::debug("{}", s.message());
       }
       st.last_error = s;
+      if (!st.listed) st.problem = s.message();
       st.retry_after = now + options_.retry_after_failure;
     }
     waiters.swap(st.waiters);

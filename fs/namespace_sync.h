@@ -4,11 +4,15 @@
 //
 // The mount answers every lookup and readdir from the catalog. A directory
 // that was never listed is listed on first use, and the caller waits for that
-// listing at most `list_timeout`, then gets what the catalog has so far while
-// the listing goes on in the background. A directory listed longer than its
-// backend's `list_ttl` ago is answered at once and refreshed in the background.
-// A failed refresh keeps the catalog as it was (a backend that is down never
-// empties the tree); a failed first listing is reported to the waiters.
+// listing at most `list_timeout`; past that it is told the listing is
+// incomplete (kDeadlineExceeded: what the catalog has may be partial or
+// empty) until the listing finishes in the background. The backend is then
+// taken for hung: further first listings on it are answered incomplete at
+// once, without a wait, until one of its listings finishes. A directory listed
+// longer than its backend's `list_ttl` ago is answered at once and refreshed in
+// the background. A failed refresh keeps the catalog as it was (a backend that
+// is down never empties the tree); a failed first listing is reported to the
+// waiters.
 //
 // Thread-safe. Listings run on the injected Executor; deadlines on the
 // TimerQueue; callbacks run on whichever thread completes them (the caller's
@@ -19,6 +23,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <unordered_map>
 
@@ -65,8 +70,12 @@ class NamespaceSync {
 
   // Calls `ready` exactly once, when `dir` may be answered from the catalog (see
   // the class comment). `ready` gets an error only when the first listing of
-  // `dir` failed. REQUIRES: the caller holds no Session of the catalog.
+  // `dir` failed, or is incomplete (kDeadlineExceeded). REQUIRES: the caller
+  // holds no Session of the catalog.
   void WhenListed(const catalog::Entry& dir, std::function<void(Status)> ready);
+  // Why `dir` has no complete listing (its first listing failed or is
+  // incomplete), as last told to a WhenListed caller; "" otherwise.
+  std::string ListingProblem(catalog::EntryId dir);
 
   // Lists `dir` from its backend now, on the calling thread, and records it.
   Status ListNow(const catalog::Entry& dir, const CancelToken& cancel,
@@ -104,10 +113,12 @@ class NamespaceSync {
     TimePoint first_deadline;
     TimePoint retry_after;  // no new listing before this after a failure
     Status last_error;
+    std::string problem;  // see ListingProblem
     std::vector<std::shared_ptr<Waiter>> waiters;
   };
 
   Duration TtlFor(const std::string& backend) const;
+  Status Incomplete(const catalog::Entry& dir) const;
   // Starts a listing of `dir` on the executor. REQUIRES: mu_ held, !running.
   void StartListingLocked(const catalog::Entry& dir, DirState& st);
   void FinishListing(const catalog::Entry& dir, const Status& s);
@@ -128,6 +139,9 @@ class NamespaceSync {
   std::mutex mu_;                                        // Acquire after no other lock of ours.
   std::unordered_map<catalog::EntryId, DirState> dirs_;  // GUARDED_BY(mu_)
   std::unordered_map<catalog::EntryId, uint64_t> name_changes_;  // GUARDED_BY(mu_)
+  // Backends with a first listing that outlasted list_timeout and no listing
+  // finished since. GUARDED_BY(mu_)
+  std::set<std::string, std::less<>> hung_;
 };
 
 }  // namespace hsmfs::fs

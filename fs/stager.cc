@@ -35,14 +35,21 @@ Status Stager::WithSession(const std::function<Status(catalog::Session&)>& fn) {
   return fn(session);
 }
 
-void Stager::Shutdown() {
-  runner_.Shutdown();
+void Stager::Stop() {
+  runner_.Stop();
+  // Before waiting for the workers: one stuck in a backend call must not keep
+  // readers waiting for a recall that will not finish in this process.
   std::unordered_map<uint64_t, Watcher> watchers;
   {
     std::lock_guard<std::mutex> l(mu_);
     watchers.swap(watchers_);
   }
   for (auto& [id, w] : watchers) w.cb(UnavailableError("hsmfs is shutting down"));
+}
+
+void Stager::Shutdown() {
+  Stop();
+  runner_.Shutdown();
 }
 
 Result<std::optional<Job>> Stager::Request(const Entry& entry, const catalog::Requester& who) {

@@ -36,6 +36,9 @@ class Stager final : private JobRunner::Work {
   Status Start() { return runner_.Start(); }
   // Stops the workers (recalls in flight go back to the queue at the next
   // start); waiters are told kUnavailable.
+  // Stops taking recalls and answers every watcher (kUnavailable); returns at
+  // once. Shutdown also waits for the workers.
+  void Stop();
   void Shutdown();
 
   // Queues a recall of `entry` (or joins the active one) and wakes its lane.

@@ -24,6 +24,7 @@
 #include "tools/cli/paths.h"
 #include "tools/cli/progress.h"
 #include "tools/hsmctl/hsmctl.h"
+#include "tools/hsmctl/stall_guard.h"
 
 namespace hsmfs::hsmctl {
 namespace {
@@ -310,7 +311,16 @@ int RunEngineUntilSignalled(Context& ctx, cli::StartupReport report, bool backgr
     spdlog::info("SIGHUP: reopened the log file");
   }
   spdlog::info("hsmctl daemon stopping (signal {})", sig);
-  (*engine)->Shutdown();
+  // As the mount does (docs/SEMANTICS.md, "Stopping"): a worker stuck in a
+  // hung backend must not keep the engine lock and the process for ever.
+  if (!(*engine)->ShutdownWithin(std::chrono::seconds(5))) {
+    CountErrorSite("E-STOP-01");
+    spdlog::error(
+        "E-STOP-01: the engine did not stop within 5 s: a backend call does not return (is a "
+        "backend hung?). Exiting without waiting for it; the jobs it ran resume at the next start");
+    spdlog::default_logger()->flush();
+    ::_exit(cli::kExitFailed);
+  }
   return cli::kExitOk;
 }
 
@@ -454,13 +464,23 @@ int CmdDaemon(Context& ctx, const std::string& action) {
 }
 
 int CmdFsck(Context& ctx, bool checksums, bool json, bool repair) {
-  if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+  Result<fs::FsckReport> report = InternalError("fsck did not run");
   cli::Progress progress("fsck", "files");
-  fs::FsckOptions options;
-  options.checksums = checksums;
-  options.repair = repair;
-  options.progress = [&](int64_t n) { progress.Update(n, 0, 0, 0); };
-  auto report = fs::Fsck(*ctx.engine, options);
+  {
+    // Before the engine: opening a backend may already touch a hung one.
+    StallGuard guard("fsck", ctx.timeout);
+    if (Status s = OpenEngine(ctx); !s.ok()) {
+      return cli::Fail(kProgram, s.message(), cli::kExitUsage);
+    }
+    fs::FsckOptions options;
+    options.checksums = checksums;
+    options.repair = repair;
+    options.progress = [&](int64_t n) {
+      guard.Touch();
+      progress.Update(n, 0, 0, 0);
+    };
+    report = fs::Fsck(*ctx.engine, options);
+  }
   progress.Finish();
   if (!report.ok()) return cli::Fail(kProgram, report.status().message(), cli::kExitFailed);
   if (json) {

@@ -18,6 +18,9 @@ struct Context {
   std::string config_path;
   Config config;
   std::unique_ptr<fs::Engine> engine;
+  // sync, fsck: give up when the backends have not answered for this long
+  // (StallGuard); zero waits forever.
+  Duration timeout = std::chrono::minutes(30);
 };
 
 // Loads the config and opens an engine that runs no jobs.

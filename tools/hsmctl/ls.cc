@@ -11,6 +11,7 @@
 #include "tools/cli/paths.h"
 #include "tools/cli/progress.h"
 #include "tools/hsmctl/hsmctl.h"
+#include "tools/hsmctl/stall_guard.h"
 
 namespace hsmfs::hsmctl {
 namespace {
@@ -138,6 +139,8 @@ int CmdLs(Context& ctx, const std::vector<std::string>& paths, bool recursive, b
 }
 
 int CmdSync(Context& ctx, const std::vector<std::string>& targets) {
+  // Before the engine: opening a backend may already touch a hung one.
+  StallGuard guard("sync", ctx.timeout);
   if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
   std::vector<std::string> todo = targets;
   if (todo.empty()) {
@@ -145,6 +148,7 @@ int CmdSync(Context& ctx, const std::vector<std::string>& targets) {
   }
   int rc = cli::kExitOk;
   for (const std::string& arg : todo) {
+    guard.SetWhat("sync " + arg);
     auto cpath = cli::ToCatalogPath(arg);
     if (!cpath.ok()) {
       rc = cli::Fail(kProgram, cpath.status().message(), cli::kExitUsage);
@@ -166,6 +170,7 @@ int CmdSync(Context& ctx, const std::vector<std::string>& targets) {
     cli::Progress progress("sync " + *cpath, "entries");
     Status s =
         ctx.engine->sync().SyncTree(*entry, CancelToken::None(), [&](const fs::SyncProgress& p) {
+          guard.Touch();
           progress.Update(p.entries, 0, 0, 0, cli::Thousands(p.dirs) + " dirs");
         });
     progress.Finish();

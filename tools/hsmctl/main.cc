@@ -1,7 +1,7 @@
 // hsmctl: the user's tool for the archive (dm_ilist / dm_iget / dm_iput style).
 //
 //   hsmctl [-c CONF] ls [-R] [--json] [-H] PATH...
-//   hsmctl [-c CONF] sync [BACKEND[/PATH]]...
+//   hsmctl [-c CONF] sync [--timeout D] [BACKEND[/PATH]]...
 //   hsmctl [-c CONF] stage|get [--wait] [--preview] [--json] PATH... | -
 //   hsmctl [-c CONF] release PATH... | -
 //   hsmctl [-c CONF] jobs [--json] [--watch] [--all]
@@ -9,9 +9,10 @@
 //   hsmctl [-c CONF] retry ID... | --failed
 //   hsmctl [-c CONF] put [--wait] [--force] LOCAL... DEST
 //   hsmctl [-c CONF] daemon start|stop|status|run
-//   hsmctl [-c CONF] fsck [--checksums] [--json] [--repair]
+//   hsmctl [-c CONF] fsck [--checksums] [--json] [--repair] [--timeout D]
 
 #include "common/logging.h"
+#include "common/units.h"
 #include "tools/cli/cli.h"
 #include "tools/hsmctl/hsmctl.h"
 
@@ -42,6 +43,11 @@ int Main(int argc, char** argv) {
   CLI::App* sync = app.add_subcommand(
       "sync", "refresh the catalog from the backends (all, or the given BACKEND[/PATH])");
   sync->add_option("targets", sync_targets, "BACKEND or BACKEND/PATH");
+  std::string timeout;
+  const std::string timeout_help =
+      "give up (exit 1) when the backends have not answered for this long, e.g. 10m "
+      "(default 30m; 0 waits forever)";
+  sync->add_option("--timeout", timeout, timeout_help);
 
   StageArgs stage_args;
   CLI::App* stage = app.add_subcommand(
@@ -101,8 +107,14 @@ int Main(int argc, char** argv) {
   fsck->add_flag("--repair", fsck_repair,
                  "fix what can be fixed without losing data: entries with names that cannot be "
                  "shown (renamed unnamed-ID), files a killed put left half copied");
+  fsck->add_option("--timeout", timeout, timeout_help);
 
   if (auto code = cli::Parse(app, argc, argv)) return *code;
+  if (!timeout.empty()) {
+    auto d = ParseDuration(timeout);
+    if (!d.ok()) return cli::Fail(kProgram, "--timeout: " + d.status().message(), cli::kExitUsage);
+    ctx.timeout = *d;
+  }
   LogOptions log;
   log.level = log_level;
   log.name = kProgram;

@@ -161,6 +161,51 @@ TEST_F(JobQueueTest, FailureIsRecordedOnJobAndEntry) {
   EXPECT_EQ(Fresh(f).error, "");
 }
 
+TEST_F(JobQueueTest, ArchivesFailedWhileTheBackendWasDownAreFoundAndProbed) {
+  // Written through the mount: cached, online, then queued for archiving.
+  std::vector<Job> jobs;
+  for (const char* name : {"big", "small", "refused"}) {
+    const Entry f = AddFile(name);
+    ASSERT_TRUE(InSession([&](Session& s_) {
+                  return s_.db().Exec("UPDATE entries SET state = 'online', cached = 1, size = " +
+                                      std::string(name == std::string("small") ? "1" : "500") +
+                                      " WHERE id = " + std::to_string(f.id));
+                }).ok());
+    const Entry written = Fresh(f);
+    auto j = InSession([&](Session& s_) { return JobQueue::EnqueueArchive(s_, written, 10); });
+    ASSERT_TRUE(j.ok() && j->has_value());
+    ASSERT_TRUE(Claim((*j)->id));
+    jobs.push_back(**j);
+  }
+  const bool down[] = {true, true, false};
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    ASSERT_TRUE(InSession([&](Session& s_) {
+                  return JobQueue::FailArchive(s_, jobs[i], UnavailableError("down"), 30, down[i]);
+                }).ok());
+  }
+  auto failed = [&](int limit) {
+    return *InSession([&](Session& s_) {
+      return JobQueue::FailedWhileDown(s_, JobKind::kArchive, "vault", limit);
+    });
+  };
+  // Smallest first; the one that failed for another reason is not there.
+  EXPECT_EQ(failed(0), (std::vector<int64_t>{jobs[1].id, jobs[0].id}));
+  EXPECT_EQ(failed(1), (std::vector<int64_t>{jobs[1].id}));
+  // A probe keeps the attempts used and clears the mark.
+  ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Retry(s_, jobs[1].id, 40, false); }));
+  auto probe = *InSession([&](Session& s_) { return JobQueue::Get(s_, jobs[1].id); });
+  EXPECT_EQ(probe->state, JobState::kQueued);
+  EXPECT_EQ(probe->attempts, 1);
+  EXPECT_EQ(Fresh(probe->entry).state, FileState::kQueued);
+  EXPECT_EQ(failed(0), (std::vector<int64_t>{jobs[0].id}));
+  // A file modified since its archive failed has a newer job of its own.
+  ASSERT_TRUE(InSession([&](Session& s_) {
+                return s_.db().Exec("UPDATE entries SET version = version + 1 WHERE id = " +
+                                    std::to_string(jobs[0].entry_id));
+              }).ok());
+  EXPECT_TRUE(failed(0).empty());
+}
+
 TEST_F(JobQueueTest, RequeuedJobsWaitForTheirBackOff) {
   const Job j = Enqueue(AddFile("f"));
   ASSERT_TRUE(Claim(j.id));

@@ -536,5 +536,23 @@ TEST(ConfigFileTest, AFifoIsRefusedWithoutWaitingForAWriter) {
   EXPECT_EQ(dev.status().code(), Code::kInvalidArgument);
 }
 
+TEST(ConfigTest, ArchiveRetryHorizon) {
+  auto c = ParseConfig(kMinimal, kFile);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->archive.retry_horizon, Duration(6h));
+  c = ParseConfig(std::string("[archive]\nretry_horizon = \"30m\"\n") + kMinimal, kFile);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->archive.retry_horizon, Duration(30min));
+  EXPECT_NE(RenderConfig(*c).find("retry_horizon = \"30m\""), std::string::npos);
+  EXPECT_NE(ErrorOf(std::string("[archive]\nretry_horizon = \"9000h\"\n") + kMinimal)
+                .message()
+                .find("[archive] retry_horizon: must be at most a year"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf(std::string("[archive]\nretry_horizon = \"later\"\n") + kMinimal)
+                .message()
+                .find("[archive] retry_horizon: \"later\" is not a duration"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace hsmfs

@@ -254,7 +254,7 @@ TEST_F(FsCoreTest, ListedDirectoriesAreAnsweredWithoutTheBackend) {
   EXPECT_EQ(faulty_->calls(Op::kStat), 0);
 }
 
-TEST_F(FsCoreTest, SlowFirstListingAnswersAfterListTimeoutWithWhatIsThere) {
+TEST_F(FsCoreTest, SlowFirstListingIsIncompleteAfterListTimeoutNotEmpty) {
   auto vault = Path("vault");
   ASSERT_TRUE(vault.ok());
   faulty_->Hang(Op::kList);
@@ -265,16 +265,64 @@ TEST_F(FsCoreTest, SlowFirstListingAnswersAfterListTimeoutWithWhatIsThere) {
   EXPECT_EQ(done.wait_for(50ms), std::future_status::timeout);  // still waiting
   clock_.Advance(11s);                                          // past list_timeout
   ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
-  EXPECT_TRUE(done.get().ok());
-  EXPECT_EQ(Names(sink->entries), (std::set<std::string>{".", ".."}));
+  // Not an empty directory: EIO, and the directory says why.
+  const Status first = done.get();
+  EXPECT_EQ(ToErrno(first), EIO) << first.ToString();
+  EXPECT_EQ(first.message().rfind("E-LIST-02: ", 0), 0u) << first.message();
+  EXPECT_NE(first.message().find("incomplete"), std::string::npos) << first.message();
+  auto why = core_->GetXattr(vault->ino, "user.hsm.error");
+  ASSERT_TRUE(why.ok() && *why);
+  EXPECT_NE((*why)->find("incomplete"), std::string::npos) << **why;
+  // A name not seen yet is not ENOENT either.
+  EXPECT_EQ(ToErrno(Lookup(vault->ino, "README").status()), EIO);
   // Later requests do not wait again while the listing is still running.
-  auto again = ReadDirAll(vault->ino);
-  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(ToErrno(ReadDirAll(vault->ino).status()), EIO);
   faulty_->Unhang(Op::kList);
   ASSERT_TRUE(Eventually([&] {
     auto now = ReadDirAll(vault->ino);
     return now.ok() && Names(*now).count("act6") && Names(*now).count("README");
   }));
+  EXPECT_FALSE(*core_->GetXattr(vault->ino, "user.hsm.error"));
+}
+
+TEST_F(FsCoreTest, FirstListingsOnAHungBackendAreIncompleteAtOnce) {
+  for (const char* d : {"d1", "d2", "d3"}) fake_->AddFile(std::string("batch/") + d + "/f", "x");
+  auto batch = Path("vault/batch");
+  ASSERT_TRUE(batch.ok());
+  std::vector<uint64_t> dirs;
+  for (const char* d : {"d1", "d2", "d3"}) dirs.push_back(Lookup(batch->ino, d)->ino);
+  const int lists = faulty_->calls(Op::kList);
+  faulty_->Hang(Op::kList);
+  auto sink = std::make_shared<CollectingSink>();
+  auto done = sink->done.get_future();
+  core_->ReadDir(dirs[0], 0, sink);
+  ASSERT_TRUE(Eventually([&] { return faulty_->hanging() == 1; }));
+  clock_.Advance(11s);  // one list_timeout
+  ASSERT_EQ(done.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(ToErrno(done.get()), EIO);
+  // The backend is taken for hung: the next directories are answered at once
+  // (no fake time passes), incomplete, and no listing is started for them.
+  for (size_t i = 1; i < dirs.size(); ++i) {
+    auto r = ReadDirAll(dirs[i]);
+    EXPECT_EQ(ToErrno(r.status()), EIO);
+    EXPECT_EQ(r.status().message().rfind("E-LIST-02: ", 0), 0u) << r.status().message();
+    EXPECT_EQ(ToErrno(Lookup(dirs[i], "f").status()), EIO);
+    auto why = core_->GetXattr(dirs[i], "user.hsm.error");
+    ASSERT_TRUE(why.ok() && *why);
+    EXPECT_NE((*why)->find("incomplete"), std::string::npos) << **why;
+  }
+  EXPECT_EQ(faulty_->calls(Op::kList), lists + 1);
+  EXPECT_EQ(faulty_->hanging(), 1);
+  // Once the hung listing returns, first listings run (and wait) again.
+  faulty_->Unhang(Op::kList);
+  ASSERT_TRUE(Eventually([&] {
+    auto now = ReadDirAll(dirs[0]);
+    return now.ok() && Names(*now).count("f");
+  }));
+  auto second = ReadDirAll(dirs[1]);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_TRUE(Names(*second).count("f"));
+  EXPECT_FALSE(*core_->GetXattr(dirs[1], "user.hsm.error"));
 }
 
 TEST_F(FsCoreTest, FailedFirstListingIsAnErrorAndIsRetriedLater) {

@@ -125,6 +125,8 @@ class FsCoreWriteTest : public ::testing::Test {
     config_.archive.settle = 5s;
     config_.archive.max_attempts = 3;
     config_.archive.retry_delay = 1s;
+    // max_attempts alone, unless a test of outages sets a horizon.
+    config_.archive.retry_horizon = 0s;
     BackendConfig vault;
     vault.name = "vault";
     vault.type = "posix";
@@ -440,6 +442,68 @@ TEST_F(FsCoreWriteTest, ABadReadBackIsRetried) {
   faulty_->FailFirst(Op::kRead, 1, DataLossError("checksum mismatch on read back"));
   const uint64_t ino = WriteFile(incoming_, "f", "data");
   ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  EXPECT_EQ(faulty_->calls(Op::kPut), 2);
+}
+
+TEST_F(FsCoreWriteTest, AnOutageShorterThanTheRetryHorizonEndsDualWithoutARetry) {
+  config_.archive.retry_horizon = 1h;
+  Start();
+  faulty_->FailAlways(Op::kPut, UnavailableError("hsi: connection refused"));
+  const uint64_t ino = WriteFile(incoming_, "f", "written during the outage");
+  // Twice max_attempts, and the file is still waiting, not failed.
+  ASSERT_TRUE(Drive([&] { return faulty_->calls(Op::kPut) >= 6; }, 1s)) << State(ino);
+  EXPECT_NE(State(ino), "failed");
+  faulty_->Clear(Op::kPut);
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }, 1s)) << State(ino);
+  EXPECT_EQ(fake_->Data("incoming/f"), "written during the outage");
+  for (const auto& j : Jobs()) EXPECT_NE(j.state, JobState::kFailed);
+}
+
+TEST_F(FsCoreWriteTest, AnOutageLongerThanTheHorizonFailsThenRetriesWhenTheBackendAnswers) {
+  // Back-off 1, 2, 4, 8, 16 s: the sixth failure has waited 31 s > 20 s.
+  config_.archive.retry_horizon = 20s;
+  Start();
+  faulty_->FailAlways(Op::kPut, UnavailableError("tape library offline"));
+  const uint64_t small = WriteFile(incoming_, "small", "s");
+  const uint64_t big = WriteFile(incoming_, "big", std::string(4096, 'b'));
+  ASSERT_TRUE(Drive([&] { return State(small) == "failed" && State(big) == "failed"; }, 1s));
+  EXPECT_EQ(faulty_->calls(Op::kPut), 12);
+  EXPECT_EQ(**core_->GetXattr(small, "user.hsm.error"), "tape library offline");
+  // The data stays in the cache.
+  auto f = Open(big, O_RDONLY);
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(ReadFd(f->fd), std::string(4096, 'b'));
+  core_->Release(big, *f);
+  // While the backend is still down, one probe (the smallest file) fails
+  // again at once, without a new round of back-off.
+  ASSERT_TRUE(Drive([&] { return faulty_->calls(Op::kPut) == 13; }, 1s));
+  ASSERT_TRUE(Drive([&] { return State(small) == "failed"; }, 1s));
+  clock_.Advance(1min);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(faulty_->calls(Op::kPut), 13);
+  EXPECT_EQ(State(big), "failed");
+  // The backend answers again: both are archived without a manual retry.
+  faulty_->Clear(Op::kPut);
+  ASSERT_TRUE(Drive([&] { return State(small) == "dual" && State(big) == "dual"; }, 1s))
+      << State(small) << " " << State(big);
+  EXPECT_EQ(fake_->Data("incoming/big"), std::string(4096, 'b'));
+  EXPECT_EQ(fake_->Data("incoming/small"), "s");
+}
+
+TEST_F(FsCoreWriteTest, APermanentArchiveErrorFailsAtOnceAndIsNotRetriedByItself) {
+  config_.archive.retry_horizon = 1h;
+  Start();
+  faulty_->FailAlways(Op::kPut, PermissionDeniedError("incoming/f: Permission denied"));
+  const uint64_t ino = WriteFile(incoming_, "f", "data");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "failed"; }));
+  EXPECT_EQ(faulty_->calls(Op::kPut), 1);
+  faulty_->Clear(Op::kPut);
+  // Another archive to the same backend succeeds: the permanent failure
+  // stays failed (it needs hsmctl retry once the cause is fixed).
+  const uint64_t other = WriteFile(incoming_, "g", "other");
+  ASSERT_TRUE(Drive([&] { return State(other) == "dual"; }));
+  clock_.Advance(10min);
+  ASSERT_FALSE(Drive([&] { return State(ino) != "failed"; }, 1s));
   EXPECT_EQ(faulty_->calls(Op::kPut), 2);
 }
 
