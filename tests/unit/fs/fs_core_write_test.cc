@@ -820,6 +820,10 @@ TEST_F(FsCoreWriteTest, ChownAndChmodAreKeptAcrossListingsAndRestarts) {
   ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
   EXPECT_EQ(faulty_->calls(Op::kPut), puts + 1);
   EXPECT_EQ(fake_->Stat("incoming/f")->mode, 0604u);  // the mode goes to the backend
+  // A listing keeps them; so does a restart (right after it: the new fake
+  // backend would not hold f for a later one).
+  ASSERT_TRUE(engine_->sync().ListNow(EntryOf(*engine_, incoming_), CancelToken::None()).ok());
+  EXPECT_EQ(core_->GetAttr(ino)->uid, 2000u);
   Start();
   const auto after = Lookup(incoming_, "f");
   ASSERT_TRUE(after.ok());
