@@ -52,7 +52,11 @@ enum class Residency {
 struct ObjectInfo {
   std::string name;  // last path component
   ObjectType type = ObjectType::kFile;
-  uint32_t mode = 0644;     // permission bits
+  uint32_t mode = 0644;  // permission bits
+  // The owner where the backend keeps one that means something on this host
+  // (posix: the file's); -1 elsewhere (the mount shows the configured owner).
+  int64_t uid = -1;
+  int64_t gid = -1;
   uint64_t size = 0;        // a symlink's: the length of its target
   std::string link_target;  // kSymlink only: the target, verbatim
   int64_t mtime_ns = 0;

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "common/logging.h"
 #include "common/units.h"
@@ -248,11 +249,21 @@ Status FsCore::SetXattr(uint64_t ino, std::string_view name, const catalog::Requ
   return stager->Request(e, who).status();
 }
 
+std::pair<uint32_t, uint32_t> FsCore::OwnerOf(const Entry& e) const {
+  int64_t uid = e.uid;
+  int64_t gid = e.gid;
+  if (uid < 0 || gid < 0) {
+    const BackendConfig* b = e.backend.empty() ? nullptr : engine_.config().FindBackend(e.backend);
+    if (uid < 0) uid = b && b->uid >= 0 ? b->uid : options_.uid;
+    if (gid < 0) gid = b && b->gid >= 0 ? b->gid : options_.gid;
+  }
+  return {static_cast<uint32_t>(uid), static_cast<uint32_t>(gid)};
+}
+
 Attr FsCore::ToAttr(const Entry& e) const {
   Attr a;
   a.ino = static_cast<uint64_t>(e.id);
-  a.uid = options_.uid;
-  a.gid = options_.gid;
+  std::tie(a.uid, a.gid) = OwnerOf(e);
   a.mtime_ns = e.mtime_ns;
   a.ctime_ns = std::max(e.ctime_ns, e.mtime_ns);
   if (e.is_dir()) {

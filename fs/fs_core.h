@@ -13,9 +13,15 @@
 // POSIX promises: st_size is the real size; st_blocks is 0 unless a copy is in
 // the cache (so du shows what occupies local disk); directories have nlink 1
 // (subdirectory count unknown, which tells find not to use the leaf
-// optimisation); owner is the user running the mount. Symlinks are
-// S_IFLNK|0777 with st_size the length of their target, which readlink
-// returns from the catalog (never a recall, never resolved by hsmfs).
+// optimisation). Symlinks are S_IFLNK|0777 with st_size the length of their
+// target, which readlink returns from the catalog (never a recall, never
+// resolved by hsmfs). Owners and permission bits are real (docs/SEMANTICS.md
+// "Permissions"): what a process creates is its uid's (its gid's, or a setgid
+// parent's group), a chown is kept in the catalog, a posix backend's entries
+// show the owner on its disk, other backends' their configured uid/gid (by
+// default Options::uid/gid, the user running the mount). The kernel checks
+// access against them (the mount always uses default_permissions), so
+// FsCore itself checks nothing but the write rules (EROFS).
 //
 // Thread-safe.
 
@@ -84,7 +90,8 @@ struct AttrChange {
   std::optional<uint32_t> mode;
   std::optional<uint64_t> size;
   std::optional<int64_t> mtime_ns;
-  bool owner = false;  // chown/chgrp: accepted and ignored (docs/SEMANTICS.md)
+  std::optional<uint32_t> uid;  // chown; the kernel checked who may
+  std::optional<uint32_t> gid;  // chgrp
 };
 
 // The extended attributes hsmfs serves (DESIGN.md section 1).
@@ -108,6 +115,8 @@ inline constexpr std::string_view kXattrStats = "user.hsm.stats";
 class FsCore {
  public:
   struct Options {
+    // The owner of the root, and of what a backend lists without an owner
+    // unless its config says otherwise.
     uint32_t uid = 0;
     uint32_t gid = 0;
     // Non-empty (hsmctl put): files created or rewritten through this core
@@ -160,7 +169,9 @@ class FsCore {
   // Write, SetAttr) until its last Release, and is never archived.
   Result<std::pair<Attr, OpenFile>> Create(uint64_t parent, std::string_view name, uint32_t mode,
                                            int flags, const catalog::Requester& who);
-  Result<Attr> MakeDir(uint64_t parent, std::string_view name, uint32_t mode);
+  // Made by `who` (its uid and gid own it; a setgid parent's group wins).
+  Result<Attr> MakeDir(uint64_t parent, std::string_view name, uint32_t mode,
+                       const catalog::Requester& who);
   // Makes the symlink `name` -> `target` (stored verbatim, archived like a
   // file); kNotPermitted (EPERM) on a backend that cannot store symlinks.
   Result<Attr> Symlink(uint64_t parent, std::string_view name, std::string_view target,
@@ -190,6 +201,8 @@ class FsCore {
  private:
   struct OpenWait;
   Attr ToAttr(const catalog::Entry& e) const;
+  // The owner `e` shows: its own, else its backend's configured one, else ours.
+  std::pair<uint32_t, uint32_t> OwnerOf(const catalog::Entry& e) const;
   Result<catalog::Entry> GetEntry(uint64_t ino);
   // Opens the cached copy; kNotFound if the copy is gone.
   Result<OpenFile> OpenCached(const catalog::Entry& e);
@@ -206,6 +219,7 @@ class FsCore {
   // not on the backend yet (create and mkdir).
   Result<catalog::Entry> AddLocalEntry(uint64_t parent, std::string_view name,
                                        catalog::EntryType type, uint32_t mode,
+                                       const catalog::Requester& who,
                                        std::string_view link_target = {});
   // SetAttr of a symlink: a new mtime (lutimes, cp -a) is archived again with it.
   Result<Attr> SetSymlinkAttr(const catalog::Entry& e, const AttrChange& change);

@@ -192,8 +192,9 @@ void FsCore::Release(uint64_t ino, const OpenFile& file) {
 
 Result<std::pair<Attr, OpenFile>> FsCore::Create(uint64_t parent, std::string_view name,
                                                  uint32_t mode, int flags,
-                                                 const catalog::Requester& /*who*/) {
-  HSMFS_ASSIGN_OR_RETURN(Entry e, AddLocalEntry(parent, name, catalog::EntryType::kFile, mode));
+                                                 const catalog::Requester& who) {
+  HSMFS_ASSIGN_OR_RETURN(Entry e,
+                         AddLocalEntry(parent, name, catalog::EntryType::kFile, mode, who));
   auto fd = engine_.cache().CreateCopy(e.id);
   if (!fd.ok()) {
     auto s = engine_.catalog().Acquire();
@@ -214,7 +215,8 @@ Result<std::pair<Attr, OpenFile>> FsCore::Create(uint64_t parent, std::string_vi
 }
 
 Result<Entry> FsCore::AddLocalEntry(uint64_t parent, std::string_view name, catalog::EntryType type,
-                                    uint32_t mode, std::string_view link_target) {
+                                    uint32_t mode, const catalog::Requester& who,
+                                    std::string_view link_target) {
   HSMFS_ASSIGN_OR_RETURN(Entry dir, GetEntry(parent));
   if (!dir.is_dir()) return Status(Code::kNotDirectory, dir.name + ": not a directory");
   HSMFS_RETURN_IF_ERROR(CheckName(dir.backend, name));
@@ -226,6 +228,15 @@ Result<Entry> FsCore::AddLocalEntry(uint64_t parent, std::string_view name, cata
   e.name = std::string(name);
   e.type = type;
   e.mode = mode & 07777;
+  e.uid = who.uid;
+  e.gid = who.gid;
+  if (dir.mode & S_ISGID) {
+    // As on a local disk: a setgid directory gives its group to what is made
+    // in it, and its setgid bit to new directories. (The kernel already took
+    // S_ISGID off `mode` of a file made by someone outside that group.)
+    e.gid = OwnerOf(dir).second;
+    if (type == catalog::EntryType::kDir) e.mode |= S_ISGID;
+  }
   e.mtime_ns = now;
   e.ctime_ns = now;
   e.local_mtime = type == catalog::EntryType::kDir;  // the backend's differs by its archive time
@@ -254,14 +265,15 @@ Result<Entry> FsCore::AddLocalEntry(uint64_t parent, std::string_view name, cata
   return created;
 }
 
-Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mode) {
-  HSMFS_ASSIGN_OR_RETURN(Entry e, AddLocalEntry(parent, name, catalog::EntryType::kDir, mode));
+Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mode,
+                             const catalog::Requester& who) {
+  HSMFS_ASSIGN_OR_RETURN(Entry e, AddLocalEntry(parent, name, catalog::EntryType::kDir, mode, who));
   Settle(e.id);  // the archiver makes it on the backend
   return ToAttr(e);
 }
 
 Result<Attr> FsCore::Symlink(uint64_t parent, std::string_view name, std::string_view target,
-                             const catalog::Requester& /*who*/) {
+                             const catalog::Requester& who) {
   // symlink(2) never passes an empty target; a catalog row without one would
   // read as a file's NULL column.
   if (target.empty()) return NotFoundError("a symlink needs a target");
@@ -274,8 +286,8 @@ Result<Attr> FsCore::Symlink(uint64_t parent, std::string_view name, std::string
                                std::string(name) + " not created (docs/SEMANTICS.md)");
     }
   }
-  HSMFS_ASSIGN_OR_RETURN(Entry e,
-                         AddLocalEntry(parent, name, catalog::EntryType::kSymlink, 0777, target));
+  HSMFS_ASSIGN_OR_RETURN(
+      Entry e, AddLocalEntry(parent, name, catalog::EntryType::kSymlink, 0777, who, target));
   Settle(e.id);  // the archiver stores it on the backend
   return ToAttr(e);
 }
@@ -593,19 +605,39 @@ Result<Attr> FsCore::SetUnlinkedAttr(EntryId id, const OpenFile* file, const Att
   return *attr;
 }
 
-void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& change,
+void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& requested,
                      const catalog::Requester& who, std::function<void(Result<Attr>)> done) {
   auto got = GetEntry(ino);
   if (!got.ok() && got.status().code() == Code::kNotFound &&
       UnlinkedAttr(static_cast<EntryId>(ino))) {
     // Unlinked while open: only its cached copy is left to change.
-    return done(SetUnlinkedAttr(static_cast<EntryId>(ino), file, change));
+    return done(SetUnlinkedAttr(static_cast<EntryId>(ino), file, requested));
   }
   if (!got.ok()) return done(got.status());
   const Entry e = std::move(got).value();
-  if (e.is_symlink()) return done(SetSymlinkAttr(e, change));
-  if (!change.mode && !change.size && !change.mtime_ns) return done(ToAttr(e));  // chown: ignored
+  AttrChange change = requested;
+  const bool chown = change.uid || change.gid;
+  if (!change.mode && !change.size && !change.mtime_ns && !chown) return done(ToAttr(e));
   if (Status s = CheckWritable(e.backend, e.backend_path); !s.ok()) return done(s);
+  if (chown) {
+    // Only the catalog keeps owners: no backend call, no recall, no new version.
+    {
+      auto s = engine_.catalog().Acquire();
+      if (!s.ok()) return done(AtSite("E-CAT-01", s.status()));
+      Status set = s->SetOwner(e.id, change.uid ? int64_t{*change.uid} : -1,
+                               change.gid ? int64_t{*change.gid} : -1);
+      if (!set.ok()) return done(AtSite("E-CAT-01", set));
+      set = s->SetCtime(e.id, engine_.clock().WallNanos());
+      if (!set.ok()) return done(AtSite("E-CAT-01", set));
+    }
+    // As Linux does on chown, even root's: a file loses setuid, and setgid
+    // where it means set-group-ID (group execute set).
+    const uint32_t mode = change.mode.value_or(e.mode);
+    const uint32_t kill = S_ISUID | ((mode & S_IXGRP) ? S_ISGID : 0);
+    if (!e.is_dir() && !e.is_symlink() && (mode & kill)) change.mode = mode & ~kill;
+    if (!change.mode && !change.size && !change.mtime_ns) return done(GetAttr(ino));
+  }
+  if (e.is_symlink()) return done(SetSymlinkAttr(e, change));
   if (change.size && e.is_dir())
     return done(Status(Code::kIsDirectory, e.name + ": is a directory"));
   const OpenFile file_copy = file ? *file : OpenFile{};

@@ -120,7 +120,7 @@ class FuseDirSink final : public DirSink {
 
 catalog::Requester RequesterOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  return catalog::Requester{ctx->uid, ctx->pid, ProcessName(ctx->pid)};
+  return catalog::Requester{ctx->uid, ctx->pid, ProcessName(ctx->pid), ctx->gid};
 }
 
 // An open that may be answered later, from another thread. FsCore may finish
@@ -260,7 +260,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) noexcept {
   try {
-    auto r = Core(req).MakeDir(parent, name, mode);
+    auto r = Core(req).MakeDir(parent, name, mode, RequesterOf(req));
     if (!r.ok()) return ReplyError(req, r.status(), "mkdir", parent);
     const fuse_entry_param e = ToEntryParam(Core(req), *r);
     fuse_reply_entry(req, &e);
@@ -360,7 +360,8 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
     } else if (to_set & FUSE_SET_ATTR_MTIME) {
       change.mtime_ns = int64_t{attr->st_mtim.tv_sec} * 1'000'000'000 + attr->st_mtim.tv_nsec;
     }
-    change.owner = (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) != 0;
+    if (to_set & FUSE_SET_ATTR_UID) change.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) change.gid = attr->st_gid;
     const OpenFile file = fi ? FileOf(fi) : OpenFile{};
     Core(req).SetAttr(ino, fi ? &file : nullptr, change, RequesterOf(req),
                       [req, ino](Result<Attr> r) {

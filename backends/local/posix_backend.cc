@@ -33,6 +33,8 @@ ObjectInfo InfoFromStat(std::string name, const struct stat& st) {
   info.name = std::move(name);
   info.type = S_ISDIR(st.st_mode) ? ObjectType::kDir : ObjectType::kFile;
   info.mode = st.st_mode & 07777;
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
   info.size = S_ISDIR(st.st_mode) ? 0 : static_cast<uint64_t>(st.st_size);
   info.mtime_ns = MtimeNs(st);
   info.residency = Residency::kDisk;
@@ -60,6 +62,8 @@ Result<ObjectInfo> SymlinkInfo(int dirfd, const char* at, std::string name, cons
   info.name = std::move(name);
   info.type = ObjectType::kSymlink;
   info.mode = 0777;
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
   info.size = info.link_target.size();
   info.mtime_ns = MtimeNs(st);
   info.residency = Residency::kDisk;

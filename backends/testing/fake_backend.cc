@@ -87,6 +87,15 @@ void FakeBackend::SetHsmState(const ObjectPath& path, std::string code) {
   if (it != nodes_.end()) it->second.info.hsm_state = std::move(code);
 }
 
+void FakeBackend::SetOwner(const ObjectPath& path, int64_t uid, int64_t gid) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = nodes_.find(path);
+  if (it != nodes_.end()) {
+    it->second.info.uid = uid;
+    it->second.info.gid = gid;
+  }
+}
+
 std::vector<std::vector<ObjectPath>> FakeBackend::stage_batches() const {
   std::lock_guard<std::mutex> l(mu_);
   return stage_batches_;

@@ -30,6 +30,9 @@ class FakeBackend final : public Backend {
                     Residency residency = Residency::kTape);
   // Sets the HSM state code (ObjectInfo::hsm_state) a later Stat/List reports.
   void SetHsmState(const ObjectPath& path, std::string code);
+  // Sets the owner (ObjectInfo::uid/gid) a later Stat/List reports, as a
+  // posix backend reports its files'.
+  void SetOwner(const ObjectPath& path, int64_t uid, int64_t gid);
   // The path lists StageMany was called with, in call order.
   std::vector<std::vector<ObjectPath>> stage_batches() const;
   // The stored data of a file, or "" if absent.
