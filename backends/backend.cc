@@ -57,4 +57,20 @@ Status ValidateObjectPath(std::string_view path) {
   return Status::Ok();
 }
 
+Status Backend::SetDirMtime(const ObjectPath& path, int64_t /*mtime_ns*/) {
+  return UnimplementedError("this backend keeps no directory times (" + path + ")");
+}
+
+Status CheckStorableName(std::string_view type, std::string_view name) {
+  if (type != "hpss") return Status::Ok();
+  const size_t bad = name.find_first_of(kHsiUnquotableChars);
+  if (bad == std::string_view::npos) return Status::Ok();
+  const char c = name[bad];
+  const std::string shown = c == '\n'   ? "a newline"
+                            : c == '\r' ? "a carriage return"
+                                        : std::string("'") + c + "'";
+  return InvalidArgumentError("the name \"" + std::string(name) + "\" holds " + shown +
+                              ", which an HPSS backend cannot store (hsi cannot quote it)");
+}
+
 }  // namespace hsmfs::backends

@@ -52,7 +52,11 @@ enum class Residency {
 struct ObjectInfo {
   std::string name;  // last path component
   ObjectType type = ObjectType::kFile;
-  uint32_t mode = 0644;     // permission bits
+  uint32_t mode = 0644;  // permission bits
+  // The owner where the backend keeps one that means something on this host
+  // (posix: the file's); -1 elsewhere (the mount shows the configured owner).
+  int64_t uid = -1;
+  int64_t gid = -1;
   uint64_t size = 0;        // a symlink's: the length of its target
   std::string link_target;  // kSymlink only: the target, verbatim
   int64_t mtime_ns = 0;
@@ -168,6 +172,11 @@ class Backend {
   // Creates the directory `path` with permission bits `mode` (where the backend
   // keeps them); kAlreadyExists if it exists, kNotFound without its parent.
   virtual Status MakeDir(const ObjectPath& path, uint32_t mode) = 0;
+  // Sets the modification time of the directory `path`, where the backend
+  // keeps directory times (posix), so that rsync -a and tar -x times survive a
+  // catalog rebuilt from the backend. Default: kUnimplemented (the catalog
+  // alone keeps them).
+  virtual Status SetDirMtime(const ObjectPath& path, int64_t mtime_ns);
 };
 
 // Joins a directory path and a name ("" + "a" = "a", "a" + "b" = "a/b").
@@ -176,6 +185,16 @@ std::string JoinObjectPath(std::string_view dir, std::string_view name);
 std::string ParentObjectPath(std::string_view path);
 // kInvalidArgument unless `path` is a well-formed ObjectPath.
 Status ValidateObjectPath(std::string_view path);
+
+// Whether a backend of type `type` ("posix", "hpss", ...) can store an object
+// named `name` (one path component): kInvalidArgument naming the character it
+// cannot take. Not a Backend method, so that the mount can ask before any
+// backend exists and refuse the name when it is created, rather than fail its
+// archive job later.
+Status CheckStorableName(std::string_view type, std::string_view name);
+
+// hsi reads its commands line by line and has no escape for these (HsiQuote).
+inline constexpr std::string_view kHsiUnquotableChars = "\n\r;\"";
 
 // Reads `path` into a temporary file in `scratch_dir` and removes it again:
 // for verifying an object against options.expect_checksum without keeping it.

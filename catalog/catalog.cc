@@ -30,12 +30,21 @@ constexpr std::string_view kStateNames[] = {"offline",   "staging", "online", "q
 constexpr char kColumns[] =
     "id, parent, name, type, mode, size, mtime_ns, backend, backend_path, state, cached, "
     "checksum, location, volume, position, error, seen_gen, last_access_ns, pinned, version, "
-    "on_backend, hsm_state, link_target";
+    "on_backend, hsm_state, link_target, ctime_ns, local_mtime, uid, gid";
 
 // Catalogs this thread holds a Session of (to catch nested Acquire).
 thread_local std::vector<const Catalog*> t_held;
 
 Entry ReadEntry(const Stmt& s) { return ReadEntryColumns(s, 0); }
+
+// An owner id, NULL for "none" (-1).
+void BindOwner(Stmt& s, int i, int64_t id) {
+  if (id < 0) {
+    s.BindNull(i);
+  } else {
+    s.Bind(i, id);
+  }
+}
 
 std::string JoinPath(std::string_view dir, std::string_view name) {
   if (dir.empty()) return std::string(name);
@@ -87,6 +96,10 @@ Entry ReadEntryColumns(const Stmt& s, int first) {
   e.on_backend = s.Int(first + 20) != 0;
   e.hsm_state = s.Text(first + 21);
   e.link_target = s.Text(first + 22);
+  e.ctime_ns = s.Int(first + 23);
+  e.local_mtime = s.Int(first + 24) != 0;
+  e.uid = s.IsNull(first + 25) ? -1 : s.Int(first + 25);
+  e.gid = s.IsNull(first + 26) ? -1 : s.Int(first + 26);
   return e;
 }
 
@@ -258,10 +271,11 @@ Result<Entry> Session::InsertEntry(const Entry& e) {
   HSMFS_RETURN_IF_ERROR(CheckEntryName(e.name));
   HSMFS_ASSIGN_OR_RETURN(
       Stmt s,
-      db_->Prepare("INSERT INTO entries (parent, name, type, mode, size, mtime_ns, backend, "
-                   "backend_path, state, cached, checksum, location, volume, position, "
-                   "error, seen_gen, version, on_backend, hsm_state, link_target) "
-                   "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
+      db_->Prepare(
+          "INSERT INTO entries (parent, name, type, mode, size, mtime_ns, backend, "
+          "backend_path, state, cached, checksum, location, volume, position, "
+          "error, seen_gen, version, on_backend, hsm_state, link_target, ctime_ns, "
+          "local_mtime, uid, gid) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"));
   s.Bind(1, e.parent)
       .Bind(2, e.name)
       .Bind(3, static_cast<int64_t>(e.type))
@@ -281,7 +295,11 @@ Result<Entry> Session::InsertEntry(const Entry& e) {
       .Bind(17, e.version)
       .Bind(18, int64_t{e.on_backend})
       .BindText(19, e.hsm_state)
-      .BindText(20, e.link_target);
+      .BindText(20, e.link_target)
+      .Bind(21, e.ctime_ns)
+      .Bind(22, int64_t{e.local_mtime});
+  BindOwner(s, 23, e.uid);
+  BindOwner(s, 24, e.gid);
   HSMFS_RETURN_IF_ERROR(s.Run());
   Entry out = e;
   out.id = db_->LastInsertId();
@@ -292,8 +310,8 @@ Status Session::UpdateListedAttrs(const Entry& e) {
   HSMFS_ASSIGN_OR_RETURN(
       Stmt s, db_->Prepare("UPDATE entries SET mode = ?, size = ?, mtime_ns = ?, state = ?, "
                            "cached = ?, checksum = ?, location = ?, volume = ?, position = ?, "
-                           "seen_gen = ?, hsm_state = ?, link_target = ?, on_backend = 1 "
-                           "WHERE id = ?"));
+                           "seen_gen = ?, hsm_state = ?, link_target = ?, uid = ?, gid = ?, "
+                           "on_backend = 1 WHERE id = ?"));
   s.Bind(1, static_cast<int64_t>(e.mode))
       .Bind(2, static_cast<int64_t>(e.size))
       .Bind(3, e.mtime_ns)
@@ -306,7 +324,9 @@ Status Session::UpdateListedAttrs(const Entry& e) {
       .Bind(10, e.seen_gen)
       .BindText(11, e.hsm_state)
       .BindText(12, e.link_target)
-      .Bind(13, e.id);
+      .Bind(15, e.id);
+  BindOwner(s, 13, e.uid);
+  BindOwner(s, 14, e.gid);
   return s.Run();
 }
 
@@ -316,14 +336,19 @@ Status Session::DeleteEntry(EntryId id) {
   return s.Run();
 }
 
-Result<Entry> Session::EnsureBackendRoot(std::string_view backend, int64_t now_ns) {
+Result<Entry> Session::EnsureBackendRoot(std::string_view backend, int64_t now_ns,
+                                         std::optional<uint32_t> mode) {
   auto existing = Lookup(kRootId, backend);
+  if (existing.ok() && mode && existing->mode != (*mode & 07777)) {
+    HSMFS_RETURN_IF_ERROR(SetMode(existing->id, *mode));
+    existing->mode = *mode & 07777;
+  }
   if (existing.ok() || existing.status().code() != Code::kNotFound) return existing;
   Entry e;
   e.parent = kRootId;
   e.name = std::string(backend);
   e.type = EntryType::kDir;
-  e.mode = 0755;
+  e.mode = mode ? *mode & 07777 : 0755;
   e.mtime_ns = now_ns;
   e.backend = std::string(backend);
   return InsertEntry(e);
@@ -364,6 +389,7 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
   }
   if (!old.ok()) {
     Entry e = listed;
+    e.mode = listed.mode & 07777;
     e.parent = dir.id;
     e.backend = dir.backend;
     e.backend_path = JoinPath(dir.backend_path, listed.name);
@@ -385,10 +411,16 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
   }
   const Entry before = e;
   e.seen_gen = gen;
+  const bool listed_mode = (listed.mode & kListedModeIsDefault) == 0;
   if (e.is_dir()) {
     // The mode stays the catalog's: chmod through the mount changes only the
     // catalog (no backend call may block it), so a listing must not undo it.
-    e.mtime_ns = listed.mtime_ns;
+    // So does an mtime the mount set (mkdir, a change inside, utimens): the
+    // backend's changes whenever the archiver puts a file there. So does the
+    // owner, once known.
+    if (!e.local_mtime) e.mtime_ns = listed.mtime_ns;
+    if (e.uid < 0) e.uid = listed.uid;
+    if (e.gid < 0) e.gid = listed.gid;
   } else if (!e.holds_unarchived_data()) {
     const bool same_mtime = SameMtime(e.mtime_ns, listed.mtime_ns);
     const bool changed_on_backend = e.size != listed.size || !same_mtime;
@@ -398,7 +430,11 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
       e.cached = false;
       e.state = FileState::kOffline;
     }
-    e.mode = listed.mode;
+    if (listed_mode) e.mode = listed.mode;
+    // A chown through the mount changes only the catalog: the backend's owner
+    // counts for a file it changed, or one the catalog has no owner for.
+    if (listed.uid >= 0 && (changed_on_backend || e.uid < 0)) e.uid = listed.uid;
+    if (listed.gid >= 0 && (changed_on_backend || e.gid < 0)) e.gid = listed.gid;
     e.size = listed.size;
     if (!same_mtime) e.mtime_ns = listed.mtime_ns;
     if (!listed.checksum.empty() || changed_on_backend) e.checksum = listed.checksum;
@@ -409,9 +445,10 @@ Status Session::UpsertListed(const Entry& dir, const Entry& listed, int64_t gen,
     e.link_target = listed.link_target;
   }
   HSMFS_RETURN_IF_ERROR(UpdateListedAttrs(e));
-  if (delta && (e.mode != before.mode || e.size != before.size || e.mtime_ns != before.mtime_ns ||
-                e.state != before.state || e.hsm_state != before.hsm_state ||
-                e.link_target != before.link_target)) {
+  if (delta &&
+      (e.mode != before.mode || e.size != before.size || e.mtime_ns != before.mtime_ns ||
+       e.state != before.state || e.hsm_state != before.hsm_state ||
+       e.link_target != before.link_target || e.uid != before.uid || e.gid != before.gid)) {
     delta->changed.push_back(e.id);
   }
   return Status::Ok();
@@ -554,17 +591,18 @@ Result<bool> Session::HasChildren(EntryId dir) {
 }
 
 Result<Entry> Session::BeginModify(EntryId id, bool cached, int64_t now_ns) {
-  HSMFS_ASSIGN_OR_RETURN(
-      Stmt s, db_->Prepare("UPDATE entries SET state = 'online', version = version + 1, "
-                           "error = NULL, cached = ?, seen_gen = MAX(seen_gen, ?) WHERE id = ?"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt s,
+                         db_->Prepare("UPDATE entries SET state = 'online', version = version + 1, "
+                                      "error = NULL, cached = ?1, seen_gen = MAX(seen_gen, ?2), "
+                                      "ctime_ns = ?2 WHERE id = ?3"));
   s.Bind(1, int64_t{cached}).Bind(2, now_ns).Bind(3, id);
   HSMFS_RETURN_IF_ERROR(s.Run());
   return Get(id);
 }
 
 Status Session::SetLocalAttrs(EntryId id, uint64_t size, int64_t mtime_ns) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt s,
-                         db_->Prepare("UPDATE entries SET size = ?, mtime_ns = ? WHERE id = ?"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET size = ?1, mtime_ns = ?2, "
+                                              "ctime_ns = MAX(ctime_ns, ?2) WHERE id = ?3"));
   s.Bind(1, static_cast<int64_t>(size)).Bind(2, mtime_ns).Bind(3, id);
   return s.Run();
 }
@@ -575,9 +613,31 @@ Status Session::SetMode(EntryId id, uint32_t mode) {
   return s.Run();
 }
 
+Status Session::SetOwner(EntryId id, int64_t uid, int64_t gid) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare("UPDATE entries SET uid = CASE WHEN ?1 >= 0 THEN ?1 ELSE uid END, "
+                           "gid = CASE WHEN ?2 >= 0 THEN ?2 ELSE gid END WHERE id = ?3"));
+  s.Bind(1, uid).Bind(2, gid).Bind(3, id);
+  return s.Run();
+}
+
 Status Session::SetMtime(EntryId id, int64_t mtime_ns) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET mtime_ns = ? WHERE id = ?"));
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt s, db_->Prepare("UPDATE entries SET mtime_ns = ?, local_mtime = 1 WHERE id = ?"));
   s.Bind(1, mtime_ns).Bind(2, id);
+  return s.Run();
+}
+
+Status Session::SetCtime(EntryId id, int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET ctime_ns = ? WHERE id = ?"));
+  s.Bind(1, now_ns).Bind(2, id);
+  return s.Run();
+}
+
+Status Session::DirChanged(EntryId dir, int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt s, db_->Prepare("UPDATE entries SET mtime_ns = ?1, ctime_ns = ?1, "
+                                              "local_mtime = 1 WHERE id = ?2 AND type = 2"));
+  s.Bind(1, now_ns).Bind(2, dir);
   return s.Run();
 }
 

@@ -51,6 +51,12 @@ std::string_view DmfCode(FileState state);
 struct Entry;
 std::string_view DmfCode(const Entry& e);
 
+// Set in the mode of an entry given to UpsertListed when its permission bits
+// are a configured default (a backend's file_mode/dir_mode), not the backend's
+// own: a new entry gets them, a known entry keeps its bits (a chmod through the
+// mount stays).
+inline constexpr uint32_t kListedModeIsDefault = 1u << 31;
+
 // Whether `name` may name an entry: not empty, ".", "..", and without '/'
 // or NUL. Every path that adds or renames an entry checks it: such a name can
 // never be archived, and the kernel fails a whole readdir (EIO) on one of them.
@@ -89,7 +95,13 @@ struct Entry {
   int64_t version = 0;         // bumped by every modification through the mount
   bool on_backend = true;      // the backend holds some version of it
   std::string hsm_state;       // the backend's HSM code from its listing (DMF), "" if none
-  std::string link_target;     // symlinks only: what readlink returns (schema 10)
+  int64_t ctime_ns = 0;        // last change through the mount; 0: never (shown as mtime)
+  bool local_mtime = false;    // a directory's mtime set through the mount: listings keep it
+  // The owner (catalog columns uid, gid; NULL is -1). -1: the backend keeps
+  // none and nobody chowned it; the mount shows the backend's configured owner.
+  int64_t uid = -1;
+  int64_t gid = -1;
+  std::string link_target;  // symlinks only: what readlink returns (schema 10)
 
   bool is_dir() const { return type == EntryType::kDir; }
   bool is_symlink() const { return type == EntryType::kSymlink; }
@@ -169,16 +181,21 @@ class Session {
   // Resolves "backend/dir/file" (no leading slash; "" is the root).
   Result<Entry> Resolve(std::string_view path);
   // Ensures the top directory for `backend` exists under the root (created
-  // with mtime `now_ns`).
-  Result<Entry> EnsureBackendRoot(std::string_view backend, int64_t now_ns);
+  // with mtime `now_ns` and mode 0755). A configured `mode` is set on it even
+  // if it exists: the config is the truth for a backend's top directory.
+  Result<Entry> EnsureBackendRoot(std::string_view backend, int64_t now_ns,
+                                  std::optional<uint32_t> mode = std::nullopt);
 
   Result<std::optional<DirSync>> GetSync(EntryId dir);
   // Records one object a backend listing of `dir` reported. Files with data
   // only in the cache keep their local attributes; a cached copy whose backend
   // version changed (size or mtime) is marked offline again, unless the engine
-  // changed the file after the listing began (seen_gen > gen). With
-  // `add_names` false, a name the catalog does not have (or has with another
-  // type) is left alone: the listing may predate a change made through the mount.
+  // changed the file after the listing began (seen_gen > gen). A listed owner
+  // (uid/gid >= 0) replaces the catalog's only for a new entry, one without an
+  // owner, or a file changed on the backend, so that a chown through the mount
+  // stays. With `add_names` false, a name the catalog does not have (or has
+  // with another type) is left alone: the listing may predate a change made
+  // through the mount.
   Status UpsertListed(const Entry& dir, const Entry& listed, int64_t gen, ListingDelta* delta,
                       bool add_names = true);
   // Ends a complete listing: drops children not seen by generation `gen`
@@ -213,7 +230,15 @@ class Session {
   Result<Entry> BeginModify(EntryId id, bool cached, int64_t now_ns);
   Status SetLocalAttrs(EntryId id, uint64_t size, int64_t mtime_ns);
   Status SetMode(EntryId id, uint32_t mode);
+  // chown: -1 leaves that id as it is.
+  Status SetOwner(EntryId id, int64_t uid, int64_t gid);
+  // Sets the mtime; a directory's stays as set (listings no longer change it).
   Status SetMtime(EntryId id, int64_t mtime_ns);
+  // Records a change of `id`'s metadata at `now_ns` (st_ctime).
+  Status SetCtime(EntryId id, int64_t now_ns);
+  // A name was added to or removed from directory `dir` at `now_ns`: its
+  // mtime and ctime change, as on a local disk, and listings keep them.
+  Status DirChanged(EntryId dir, int64_t now_ns);
   // Makes a file `failed` with `error` (IncompletePutError): nothing archives
   // it until ClearIncomplete.
   Status MarkIncomplete(EntryId id, std::string_view error);

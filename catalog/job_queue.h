@@ -29,11 +29,13 @@ Result<JobKind> ParseJobKind(std::string_view name);
 std::string_view JobStateName(JobState state);
 Result<JobState> ParseJobState(std::string_view name);
 
-// Who asked: shown by hsmctl jobs, and used to refuse recalls by scanners.
+// Who asked: shown by hsmctl jobs, and used to refuse recalls by scanners;
+// uid and gid own what it creates through the mount.
 struct Requester {
   uint32_t uid = 0;
   int32_t pid = 0;
   std::string command;
+  uint32_t gid = 0;  // not stored with jobs
 };
 
 struct Job {

@@ -1,5 +1,9 @@
 #include "catalog/sqlite_db.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 namespace hsmfs::catalog {
 
 Stmt::~Stmt() {
@@ -51,6 +55,16 @@ std::string Stmt::Text(int col) const {
 
 Result<std::unique_ptr<SqliteDb>> SqliteDb::Open(const std::filesystem::path& path, bool create,
                                                  int busy_timeout_ms) {
+  if (create && path != ":memory:") {
+    // The catalog names everyone's files: its owner's only (SQLite would make
+    // it 0644, and its -wal and -shm files take the database file's mode).
+    // Existing files, maybe made by older versions, are tightened too.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) ::close(fd);
+    for (const char* suffix : {"", "-wal", "-shm"}) {
+      ::chmod((path.string() + suffix).c_str(), 0600);  // not ours: left alone
+    }
+  }
   sqlite3* raw = nullptr;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX;
   if (create) flags |= SQLITE_OPEN_CREATE;

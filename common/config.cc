@@ -1,6 +1,8 @@
 #include "common/config.h"
 
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <toml++/toml.h>
 #include <unistd.h>
@@ -420,6 +422,73 @@ Status ReadIrodsBackend(const toml::table& table, TableReader& r, BackendConfig*
   return Status::Ok();
 }
 
+// "0644", as file_mode/dir_mode are written.
+std::string FormatModeBits(int mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof buf, "%04o", static_cast<unsigned>(mode));
+  return buf;
+}
+
+// `uid`/`gid`: a number, or a user or group name of this host.
+Status ReadOwnerId(const toml::table& table, TableReader& r, std::string_view key, bool group,
+                   int64_t* out) {
+  const toml::node* node = table.get(key);
+  r.MarkKnown(key);
+  if (!node) return Status::Ok();
+  const std::string what = group ? "group" : "user";
+  if (node->is_integer()) {
+    const int64_t v = node->as_integer()->get();
+    // (uid_t)-1 means "no change" to chown(2); it cannot own anything.
+    if (v < 0 || v >= int64_t{0xffffffff}) {
+      return r.Error(node, key, "must be a " + what + " id between 0 and 4294967294");
+    }
+    *out = v;
+    return Status::Ok();
+  }
+  if (!node->is_string() || node->as_string()->get().empty()) {
+    return r.Error(node, key, "expected a " + what + " id or name");
+  }
+  const std::string name = node->as_string()->get();
+  if (group) {
+    const struct group* g = ::getgrnam(name.c_str());
+    if (!g) return r.Error(node, key, "no group \"" + name + "\" on this host");
+    *out = g->gr_gid;
+  } else {
+    const struct passwd* p = ::getpwnam(name.c_str());
+    if (!p) return r.Error(node, key, "no user \"" + name + "\" on this host");
+    *out = p->pw_uid;
+  }
+  return Status::Ok();
+}
+
+// `file_mode`/`dir_mode`: octal permission bits, as a string ("0640") or a
+// TOML octal integer (0o640); a decimal 640 is refused, not misread.
+Status ReadModeBits(const toml::table& table, TableReader& r, std::string_view key, int* out) {
+  const toml::node* node = table.get(key);
+  r.MarkKnown(key);
+  if (!node) return Status::Ok();
+  const std::string problem = "expected octal permission bits such as \"0644\" (at most 07777)";
+  int64_t v = -1;
+  if (node->is_integer()) {
+    if (node->as_integer()->flags() != toml::value_flags::format_as_octal) {
+      return r.Error(node, key, problem + "; a bare number is decimal in TOML, write 0o644");
+    }
+    v = node->as_integer()->get();
+  } else if (node->is_string()) {
+    const std::string& text = node->as_string()->get();
+    if (text.empty() || text.size() > 5 ||
+        text.find_first_not_of("01234567") != std::string::npos) {
+      return r.Error(node, key, problem);
+    }
+    v = std::stoll(text, nullptr, 8);
+  } else {
+    return r.Error(node, key, problem);
+  }
+  if (v < 0 || v > 07777) return r.Error(node, key, problem);
+  *out = static_cast<int>(v);
+  return Status::Ok();
+}
+
 Status ReadBackend(const toml::table& table, int index, const fs::path& file, BackendConfig* out) {
   std::string label = "[[backend]] #" + std::to_string(index + 1);
   if (const toml::node* name = table.get("name"); name && name->is_string()) {
@@ -448,6 +517,10 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
   HSMFS_RETURN_IF_ERROR(r.Dur("list_ttl", &out->list_ttl));
   HSMFS_RETURN_IF_ERROR(r.Int("stage_workers", &out->stage_workers, 1, 1024));
   HSMFS_RETURN_IF_ERROR(r.Int("archive_workers", &out->archive_workers, 1, 1024));
+  HSMFS_RETURN_IF_ERROR(ReadOwnerId(table, r, "uid", false, &out->uid));
+  HSMFS_RETURN_IF_ERROR(ReadOwnerId(table, r, "gid", true, &out->gid));
+  HSMFS_RETURN_IF_ERROR(ReadModeBits(table, r, "file_mode", &out->file_mode));
+  HSMFS_RETURN_IF_ERROR(ReadModeBits(table, r, "dir_mode", &out->dir_mode));
   if (out->type == "posix") {
     HSMFS_RETURN_IF_ERROR(r.Path("root", &out->root));
     if (out->root.empty()) return r.Error(&table, "root", "missing required key for type posix");
@@ -910,6 +983,11 @@ std::string RenderConfig(const Config& c) {
              FormatDurationExact(b.list_ttl.count() >= 0 ? b.list_ttl : c.mount.list_ttl));
     t.insert("stage_workers", b.stage_workers > 0 ? b.stage_workers : c.stage.workers);
     t.insert("archive_workers", b.archive_workers > 0 ? b.archive_workers : c.archive.workers);
+    t.insert("uid", b.uid >= 0 ? b.uid : int64_t{::getuid()});
+    t.insert("gid", b.gid >= 0 ? b.gid : int64_t{::getgid()});
+    // Unset: the backend's own bits (nothing to show).
+    if (b.file_mode >= 0) t.insert("file_mode", FormatModeBits(b.file_mode));
+    if (b.dir_mode >= 0) t.insert("dir_mode", FormatModeBits(b.dir_mode));
     if (b.type == "posix") {
       t.insert("root", b.root.string());
       t.insert("stage_delay", FormatDurationExact(b.stage_delay));

@@ -84,6 +84,14 @@ struct BackendConfig {
   Duration list_ttl{-1};              // overrides [mount] list_ttl when >= 0
   int stage_workers = 0;              // overrides [stage] workers when > 0
   int archive_workers = 0;            // overrides [archive] workers when > 0
+  // Owner and permission bits of what the backend lists without its own
+  // (hpss, irods, tape: every entry; posix: only its top directory): -1 is
+  // the default, the mount's user and group, and the backend's own bits
+  // (docs/CONFIG.md, docs/SEMANTICS.md "Permissions").
+  int64_t uid = -1;
+  int64_t gid = -1;
+  int file_mode = -1;
+  int dir_mode = -1;
 
   // hpss only (docs/HPSS.md).
   std::filesystem::path hsi;          // the hsi client; default $HPSS_DIR/bin/hsi, else $PATH

@@ -1,9 +1,12 @@
 #include "common/logging.h"
 
+#include <fcntl.h>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/dist_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <mutex>
 #include <set>
@@ -38,6 +41,16 @@ FileLog& TheFileLog() {
   return *log;
 }
 
+// The log names users' files: it is its owner's only, also a log made by an
+// older version (spdlog would create it 0644).
+void OwnerOnly(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ::fchmod(fd, 0600);
+    ::close(fd);
+  }
+}
+
 }  // namespace
 
 Status ReopenLogFile() {
@@ -45,6 +58,7 @@ Status ReopenLogFile() {
   std::lock_guard<std::mutex> l(log.mu);
   if (!log.dist) return Status::Ok();
   std::shared_ptr<spdlog::sinks::sink> sink;
+  OwnerOnly(log.file);
   try {
     sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(log.file.string());
   } catch (const spdlog::spdlog_ex& e) {
@@ -74,6 +88,7 @@ Status InitLogging(const LogOptions& options) {
       logger = std::make_shared<spdlog::logger>(
           options.name, std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     } else {
+      OwnerOnly(options.file);
       dist = std::make_shared<spdlog::sinks::dist_sink_mt>();
       dist->add_sink(std::make_shared<spdlog::sinks::basic_file_sink_mt>(options.file.string()));
       logger = std::make_shared<spdlog::logger>(options.name, dist);

@@ -51,6 +51,10 @@ std::string_view CodeName(Code code) {
       return "Busy";
     case Code::kCrossDevice:
       return "CrossDevice";
+    case Code::kNameTooLong:
+      return "NameTooLong";
+    case Code::kFileTooLarge:
+      return "FileTooLarge";
   }
   return "Unknown";
 }

@@ -39,8 +39,10 @@ enum class Code {
   kNotEmpty,  // directory not empty (ENOTEMPTY)
   kIsDirectory,
   kNotDirectory,
-  kBusy,         // in use, e.g. releasing an open file (EBUSY)
-  kCrossDevice,  // a rename between backends (EXDEV)
+  kBusy,          // in use, e.g. releasing an open file (EBUSY)
+  kCrossDevice,   // a rename between backends (EXDEV)
+  kNameTooLong,   // a name longer than NAME_MAX (ENAMETOOLONG)
+  kFileTooLarge,  // a size that can never fit, e.g. past the cache (EFBIG)
 };
 
 // Returns the stable spelling of `code`, e.g. "NotFound".

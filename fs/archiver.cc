@@ -303,6 +303,7 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
     checksum = "";  // superseded before it started: FinishArchive says so
   } else if (e.is_dir()) {
     HSMFS_RETURN_IF_ERROR(MakeDirs(backend, path, e.mode));
+    if (e.local_mtime) CarryDirMtime(backend, e);
     // An rmdir while we worked saw no backend copy yet: the cleanup below
     // removes the one we made.
     put = true;
@@ -360,6 +361,14 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
   if (current) {
     spdlog::info("archived {} ({}) in {}{}", e.display(), FormatSizeHuman(e.size),
                  FormatDuration(clock_.Now() - started), checksum.empty() ? "" : ", " + checksum);
+    // Putting it there changed its directory's time on the backend: put back
+    // the one the mount shows (rsync -a, tar -x set it before we archive).
+    Entry parent;
+    const Status got = WithSession([&](catalog::Session& s) -> Status {
+      HSMFS_ASSIGN_OR_RETURN(parent, s.Get(e.parent));
+      return Status::Ok();
+    });
+    if (got.ok() && parent.local_mtime && !parent.backend.empty()) CarryDirMtime(backend, parent);
     if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(e.id));
     BackendAnswered(job.backend);
     return Status::Ok();
@@ -374,6 +383,14 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
   }
   spdlog::debug("archive of {} superseded (modified, moved or deleted meanwhile)", e.display());
   return Status::Ok();
+}
+
+void Archiver::CarryDirMtime(backends::Backend& backend, const Entry& dir) {
+  Status s = backend.SetDirMtime(dir.backend_path, dir.mtime_ns);
+  if (!s.ok() && s.code() != Code::kUnimplemented) {
+    // The catalog keeps the time either way; only a rebuilt catalog would miss it.
+    spdlog::debug("cannot set the time of {} on the backend: {}", dir.display(), s.message());
+  }
 }
 
 void Archiver::Failed(const Job& job, const Status& error) {

@@ -83,6 +83,9 @@ class Archiver final : private JobRunner::Work {
                 const std::string& checksum, const backends::ObjectInfo& stored,
                 const CancelToken& cancel);
   Status WithSession(const std::function<Status(catalog::Session&)>& fn);
+  // Sets `dir`'s mtime on the backend to the catalog's, where the backend
+  // keeps directory times; best effort.
+  void CarryDirMtime(backends::Backend& backend, const catalog::Entry& dir);
   // Runs one archive that failed while its backend was down, for backends due.
   void ProbeBackends();
   // `backend` answered: queues its archives that failed while it was down.

@@ -88,13 +88,19 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
   std::unique_ptr<Engine> engine(new Engine(config, clock));
   std::error_code ec;
   if (config.catalog.path != ":memory:") {
-    std::filesystem::create_directories(config.catalog.path.parent_path(), ec);
+    // A directory we make for the catalog is the owner's only (0700); one
+    // that exists is not ours to change (it may be /etc/hsmfs).
+    const auto dir = config.catalog.path.parent_path();
+    if (!dir.empty() && !std::filesystem::exists(dir, ec) &&
+        std::filesystem::create_directories(dir, ec)) {
+      std::filesystem::permissions(dir, std::filesystem::perms::owner_all, ec);
+    }
   }
   if (options.run_jobs && config.catalog.path != ":memory:") {
     // One engine per catalog runs jobs: two would recall the same files into
     // one cache and could not agree on what is open or evictable.
     const std::filesystem::path lock = LockPath(config.catalog.path);
-    engine->lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    engine->lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (engine->lock_fd_ < 0) return ErrnoToStatus(errno, "open " + lock.string());
     if (::flock(engine->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
       return FailedPreconditionError(
@@ -113,6 +119,10 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
   if (ec) {
     return ErrnoToStatus(ec.value(), "cannot create cache directory " + config.cache.dir.string());
   }
+  // The cache holds everyone's data: only its owner may look inside (also
+  // for caches made by older versions, which left it 0755).
+  std::error_code not_ours;  // another user's cache: left as it is
+  std::filesystem::permissions(config.cache.dir, std::filesystem::perms::owner_all, not_ours);
   for (const BackendConfig& b : config.backends) {
     auto injected = options.backends.find(b.name);
     if (injected != options.backends.end()) {
@@ -125,7 +135,10 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
   {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session session, engine->catalog_->Acquire());
     for (const BackendConfig& b : config.backends) {
-      HSMFS_RETURN_IF_ERROR(session.EnsureBackendRoot(b.name, clock.WallNanos()).status());
+      std::optional<uint32_t> top_mode;
+      if (b.dir_mode >= 0) top_mode = static_cast<uint32_t>(b.dir_mode);
+      HSMFS_RETURN_IF_ERROR(
+          session.EnsureBackendRoot(b.name, clock.WallNanos(), top_mode).status());
     }
   }
   engine->root_guard_ =
@@ -141,6 +154,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
   sync_options.list_ttl = config.mount.list_ttl;
   for (const BackendConfig& b : config.backends) {
     if (b.list_ttl.count() >= 0) sync_options.list_ttl_by_backend[b.name] = b.list_ttl;
+    sync_options.modes_by_backend[b.name] = {b.file_mode, b.dir_mode};
   }
   sync_options.listed_by = options.program;
   engine->timers_ = std::make_unique<TimerQueue>(clock);

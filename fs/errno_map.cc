@@ -60,6 +60,12 @@ int ToErrno(const Status& status) {
       // mv falls back to copy and delete on EXDEV, which is what moving
       // between backends means.
       return EXDEV;
+    case Code::kNameTooLong:
+      return ENAMETOOLONG;
+    case Code::kFileTooLarge:
+      // Growing past what the cache can ever hold: no wait would help, and
+      // ENOSPC would suggest that freeing space might.
+      return EFBIG;
   }
   return EIO;
 }

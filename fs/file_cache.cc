@@ -243,6 +243,15 @@ Result<int> FileCache::CreateCopy(EntryId id) {
 }
 
 Status FileCache::Grow(EntryId id, uint64_t current_size, uint64_t new_size, Duration wait) {
+  if (new_size > options_.size) {
+    // Written data stays cached until it is archived, so no wait can make
+    // room for a file larger than the whole cache.
+    return Status(Code::kFileTooLarge, "a size of " + FormatSizeHuman(new_size) +
+                                           " is larger than the whole cache (" +
+                                           FormatSizeHuman(options_.size) +
+                                           ", [cache] size): a file must fit in the cache "
+                                           "until it is archived");
+  }
   uint64_t delta;
   {
     std::lock_guard<std::mutex> l(mu_);

@@ -102,7 +102,8 @@ class FileCache {
   Result<int> CreateCopy(catalog::EntryId id);
   // Makes room for a write that grows the copy of `id` (now `current_size`
   // bytes) to `new_size`: evicts dual copies, then waits up to `wait` for
-  // archiving to make some evictable. kResourceExhausted (ENOSPC) if none comes.
+  // archiving to make some evictable. kResourceExhausted (ENOSPC) if none comes;
+  // kFileTooLarge (EFBIG) at once if `new_size` exceeds the whole cache.
   Status Grow(catalog::EntryId id, uint64_t current_size, uint64_t new_size, Duration wait);
   // The copy of `id` was truncated to `new_size`.
   void Shrunk(catalog::EntryId id, uint64_t new_size);

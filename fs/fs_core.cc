@@ -6,6 +6,9 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <tuple>
+
 #include "common/logging.h"
 #include "common/units.h"
 #include "fs/archiver.h"
@@ -99,6 +102,7 @@ Result<OpenFile> FsCore::OpenCached(const Entry& e) {
     if (err == ENOENT) return NotFoundError("the cached copy of " + e.name + " is gone");
     return AtSite("E-CACHE-01", ErrnoToStatus(err, "open cached copy " + path.string()));
   }
+  CountOpen(e.id);
   return OpenFile{fd, true};
 }
 
@@ -245,12 +249,23 @@ Status FsCore::SetXattr(uint64_t ino, std::string_view name, const catalog::Requ
   return stager->Request(e, who).status();
 }
 
+std::pair<uint32_t, uint32_t> FsCore::OwnerOf(const Entry& e) const {
+  int64_t uid = e.uid;
+  int64_t gid = e.gid;
+  if (uid < 0 || gid < 0) {
+    const BackendConfig* b = e.backend.empty() ? nullptr : engine_.config().FindBackend(e.backend);
+    if (uid < 0) uid = b && b->uid >= 0 ? b->uid : options_.uid;
+    if (gid < 0) gid = b && b->gid >= 0 ? b->gid : options_.gid;
+  }
+  return {static_cast<uint32_t>(uid), static_cast<uint32_t>(gid)};
+}
+
 Attr FsCore::ToAttr(const Entry& e) const {
   Attr a;
   a.ino = static_cast<uint64_t>(e.id);
-  a.uid = options_.uid;
-  a.gid = options_.gid;
+  std::tie(a.uid, a.gid) = OwnerOf(e);
   a.mtime_ns = e.mtime_ns;
+  a.ctime_ns = std::max(e.ctime_ns, e.mtime_ns);
   if (e.is_dir()) {
     a.mode = S_IFDIR | (e.mode & 07777);
     a.nlink = 1;
@@ -269,6 +284,8 @@ Attr FsCore::ToAttr(const Entry& e) const {
         a.size = static_cast<uint64_t>(st.st_size);
         a.blocks = static_cast<uint64_t>(st.st_blocks);
         a.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+        a.ctime_ns = std::max({e.ctime_ns, a.mtime_ns,
+                               int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec});
       }
     }
   }
@@ -280,6 +297,10 @@ bool FsCore::Visible(const Entry& e) const {
 }
 
 void FsCore::Lookup(uint64_t parent, std::string name, std::function<void(Result<Attr>)> done) {
+  if (name.size() > kNameMax) {
+    return done(Status(Code::kNameTooLong, "a name of " + std::to_string(name.size()) +
+                                               " bytes is longer than NAME_MAX (255)"));
+  }
   auto dir = GetEntry(parent);
   if (!dir.ok()) return done(dir.status());
   if (!dir->is_dir()) return done(Status(Code::kNotDirectory, dir->name + ": not a directory"));
@@ -299,8 +320,36 @@ void FsCore::Lookup(uint64_t parent, std::string name, std::function<void(Result
 }
 
 Result<Attr> FsCore::GetAttr(uint64_t ino) {
-  HSMFS_ASSIGN_OR_RETURN(Entry e, GetEntry(ino));
-  return ToAttr(e);
+  auto e = GetEntry(ino);
+  if (!e.ok() && e.status().code() == Code::kNotFound) {
+    if (auto a = UnlinkedAttr(static_cast<EntryId>(ino))) return *a;
+  }
+  if (!e.ok()) return e.status();
+  return ToAttr(*e);
+}
+
+void FsCore::CountOpen(EntryId id) {
+  std::lock_guard<std::mutex> l(write_mu_);
+  ++open_count_[id];
+}
+
+std::optional<Attr> FsCore::UnlinkedAttr(EntryId id) {
+  Attr a;
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    auto it = unlinked_.find(id);
+    if (it == unlinked_.end()) return std::nullopt;
+    a = it->second;
+  }
+  // The copy stays until the last close, and holds the file's data and times.
+  struct stat st;
+  if (::stat(engine_.cache().PathOf(id).c_str(), &st) == 0) {
+    a.size = static_cast<uint64_t>(st.st_size);
+    a.blocks = static_cast<uint64_t>(st.st_blocks);
+    a.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+    a.ctime_ns = int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec;
+  }
+  return a;
 }
 
 void FsCore::ReadDir(uint64_t ino, uint64_t offset, std::shared_ptr<DirSink> sink) {

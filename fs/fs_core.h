@@ -13,9 +13,15 @@
 // POSIX promises: st_size is the real size; st_blocks is 0 unless a copy is in
 // the cache (so du shows what occupies local disk); directories have nlink 1
 // (subdirectory count unknown, which tells find not to use the leaf
-// optimisation); owner is the user running the mount. Symlinks are
-// S_IFLNK|0777 with st_size the length of their target, which readlink
-// returns from the catalog (never a recall, never resolved by hsmfs).
+// optimisation). Symlinks are S_IFLNK|0777 with st_size the length of their
+// target, which readlink returns from the catalog (never a recall, never
+// resolved by hsmfs). Owners and permission bits are real (docs/SEMANTICS.md
+// "Permissions"): what a process creates is its uid's (its gid's, or a setgid
+// parent's group), a chown is kept in the catalog, a posix backend's entries
+// show the owner on its disk, other backends' their configured uid/gid (by
+// default Options::uid/gid, the user running the mount). The kernel checks
+// access against them (the mount always uses default_permissions), so
+// FsCore itself checks nothing but the write rules (EROFS).
 //
 // Thread-safe.
 
@@ -45,6 +51,7 @@ struct Attr {
   uint64_t size = 0;
   uint64_t blocks = 0;  // 512-byte units
   int64_t mtime_ns = 0;
+  int64_t ctime_ns = 0;  // never earlier than mtime_ns (docs/SEMANTICS.md "Times")
 };
 
 // Receives directory entries for one readdir reply. Add returns false when the
@@ -56,19 +63,25 @@ class DirSink {
   virtual void Finish(Status status) = 0;
 };
 
+// The longest name (one path component, in bytes) the mount accepts, as
+// statfs's f_namemax says: ENAMETOOLONG past it.
+inline constexpr size_t kNameMax = 255;
+
 struct FsStats {
   uint64_t block_size = 4096;
   uint64_t blocks = 0;
   uint64_t blocks_free = 0;
   uint64_t files = 0;
   uint64_t files_free = 0;
-  uint64_t name_max = 255;
+  uint64_t name_max = kNameMax;
 };
 
 // An open file: reads go straight to `fd`, the cached copy.
 struct OpenFile {
   int fd = -1;
   bool keep_cache = true;  // the kernel may keep cached pages across opens
+  // Opened for writing. Informational: FsCore knows its writers by `fd` (a
+  // file made by create is one, whatever its open flags).
   bool writable = false;
 };
 
@@ -77,7 +90,8 @@ struct AttrChange {
   std::optional<uint32_t> mode;
   std::optional<uint64_t> size;
   std::optional<int64_t> mtime_ns;
-  bool owner = false;  // chown/chgrp: accepted and ignored (docs/SEMANTICS.md)
+  std::optional<uint32_t> uid;  // chown; the kernel checked who may
+  std::optional<uint32_t> gid;  // chgrp
 };
 
 // The extended attributes hsmfs serves (DESIGN.md section 1).
@@ -101,6 +115,8 @@ inline constexpr std::string_view kXattrStats = "user.hsm.stats";
 class FsCore {
  public:
   struct Options {
+    // The owner of the root, and of what a backend lists without an owner
+    // unless its config says otherwise.
     uint32_t uid = 0;
     uint32_t gid = 0;
     // Non-empty (hsmctl put): files created or rewritten through this core
@@ -141,14 +157,21 @@ class FsCore {
   // Ends a waiting open with kCancelled (the request was interrupted).
   void Interrupt(uint64_t wait_id);
   // The kernel closed the last reference to an open file. The last writer's
-  // close starts the file's settle time (then it is archived).
+  // close starts the file's settle time (then it is archived). The last close
+  // of a file unlinked while open drops its cached copy.
   void Release(uint64_t ino, const OpenFile& file);
 
   // The write path (docs/SEMANTICS.md "Writing"): only where the backend's
-  // `writable` allows, EROFS elsewhere.
+  // `writable` allows, EROFS elsewhere. Names longer than NAME_MAX give
+  // kNameTooLong, names the backend cannot store kInvalidArgument. A change
+  // inside a directory sets its mtime and ctime. A file unlinked (or renamed
+  // over) while open keeps working through its open descriptors (GetAttr,
+  // Write, SetAttr) until its last Release, and is never archived.
   Result<std::pair<Attr, OpenFile>> Create(uint64_t parent, std::string_view name, uint32_t mode,
                                            int flags, const catalog::Requester& who);
-  Result<Attr> MakeDir(uint64_t parent, std::string_view name, uint32_t mode);
+  // Made by `who` (its uid and gid own it; a setgid parent's group wins).
+  Result<Attr> MakeDir(uint64_t parent, std::string_view name, uint32_t mode,
+                       const catalog::Requester& who);
   // Makes the symlink `name` -> `target` (stored verbatim, archived like a
   // file); kNotPermitted (EPERM) on a backend that cannot store symlinks.
   Result<Attr> Symlink(uint64_t parent, std::string_view name, std::string_view target,
@@ -178,6 +201,8 @@ class FsCore {
  private:
   struct OpenWait;
   Attr ToAttr(const catalog::Entry& e) const;
+  // The owner `e` shows: its own, else its backend's configured one, else ours.
+  std::pair<uint32_t, uint32_t> OwnerOf(const catalog::Entry& e) const;
   Result<catalog::Entry> GetEntry(uint64_t ino);
   // Opens the cached copy; kNotFound if the copy is gone.
   Result<OpenFile> OpenCached(const catalog::Entry& e);
@@ -194,9 +219,18 @@ class FsCore {
   // not on the backend yet (create and mkdir).
   Result<catalog::Entry> AddLocalEntry(uint64_t parent, std::string_view name,
                                        catalog::EntryType type, uint32_t mode,
+                                       const catalog::Requester& who,
                                        std::string_view link_target = {});
   // SetAttr of a symlink: a new mtime (lutimes, cp -a) is archived again with it.
   Result<Attr> SetSymlinkAttr(const catalog::Entry& e, const AttrChange& change);
+  // kNameTooLong past NAME_MAX; kInvalidArgument if `backend` cannot store it.
+  Status CheckName(const std::string& backend, std::string_view name) const;
+  // Counts an open descriptor of `id` (Release uncounts it): for files unlinked
+  // while open.
+  void CountOpen(catalog::EntryId id);
+  // The attributes of a file unlinked while open; nullopt if `id` is not one.
+  std::optional<Attr> UnlinkedAttr(catalog::EntryId id);
+  Result<Attr> SetUnlinkedAttr(catalog::EntryId id, const OpenFile* file, const AttrChange& change);
   // EROFS unless backend-relative `path` of `backend` is writable.
   Status CheckWritable(const std::string& backend, const std::string& path) const;
   // Settles `id` for archiving (or queues it at once when no engine runs jobs).
@@ -204,7 +238,11 @@ class FsCore {
   Result<catalog::Entry> LookupChild(uint64_t parent, std::string_view name);
   // Deletes an entry (and its copy, and its backend object where allowed).
   Status DeleteEntry(const catalog::Entry& e);
-  Status Truncate(const catalog::Entry& e, const OpenFile* file, uint64_t size);
+  // Sets the size of `id`'s cached copy (through `file` if given). With
+  // `modified`, the entry becomes a new version first (BeginModify; *modified
+  // says whether it did, so that it settles even if truncating then failed).
+  // A size the cache can never hold fails before anything changes (EFBIG).
+  Status Truncate(catalog::EntryId id, const OpenFile* file, uint64_t size, bool* modified);
   static std::optional<std::string> XattrOf(const catalog::Entry& e, std::string_view name);
   // kNotFound for root children that are not configured backends.
   bool Visible(const catalog::Entry& e) const;
@@ -226,6 +264,11 @@ class FsCore {
   std::mutex write_mu_;                                    // Acquire after no other lock of ours.
   std::unordered_map<int, bool> handle_modified_;          // GUARDED_BY(write_mu_): fd -> wrote
   std::unordered_map<catalog::EntryId, Writers> writers_;  // GUARDED_BY(write_mu_)
+  // Open descriptors per entry, and the files unlinked while open (their
+  // attributes as at the unlink; size and times come from the cached copy,
+  // which stays until the last close).
+  std::unordered_map<catalog::EntryId, int> open_count_;  // GUARDED_BY(write_mu_)
+  std::unordered_map<catalog::EntryId, Attr> unlinked_;   // GUARDED_BY(write_mu_)
   std::mutex stats_mu_;
   TimePoint stats_until_;        // GUARDED_BY(stats_mu_)
   catalog::CatalogStats stats_;  // GUARDED_BY(stats_mu_)

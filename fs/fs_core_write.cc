@@ -40,6 +40,17 @@ Status FsCore::CheckWritable(const std::string& backend, const std::string& path
   return ReadOnlyError(backend + "/" + path + ": not in a writable directory" + where);
 }
 
+Status FsCore::CheckName(const std::string& backend, std::string_view name) const {
+  if (name.size() > kNameMax) {
+    return Status(Code::kNameTooLong, "a name of " + std::to_string(name.size()) +
+                                          " bytes is longer than NAME_MAX (" +
+                                          std::to_string(kNameMax) + ")");
+  }
+  const BackendConfig* b = engine_.config().FindBackend(backend);
+  if (!b) return Status::Ok();
+  return backends::CheckStorableName(b->type, name);
+}
+
 Result<Entry> FsCore::LookupChild(uint64_t parent, std::string_view name) {
   HSMFS_ASSIGN_OR_RETURN(catalog::Session session, engine_.catalog().Acquire());
   auto e = session.Lookup(static_cast<EntryId>(parent), name);
@@ -134,21 +145,34 @@ Result<OpenFile> FsCore::OpenForWrite(const Entry& e, int flags) {
   Writers& w = writers_[id];
   ++w.count;
   w.dirty = w.dirty || modified;
+  ++open_count_[id];
   return OpenFile{fd, true, true};
 }
 
 void FsCore::Release(uint64_t ino, const OpenFile& file) {
   const EntryId id = static_cast<EntryId>(ino);
   bool settle = false;
-  if (file.writable) {
+  bool unlinked = false;
+  bool drop_copy = false;
+  {
     std::lock_guard<std::mutex> l(write_mu_);
-    handle_modified_.erase(file.fd);
-    auto it = writers_.find(id);
-    if (it != writers_.end() && --it->second.count <= 0) {
-      settle = it->second.dirty;
-      writers_.erase(it);
+    // A writer is whoever registered the descriptor, not whoever asked for
+    // write access: create registers one whatever the flags (O_CREAT|O_RDONLY).
+    if (handle_modified_.erase(file.fd) != 0) {
+      auto it = writers_.find(id);
+      if (it != writers_.end() && --it->second.count <= 0) {
+        settle = it->second.dirty;
+        writers_.erase(it);
+      }
+    }
+    unlinked = unlinked_.count(id) != 0;
+    auto open = open_count_.find(id);
+    if (open != open_count_.end() && --open->second <= 0) {
+      open_count_.erase(open);
+      drop_copy = unlinked_.erase(id) != 0;
     }
   }
+  if (unlinked) settle = false;  // nothing refers to its data any more
   if (settle) {
     // The last writer closed: record the size and start the settle time.
     struct stat st;
@@ -162,13 +186,15 @@ void FsCore::Release(uint64_t ino, const OpenFile& file) {
   }
   ::close(file.fd);
   engine_.cache().Closed(id);
+  if (drop_copy) engine_.cache().RemoveCopyOf(id);
   if (settle) Settle(id);
 }
 
 Result<std::pair<Attr, OpenFile>> FsCore::Create(uint64_t parent, std::string_view name,
                                                  uint32_t mode, int flags,
-                                                 const catalog::Requester& /*who*/) {
-  HSMFS_ASSIGN_OR_RETURN(Entry e, AddLocalEntry(parent, name, catalog::EntryType::kFile, mode));
+                                                 const catalog::Requester& who) {
+  HSMFS_ASSIGN_OR_RETURN(Entry e,
+                         AddLocalEntry(parent, name, catalog::EntryType::kFile, mode, who));
   auto fd = engine_.cache().CreateCopy(e.id);
   if (!fd.ok()) {
     auto s = engine_.catalog().Acquire();
@@ -182,15 +208,18 @@ Result<std::pair<Attr, OpenFile>> FsCore::Create(uint64_t parent, std::string_vi
     Writers& w = writers_[e.id];
     ++w.count;
     w.dirty = true;
+    ++open_count_[e.id];
   }
   static_cast<void>(flags);
   return std::make_pair(ToAttr(e), OpenFile{*fd, true, true});
 }
 
 Result<Entry> FsCore::AddLocalEntry(uint64_t parent, std::string_view name, catalog::EntryType type,
-                                    uint32_t mode, std::string_view link_target) {
+                                    uint32_t mode, const catalog::Requester& who,
+                                    std::string_view link_target) {
   HSMFS_ASSIGN_OR_RETURN(Entry dir, GetEntry(parent));
   if (!dir.is_dir()) return Status(Code::kNotDirectory, dir.name + ": not a directory");
+  HSMFS_RETURN_IF_ERROR(CheckName(dir.backend, name));
   const std::string path = Join(dir.backend_path, name);
   HSMFS_RETURN_IF_ERROR(CheckWritable(dir.backend, path));
   const int64_t now = engine_.clock().WallNanos();
@@ -199,7 +228,18 @@ Result<Entry> FsCore::AddLocalEntry(uint64_t parent, std::string_view name, cata
   e.name = std::string(name);
   e.type = type;
   e.mode = mode & 07777;
+  e.uid = who.uid;
+  e.gid = who.gid;
+  if (dir.mode & S_ISGID) {
+    // As on a local disk: a setgid directory gives its group to what is made
+    // in it, and its setgid bit to new directories. (The kernel already took
+    // S_ISGID off `mode` of a file made by someone outside that group.)
+    e.gid = OwnerOf(dir).second;
+    if (type == catalog::EntryType::kDir) e.mode |= S_ISGID;
+  }
   e.mtime_ns = now;
+  e.ctime_ns = now;
+  e.local_mtime = type == catalog::EntryType::kDir;  // the backend's differs by its archive time
   e.backend = dir.backend;
   e.backend_path = path;
   e.state = FileState::kOnline;                  // not on the backend yet
@@ -214,21 +254,26 @@ Result<Entry> FsCore::AddLocalEntry(uint64_t parent, std::string_view name, cata
     e.error = options_.incomplete_error;
   }
   HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
+  HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
   auto created = s.Create(e);
   if (!created.ok() && created.status().code() != Code::kAlreadyExists) {
     return AtSite("E-CAT-01", created.status());
   }
+  if (!created.ok()) return created;
+  HSMFS_RETURN_IF_ERROR(s.DirChanged(dir.id, now));
+  HSMFS_RETURN_IF_ERROR(tx.Commit());
   return created;
 }
 
-Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mode) {
-  HSMFS_ASSIGN_OR_RETURN(Entry e, AddLocalEntry(parent, name, catalog::EntryType::kDir, mode));
+Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mode,
+                             const catalog::Requester& who) {
+  HSMFS_ASSIGN_OR_RETURN(Entry e, AddLocalEntry(parent, name, catalog::EntryType::kDir, mode, who));
   Settle(e.id);  // the archiver makes it on the backend
   return ToAttr(e);
 }
 
 Result<Attr> FsCore::Symlink(uint64_t parent, std::string_view name, std::string_view target,
-                             const catalog::Requester& /*who*/) {
+                             const catalog::Requester& who) {
   // symlink(2) never passes an empty target; a catalog row without one would
   // read as a file's NULL column.
   if (target.empty()) return NotFoundError("a symlink needs a target");
@@ -241,8 +286,8 @@ Result<Attr> FsCore::Symlink(uint64_t parent, std::string_view name, std::string
                                std::string(name) + " not created (docs/SEMANTICS.md)");
     }
   }
-  HSMFS_ASSIGN_OR_RETURN(Entry e,
-                         AddLocalEntry(parent, name, catalog::EntryType::kSymlink, 0777, target));
+  HSMFS_ASSIGN_OR_RETURN(
+      Entry e, AddLocalEntry(parent, name, catalog::EntryType::kSymlink, 0777, who, target));
   Settle(e.id);  // the archiver stores it on the backend
   return ToAttr(e);
 }
@@ -318,6 +363,7 @@ Status FsCore::DeleteEntry(const Entry& e) {
       archived_meanwhile = true;
     }
     HSMFS_RETURN_IF_ERROR(s.Remove(e.id));
+    HSMFS_RETURN_IF_ERROR(s.DirChanged(e.parent, engine_.clock().WallNanos()));
     HSMFS_RETURN_IF_ERROR(tx.Commit());
   }
   engine_.sync().NamesChanging(e.parent);
@@ -329,7 +375,19 @@ Status FsCore::DeleteEntry(const Entry& e) {
       spdlog::warn("cannot remove {} from the backend: {}", e.display(), s.message());
     }
   }
-  if (!e.is_dir()) engine_.cache().RemoveCopyOf(e.id);
+  if (!e.is_dir()) {
+    // Open descriptors keep the file as on a local disk: its copy stays until
+    // the last close (Release drops it), and GetAttr answers from it.
+    Attr attr = ToAttr(e);
+    attr.nlink = 0;
+    bool open;
+    {
+      std::lock_guard<std::mutex> l(write_mu_);
+      open = open_count_.count(e.id) != 0;
+      if (open) unlinked_[e.id] = attr;
+    }
+    if (!open) engine_.cache().RemoveCopyOf(e.id);
+  }
   spdlog::debug("deleted {}", e.display());
   return Status::Ok();
 }
@@ -361,6 +419,7 @@ Status FsCore::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
   HSMFS_ASSIGN_OR_RETURN(Entry src, LookupChild(parent, name));
   HSMFS_ASSIGN_OR_RETURN(Entry dir, GetEntry(new_parent));
   if (!dir.is_dir()) return Status(Code::kNotDirectory, dir.name + ": not a directory");
+  HSMFS_RETURN_IF_ERROR(CheckName(dir.backend, new_name));
   if (src.backend != dir.backend) {
     return Status(Code::kCrossDevice,
                   "rename across backends (" + src.backend + " to " + dir.backend + ")");
@@ -434,6 +493,10 @@ Status FsCore::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
     HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
     HSMFS_RETURN_IF_ERROR(s.Move(src.id, dir.id, new_name, new_path));
+    const int64_t now = engine_.clock().WallNanos();
+    HSMFS_RETURN_IF_ERROR(s.SetCtime(src.id, now));
+    HSMFS_RETURN_IF_ERROR(s.DirChanged(src.parent, now));
+    if (dir.id != src.parent) HSMFS_RETURN_IF_ERROR(s.DirChanged(dir.id, now));
     HSMFS_RETURN_IF_ERROR(tx.Commit());
   }
   engine_.sync().NamesChanging(src.parent);
@@ -482,7 +545,10 @@ Result<size_t> FsCore::Write(uint64_t ino, const OpenFile& file, const char* dat
 
 Status FsCore::Fsync(uint64_t ino, const OpenFile& file) {
   if (::fsync(file.fd) != 0) return AtSite("E-CACHE-03", ErrnoToStatus(errno, "fsync"));
-  if (!file.writable) return Status::Ok();
+  {
+    std::lock_guard<std::mutex> l(write_mu_);
+    if (handle_modified_.count(file.fd) == 0) return Status::Ok();  // not a writer
+  }
   struct stat st;
   if (::fstat(file.fd, &st) != 0) return ErrnoToStatus(errno, "stat the cached copy");
   {
@@ -494,9 +560,8 @@ Status FsCore::Fsync(uint64_t ino, const OpenFile& file) {
   return Status::Ok();
 }
 
-Status FsCore::Truncate(const Entry& e, const OpenFile* file, uint64_t size) {
-  HSMFS_RETURN_IF_ERROR(BeginModify(e.id, true));
-  const auto path = engine_.cache().PathOf(e.id);
+Status FsCore::Truncate(catalog::EntryId id, const OpenFile* file, uint64_t size, bool* modified) {
+  const auto path = engine_.cache().PathOf(id);
   const int fd = file ? file->fd : ::open(path.c_str(), O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
   if (fd < 0) return AtSite("E-CACHE-01", ErrnoToStatus(errno, "open " + path.string()));
   struct stat st;
@@ -504,26 +569,75 @@ Status FsCore::Truncate(const Entry& e, const OpenFile* file, uint64_t size) {
   if (::fstat(fd, &st) != 0) {
     s = ErrnoToStatus(errno, "stat " + path.string());
   } else if (size > static_cast<uint64_t>(st.st_size)) {
-    s = engine_.cache().Grow(e.id, static_cast<uint64_t>(st.st_size), size,
+    // Before anything changes: a size that cannot fit leaves the file as it was.
+    s = engine_.cache().Grow(id, static_cast<uint64_t>(st.st_size), size,
                              engine_.config().cache.write_wait);
-  } else {
-    engine_.cache().Shrunk(e.id, size);
   }
-  if (s.ok() && ::ftruncate(fd, static_cast<off_t>(size)) != 0) {
-    s = ErrnoToStatus(errno, "truncate " + path.string());
+  if (s.ok() && modified) {
+    s = BeginModify(id, true);
+    *modified = s.ok();
+  }
+  if (s.ok()) {
+    if (size <= static_cast<uint64_t>(st.st_size)) engine_.cache().Shrunk(id, size);
+    if (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+      s = ErrnoToStatus(errno, "truncate " + path.string());
+    }
   }
   if (!file) ::close(fd);
   return s;
 }
 
-void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& change,
+Result<Attr> FsCore::SetUnlinkedAttr(EntryId id, const OpenFile* file, const AttrChange& change) {
+  if (change.size) HSMFS_RETURN_IF_ERROR(Truncate(id, file, *change.size, nullptr));
+  if (change.mtime_ns) {
+    const struct timespec times[2] = {
+        {0, UTIME_OMIT}, {*change.mtime_ns / 1'000'000'000, *change.mtime_ns % 1'000'000'000}};
+    ::utimensat(AT_FDCWD, engine_.cache().PathOf(id).c_str(), times, 0);
+  }
+  if (change.mode) {
+    std::lock_guard<std::mutex> l(write_mu_);
+    auto it = unlinked_.find(id);
+    if (it != unlinked_.end())
+      it->second.mode = (it->second.mode & S_IFMT) | (*change.mode & 07777);
+  }
+  auto attr = UnlinkedAttr(id);
+  if (!attr) return NotFoundError("the file was closed meanwhile");
+  return *attr;
+}
+
+void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& requested,
                      const catalog::Requester& who, std::function<void(Result<Attr>)> done) {
   auto got = GetEntry(ino);
+  if (!got.ok() && got.status().code() == Code::kNotFound &&
+      UnlinkedAttr(static_cast<EntryId>(ino))) {
+    // Unlinked while open: only its cached copy is left to change.
+    return done(SetUnlinkedAttr(static_cast<EntryId>(ino), file, requested));
+  }
   if (!got.ok()) return done(got.status());
   const Entry e = std::move(got).value();
-  if (e.is_symlink()) return done(SetSymlinkAttr(e, change));
-  if (!change.mode && !change.size && !change.mtime_ns) return done(ToAttr(e));  // chown: ignored
+  AttrChange change = requested;
+  const bool chown = change.uid || change.gid;
+  if (!change.mode && !change.size && !change.mtime_ns && !chown) return done(ToAttr(e));
   if (Status s = CheckWritable(e.backend, e.backend_path); !s.ok()) return done(s);
+  if (chown) {
+    // Only the catalog keeps owners: no backend call, no recall, no new version.
+    {
+      auto s = engine_.catalog().Acquire();
+      if (!s.ok()) return done(AtSite("E-CAT-01", s.status()));
+      Status set = s->SetOwner(e.id, change.uid ? int64_t{*change.uid} : -1,
+                               change.gid ? int64_t{*change.gid} : -1);
+      if (!set.ok()) return done(AtSite("E-CAT-01", set));
+      set = s->SetCtime(e.id, engine_.clock().WallNanos());
+      if (!set.ok()) return done(AtSite("E-CAT-01", set));
+    }
+    // As Linux does on chown, even root's: a file loses setuid, and setgid
+    // where it means set-group-ID (group execute set).
+    const uint32_t mode = change.mode.value_or(e.mode);
+    const uint32_t kill = S_ISUID | ((mode & S_IXGRP) ? S_ISGID : 0);
+    if (!e.is_dir() && !e.is_symlink() && (mode & kill)) change.mode = mode & ~kill;
+    if (!change.mode && !change.size && !change.mtime_ns) return done(GetAttr(ino));
+  }
+  if (e.is_symlink()) return done(SetSymlinkAttr(e, change));
   if (change.size && e.is_dir())
     return done(Status(Code::kIsDirectory, e.name + ": is a directory"));
   const OpenFile file_copy = file ? *file : OpenFile{};
@@ -531,22 +645,28 @@ void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& chang
   // Applies the change to a file whose data is in the cache (or a directory).
   auto apply = [this, ino, change, file_copy, has_file]() -> Result<Attr> {
     HSMFS_ASSIGN_OR_RETURN(Entry now, GetEntry(ino));
+    Status changed;
+    bool modified = false;  // a new version: it must settle, even if the change failed
     if (!now.is_dir()) {
       // Data or metadata of a file changes: a new version, archived again.
       if (change.size) {
-        HSMFS_RETURN_IF_ERROR(Truncate(now, has_file ? &file_copy : nullptr, *change.size));
+        changed = Truncate(now.id, has_file ? &file_copy : nullptr, *change.size, &modified);
       } else {
-        HSMFS_RETURN_IF_ERROR(BeginModify(now.id, true));
+        changed = BeginModify(now.id, true);
+        modified = changed.ok();
       }
     }
-    {
+    if (changed.ok()) {
       HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
       if (change.mode) HSMFS_RETURN_IF_ERROR(s.SetMode(now.id, *change.mode));
       if (change.mtime_ns) HSMFS_RETURN_IF_ERROR(s.SetMtime(now.id, *change.mtime_ns));
+      HSMFS_RETURN_IF_ERROR(s.SetCtime(now.id, engine_.clock().WallNanos()));
     }
-    if (!now.is_dir()) {
+    // A directory job carries the time to backends that keep directory times.
+    if (now.is_dir() && change.mtime_ns) Settle(now.id);
+    if (modified) {
       const auto path = engine_.cache().PathOf(now.id);
-      if (change.mtime_ns) {
+      if (changed.ok() && change.mtime_ns) {
         const struct timespec times[2] = {
             {0, UTIME_OMIT}, {*change.mtime_ns / 1'000'000'000, *change.mtime_ns % 1'000'000'000}};
         ::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW);
@@ -570,6 +690,7 @@ void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& chang
         Settle(now.id);
       }
     }
+    HSMFS_RETURN_IF_ERROR(changed);
     return GetAttr(ino);
   };
   if (e.is_dir() || e.cached ||

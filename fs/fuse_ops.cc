@@ -42,6 +42,8 @@ void ReplyError(fuse_req_t req, const Status& s, const char* op, uint64_t ino) {
     case Code::kIsDirectory:
     case Code::kNotDirectory:
     case Code::kInvalidArgument:
+    case Code::kNameTooLong:
+    case Code::kFileTooLarge:
       level = spdlog::level::info;
       break;
     default:
@@ -64,7 +66,8 @@ void FillStat(const Attr& a, struct stat* st) {
   st->st_mtim.tv_sec = a.mtime_ns / 1'000'000'000;
   st->st_mtim.tv_nsec = a.mtime_ns % 1'000'000'000;
   st->st_atim = st->st_mtim;
-  st->st_ctim = st->st_mtim;
+  st->st_ctim.tv_sec = a.ctime_ns / 1'000'000'000;
+  st->st_ctim.tv_nsec = a.ctime_ns % 1'000'000'000;
 }
 
 fuse_entry_param ToEntryParam(const FsCore& core, const Attr& a) {
@@ -117,7 +120,7 @@ class FuseDirSink final : public DirSink {
 
 catalog::Requester RequesterOf(fuse_req_t req) {
   const fuse_ctx* ctx = fuse_req_ctx(req);
-  return catalog::Requester{ctx->uid, ctx->pid, ProcessName(ctx->pid)};
+  return catalog::Requester{ctx->uid, ctx->pid, ProcessName(ctx->pid), ctx->gid};
 }
 
 // An open that may be answered later, from another thread. FsCore may finish
@@ -209,6 +212,8 @@ void OpRead(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off,
   fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
 }
 
+// `writable` from the open flags is informational only: FsCore knows its
+// writers by descriptor (a file made by create is one even with O_RDONLY).
 OpenFile FileOf(const fuse_file_info* fi) {
   return OpenFile{static_cast<int>(fi->fh), true,
                   (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)};
@@ -255,7 +260,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
 
 void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) noexcept {
   try {
-    auto r = Core(req).MakeDir(parent, name, mode);
+    auto r = Core(req).MakeDir(parent, name, mode, RequesterOf(req));
     if (!r.ok()) return ReplyError(req, r.status(), "mkdir", parent);
     const fuse_entry_param e = ToEntryParam(Core(req), *r);
     fuse_reply_entry(req, &e);
@@ -355,14 +360,16 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
     } else if (to_set & FUSE_SET_ATTR_MTIME) {
       change.mtime_ns = int64_t{attr->st_mtim.tv_sec} * 1'000'000'000 + attr->st_mtim.tv_nsec;
     }
-    change.owner = (to_set & (FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) != 0;
+    if (to_set & FUSE_SET_ATTR_UID) change.uid = attr->st_uid;
+    if (to_set & FUSE_SET_ATTR_GID) change.gid = attr->st_gid;
     const OpenFile file = fi ? FileOf(fi) : OpenFile{};
-    Core(req).SetAttr(ino, fi ? &file : nullptr, change, RequesterOf(req), [req](Result<Attr> r) {
-      if (!r.ok()) return ReplyError(req, r.status(), "setattr", 0);
-      struct stat st;
-      FillStat(*r, &st);
-      fuse_reply_attr(req, &st, Seconds(Core(req).attr_timeout()));
-    });
+    Core(req).SetAttr(ino, fi ? &file : nullptr, change, RequesterOf(req),
+                      [req, ino](Result<Attr> r) {
+                        if (!r.ok()) return ReplyError(req, r.status(), "setattr", ino);
+                        struct stat st;
+                        FillStat(*r, &st);
+                        fuse_reply_attr(req, &st, Seconds(Core(req).attr_timeout()));
+                      });
   } catch (...) {
     fuse_reply_err(req, EIO);
   }

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -292,6 +293,13 @@ int Serve(const Config& config, const std::filesystem::path& mountpoint,
   fs::MountOptions mount_options;
   mount_options.mountpoint = mountpoint;
   mount_options.fuse_options = overrides.fuse_options;
+  // Always: the kernel checks every access against the owners and modes the
+  // core reports (docs/SEMANTICS.md "Permissions"). Without it, FUSE checks
+  // nothing, and with allow_other any user could read or delete any file.
+  if (std::find(mount_options.fuse_options.begin(), mount_options.fuse_options.end(),
+                "default_permissions") == mount_options.fuse_options.end()) {
+    mount_options.fuse_options.push_back("default_permissions");
+  }
   mount_options.fuse_debug = args.fuse_debug;
   auto mount = fs::FuseMount::Create(core, notifier, mount_options);
   if (!mount.ok()) return report.Fail(mount.status().message(), cli::ExitCodeFor(mount.status()));

@@ -14,7 +14,7 @@ namespace {
 using catalog::Entry;
 using catalog::EntryId;
 
-Entry ToEntry(backends::ObjectInfo&& obj) {
+Entry ToEntry(backends::ObjectInfo&& obj, const SyncOptions::ListedModes* modes) {
   Entry e;
   e.name = std::move(obj.name);
   switch (obj.type) {
@@ -30,6 +30,10 @@ Entry ToEntry(backends::ObjectInfo&& obj) {
       break;
   }
   e.mode = obj.mode;
+  const int fixed = !modes ? -1 : e.is_dir() ? modes->dir_mode : modes->file_mode;
+  if (fixed >= 0) e.mode = static_cast<uint32_t>(fixed) | catalog::kListedModeIsDefault;
+  e.uid = obj.uid;
+  e.gid = obj.gid;
   e.size = obj.size;
   e.mtime_ns = obj.mtime_ns;
   e.checksum = std::move(obj.checksum);
@@ -288,6 +292,9 @@ Status NamespaceSync::ListOnce(const Entry& dir, const CancelToken& cancel, Sync
   const uint64_t epoch = NameChanges(dir.id);
   catalog::ListingDelta delta;
   int64_t count = 0;
+  const auto modes_it = options_.modes_by_backend.find(dir.backend);
+  const SyncOptions::ListedModes* modes =
+      modes_it == options_.modes_by_backend.end() ? nullptr : &modes_it->second;
   const auto sink = [&](std::vector<backends::ObjectInfo>&& batch) -> Status {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
@@ -296,7 +303,7 @@ Status NamespaceSync::ListOnce(const Entry& dir, const CancelToken& cancel, Sync
     if (NameChanges(dir.id) != epoch) *overlapped = true;
     for (backends::ObjectInfo& obj : batch) {
       HSMFS_RETURN_IF_ERROR(
-          session.UpsertListed(dir, ToEntry(std::move(obj)), gen, &delta, !*overlapped));
+          session.UpsertListed(dir, ToEntry(std::move(obj), modes), gen, &delta, !*overlapped));
     }
     HSMFS_RETURN_IF_ERROR(tx.Commit());
     count += static_cast<int64_t>(batch.size());

@@ -42,6 +42,13 @@ struct SyncOptions {
   Duration list_timeout = std::chrono::seconds(10);
   Duration list_ttl = std::chrono::minutes(10);
   std::map<std::string, Duration, std::less<>> list_ttl_by_backend;
+  // A backend's file_mode/dir_mode (config), for objects it lists: the bits
+  // of entries the catalog learns of (known entries keep theirs).
+  struct ListedModes {
+    int file_mode = -1;  // -1: the backend's own bits
+    int dir_mode = -1;
+  };
+  std::map<std::string, ListedModes, std::less<>> modes_by_backend;
   std::string listed_by = "hsmfs";
   // How long a failed listing is not retried.
   Duration retry_after_failure = std::chrono::seconds(5);

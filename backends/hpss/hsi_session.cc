@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "backends/backend.h"
 #include "backends/hpss/hsi_output_parser.h"
 
 namespace hsmfs::backends::hpss {
@@ -68,7 +69,7 @@ Result<std::vector<std::string>> HsiSession::Run(const std::string& command, Dur
 }
 
 Result<std::string> HsiQuote(const std::string& path) {
-  if (path.find_first_of("\n\r;\"") != std::string::npos) {
+  if (path.find_first_of(kHsiUnquotableChars) != std::string::npos) {
     return InvalidArgumentError("path \"" + path + "\" holds a character hsi cannot take");
   }
   if (path.find_first_of(" \t'") == std::string::npos) return path;

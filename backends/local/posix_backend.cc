@@ -45,6 +45,8 @@ ObjectInfo InfoFromStat(std::string name, const struct stat& st) {
   info.name = std::move(name);
   info.type = S_ISDIR(st.st_mode) ? ObjectType::kDir : ObjectType::kFile;
   info.mode = st.st_mode & 07777;
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
   info.size = S_ISDIR(st.st_mode) ? 0 : static_cast<uint64_t>(st.st_size);
   info.mtime_ns = MtimeNs(st);
   info.residency = Residency::kDisk;
@@ -72,6 +74,8 @@ Result<ObjectInfo> SymlinkInfo(int dirfd, const char* at, std::string name, cons
   info.name = std::move(name);
   info.type = ObjectType::kSymlink;
   info.mode = 0777;
+  info.uid = st.st_uid;
+  info.gid = st.st_gid;
   info.size = info.link_target.size();
   info.mtime_ns = MtimeNs(st);
   info.residency = Residency::kDisk;
@@ -678,6 +682,17 @@ Status PosixBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
   // Exactly `mode`, whatever the umask (mkdir(2) applies it).
   if (::fchmod(made.get(), mode & 07777) != 0)
     return ErrnoToStatus(errno, "chmod " + full.string());
+  return Status::Ok();
+}
+
+Status PosixBackend::SetDirMtime(const ObjectPath& path, int64_t mtime_ns) {
+  HSMFS_ASSIGN_OR_RETURN(fs::path full, Resolve(path));
+  const struct timespec times[2] = {{0, UTIME_OMIT},
+                                    {mtime_ns / 1'000'000'000, mtime_ns % 1'000'000'000}};
+  // AT_SYMLINK_NOFOLLOW: a symlink planted in the tree is not followed out of it.
+  if (::utimensat(AT_FDCWD, full.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+    return ErrnoToStatus(errno, "set the mtime of " + full.string());
+  }
   return Status::Ok();
 }
 

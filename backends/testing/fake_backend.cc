@@ -87,6 +87,15 @@ void FakeBackend::SetHsmState(const ObjectPath& path, std::string code) {
   if (it != nodes_.end()) it->second.info.hsm_state = std::move(code);
 }
 
+void FakeBackend::SetOwner(const ObjectPath& path, int64_t uid, int64_t gid) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = nodes_.find(path);
+  if (it != nodes_.end()) {
+    it->second.info.uid = uid;
+    it->second.info.gid = gid;
+  }
+}
+
 std::vector<std::vector<ObjectPath>> FakeBackend::stage_batches() const {
   std::lock_guard<std::mutex> l(mu_);
   return stage_batches_;
@@ -297,6 +306,15 @@ Status FakeBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
   n.info.name = BaseName(path);
   n.info.type = ObjectType::kDir;
   n.info.mode = mode & 07777;
+  return Status::Ok();
+}
+
+Status FakeBackend::SetDirMtime(const ObjectPath& path, int64_t mtime_ns) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = nodes_.find(path);
+  if (it == nodes_.end()) return NotFoundError("fake:" + path + ": no such directory");
+  if (it->second.info.type != ObjectType::kDir) return Status(Code::kNotDirectory, path);
+  it->second.info.mtime_ns = mtime_ns;
   return Status::Ok();
 }
 

@@ -30,6 +30,9 @@ class FakeBackend final : public Backend {
                     Residency residency = Residency::kTape);
   // Sets the HSM state code (ObjectInfo::hsm_state) a later Stat/List reports.
   void SetHsmState(const ObjectPath& path, std::string code);
+  // Sets the owner (ObjectInfo::uid/gid) a later Stat/List reports, as a
+  // posix backend reports its files'.
+  void SetOwner(const ObjectPath& path, int64_t uid, int64_t gid);
   // The path lists StageMany was called with, in call order.
   std::vector<std::vector<ObjectPath>> stage_batches() const;
   // The stored data of a file, or "" if absent.
@@ -50,6 +53,7 @@ class FakeBackend final : public Backend {
   Status Remove(const ObjectPath& path) override;
   Status Rename(const ObjectPath& from, const ObjectPath& to) override;
   Status MakeDir(const ObjectPath& path, uint32_t mode) override;
+  Status SetDirMtime(const ObjectPath& path, int64_t mtime_ns) override;
 
  private:
   struct Node {

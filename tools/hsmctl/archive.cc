@@ -39,6 +39,12 @@ struct PutTotals {
   std::vector<catalog::EntryId> entries;
 };
 
+// hsmctl itself: what it puts is its user's and group's.
+catalog::Requester Me() {
+  return catalog::Requester{static_cast<uint32_t>(::getuid()), static_cast<int32_t>(::getpid()),
+                            "hsmctl", static_cast<uint32_t>(::getgid())};
+}
+
 // Ctrl-C (or SIGTERM) during a put: the file being copied is dropped, the put
 // stops and exits 130. The handler resets itself, so a second Ctrl-C kills at
 // once, which is safe too: a half-copied file is never archived (see PutFile).
@@ -88,8 +94,7 @@ Status PutFile(fs::FsCore& core, const Entry& dir, const stdfs::path& local,
       return s;
     }
   }
-  const catalog::Requester me{static_cast<uint32_t>(::getuid()), static_cast<int32_t>(::getpid()),
-                              "hsmctl"};
+  const catalog::Requester me = Me();
   auto created = core.Create(static_cast<uint64_t>(dir.id), name, st.st_mode & 07777, O_WRONLY, me);
   fs::OpenFile file;
   uint64_t ino;
@@ -189,7 +194,7 @@ Status PutTree(fs::FsCore& core, const Entry& dir, const stdfs::path& local, boo
   struct stat st;
   if (::stat(local.c_str(), &st) != 0) return ErrnoToStatus(errno, local.string());
   if (!S_ISDIR(st.st_mode)) return PutFile(core, dir, local, name, force, progress, totals);
-  auto made = core.MakeDir(static_cast<uint64_t>(dir.id), name, st.st_mode & 07777);
+  auto made = core.MakeDir(static_cast<uint64_t>(dir.id), name, st.st_mode & 07777, Me());
   if (!made.ok() && made.status().code() != Code::kAlreadyExists) return made.status();
   HSMFS_ASSIGN_OR_RETURN(Entry sub, LookupIn(core, dir.id, name));
   if (!sub.is_dir()) return Status(Code::kNotDirectory, name + " exists and is not a directory");

@@ -269,6 +269,30 @@ TEST_F(CatalogTest, AListingOlderThanTheEnginesLastChangeLeavesTheFileAlone) {
   EXPECT_EQ(f.mtime_ns, 999);
 }
 
+TEST_F(CatalogTest, ADirectoryTimeSetThroughTheMountOutlivesListings) {
+  ApplyListing(vault_, {Listed("d", EntryType::kDir, 0, 100), Listed("e", EntryType::kDir, 0, 100)},
+               10);
+  const EntryId d = Get("vault/d").id, e_id = Get("vault/e").id;
+  {
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(s->SetMtime(d, 42).ok());           // touch -d, rsync -a, tar -x
+    ASSERT_TRUE(s->DirChanged(e_id, 77).ok());      // a file created inside
+    ASSERT_TRUE(s->DirChanged(d + 1000, 77).ok());  // no such entry: no-op
+  }
+  Entry e = Get("vault/e");
+  EXPECT_EQ(e.mtime_ns, 77);
+  EXPECT_EQ(e.ctime_ns, 77);
+  // The archiver's puts changed both on the backend; the listing says so.
+  ApplyListing(vault_,
+               {Listed("d", EntryType::kDir, 0, 500), Listed("e", EntryType::kDir, 0, 500),
+                Listed("g", EntryType::kDir, 0, 500)},
+               11);
+  EXPECT_EQ(Get("vault/d").mtime_ns, 42);
+  EXPECT_EQ(Get("vault/e").mtime_ns, 77);
+  EXPECT_EQ(Get("vault/g").mtime_ns, 500);  // never set through the mount: the backend's
+  EXPECT_EQ(Get("vault/g").ctime_ns, 0);
+}
+
 TEST_F(CatalogTest, ChildrenPageInIdOrder) {
   std::vector<Entry> objects;
   for (int i = 0; i < 50; ++i) objects.push_back(Listed("f" + std::to_string(i), EntryType::kFile));

@@ -156,6 +156,43 @@ TEST(ConfigTest, RenderRoundTrips) {
   EXPECT_EQ(again->catalog.path, c->catalog.path);
 }
 
+TEST(ConfigTest, OwnerAndModeKeys) {
+  auto c = ParseConfig(std::string(kMinimal) +
+                           "uid = 1234\ngid = \"root\"\nfile_mode = \"0640\"\ndir_mode = 0o2750\n",
+                       kFile);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->backends[0].uid, 1234);
+  EXPECT_EQ(c->backends[0].gid, 0);
+  EXPECT_EQ(c->backends[0].file_mode, 0640);
+  EXPECT_EQ(c->backends[0].dir_mode, 02750);
+  const std::string text = RenderConfig(*c);
+  EXPECT_NE(text.find("file_mode = \"0640\""), std::string::npos) << text;
+  EXPECT_NE(text.find("dir_mode = \"2750\""), std::string::npos) << text;
+  auto again = ParseConfig(text, kFile);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->backends[0].dir_mode, 02750);
+  EXPECT_EQ(again->backends[0].uid, 1234);
+  // Defaults: unset (the mount's user and group, the backend's own bits).
+  auto d = ParseConfig(kMinimal, kFile);
+  EXPECT_EQ(d->backends[0].uid, -1);
+  EXPECT_EQ(d->backends[0].file_mode, -1);
+  const std::pair<std::string, std::string> cases[] = {
+      {"uid = -1\n", "uid: must be a user id between 0 and 4294967294"},
+      {"gid = 4294967295\n", "gid: must be a group id between 0 and 4294967294"},
+      {"uid = \"no-such-user-hsmfs\"\n", "uid: no user \"no-such-user-hsmfs\" on this host"},
+      {"gid = true\n", "gid: expected a group id or name"},
+      {"file_mode = 644\n", "file_mode: expected octal permission bits"},
+      {"file_mode = \"0984\"\n", "file_mode: expected octal permission bits"},
+      {"dir_mode = \"17777\"\n", "dir_mode: expected octal permission bits"},
+      {"dir_mode = 0o17777\n", "dir_mode: expected octal permission bits"},
+  };
+  for (const auto& [extra, want] : cases) {
+    Status s = ErrorOf(std::string(kMinimal) + extra);
+    EXPECT_EQ(s.code(), Code::kInvalidArgument) << extra;
+    EXPECT_NE(s.message().find(want), std::string::npos) << extra << ": " << s.message();
+  }
+}
+
 constexpr char kIrods[] = R"(
 [[backend]]
 name = "irods"
