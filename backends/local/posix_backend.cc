@@ -686,11 +686,14 @@ Status PosixBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
 }
 
 Status PosixBackend::SetDirMtime(const ObjectPath& path, int64_t mtime_ns) {
-  HSMFS_ASSIGN_OR_RETURN(fs::path full, Resolve(path));
+  HSMFS_ASSIGN_OR_RETURN(Fd root, Resolve(path));
+  const fs::path full = path.empty() ? root_ : root_ / path;
   const struct timespec times[2] = {{0, UTIME_OMIT},
                                     {mtime_ns / 1'000'000'000, mtime_ns % 1'000'000'000}};
-  // AT_SYMLINK_NOFOLLOW: a symlink planted in the tree is not followed out of it.
-  if (::utimensat(AT_FDCWD, full.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0) {
+  // Resolved beneath the root like every path: a symlink planted in the tree
+  // is not followed out of it.
+  HSMFS_ASSIGN_OR_RETURN(Fd dir, OpenBeneath(root.get(), path, O_RDONLY | O_DIRECTORY));
+  if (::futimens(dir.get(), times) != 0) {
     return ErrnoToStatus(errno, "set the mtime of " + full.string());
   }
   return Status::Ok();
