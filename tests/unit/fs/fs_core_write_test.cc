@@ -812,7 +812,7 @@ TEST_F(FsCoreWriteTest, NamesLongerThanNameMaxAreRefused) {
   const std::string max(255, 'n');
   const std::string over = max + "x";
   EXPECT_EQ(ToErrno(core_->Create(incoming_, over, 0644, O_WRONLY, kMe).status()), ENAMETOOLONG);
-  EXPECT_EQ(ToErrno(core_->MakeDir(incoming_, over, 0755).status()), ENAMETOOLONG);
+  EXPECT_EQ(ToErrno(core_->MakeDir(incoming_, over, 0755, kMe).status()), ENAMETOOLONG);
   EXPECT_EQ(ToErrno(Lookup(incoming_, over).status()), ENAMETOOLONG);
   const uint64_t ino = WriteFile(incoming_, max, "fits");
   ASSERT_NE(ino, 0u);
@@ -828,7 +828,7 @@ TEST_F(FsCoreWriteTest, NamesAnHpssBackendCannotStoreAreRefusedWhenCreated) {
   Start();
   for (const std::string bad : {"two\nlines", "semi;colon", "quote\"d"}) {
     EXPECT_EQ(ToErrno(core_->Create(incoming_, bad, 0644, O_WRONLY, kMe).status()), EINVAL) << bad;
-    EXPECT_EQ(ToErrno(core_->MakeDir(incoming_, bad, 0755).status()), EINVAL) << bad;
+    EXPECT_EQ(ToErrno(core_->MakeDir(incoming_, bad, 0755, kMe).status()), EINVAL) << bad;
   }
   const uint64_t ino = WriteFile(incoming_, "with space", "x");
   ASSERT_NE(ino, 0u);
@@ -839,7 +839,7 @@ TEST_F(FsCoreWriteTest, NamesAnHpssBackendCannotStoreAreRefusedWhenCreated) {
 
 TEST_F(FsCoreWriteTest, DirectoryTimesFollowChangesInsideAndSurviveListings) {
   Start();
-  auto d = core_->MakeDir(incoming_, "d", 0755);
+  auto d = core_->MakeDir(incoming_, "d", 0755, kMe);
   ASSERT_TRUE(d.ok());
   const int64_t old = 1'000'000'000'000'000'000;  // 2001
   AttrChange set_old;
@@ -854,7 +854,7 @@ TEST_F(FsCoreWriteTest, DirectoryTimesFollowChangesInsideAndSurviveListings) {
     } else if (op == "unlink") {
       ASSERT_TRUE(core_->Unlink(d->ino, "f").ok());
     } else if (op == "mkdir") {
-      ASSERT_TRUE(core_->MakeDir(d->ino, "sub", 0755).ok());
+      ASSERT_TRUE(core_->MakeDir(d->ino, "sub", 0755, kMe).ok());
     } else if (op == "rename") {
       ASSERT_TRUE(core_->Rename(d->ino, "sub", d->ino, "sub2", 0).ok());
     } else {
@@ -919,296 +919,297 @@ TEST_F(FsCoreWriteTest, TruncatePastTheCacheFailsAtOnceAndTheFileStillArchives) 
   ASSERT_TRUE(Drive([&] { return State(fresh) == "dual"; })) << State(fresh);
   EXPECT_EQ(fake_->Data("incoming/fresh"), "abc");
   EXPECT_EQ(core_->GetAttr(settled)->size, 10u);
-  catalog::Entry EntryOf(Engine & engine, uint64_t ino) {
-    auto s = engine.catalog().Acquire();
-    return *s->Get(static_cast<catalog::EntryId>(ino));
-  }
+}
 
-  Result<Attr> SetAttrNow(FsCore & core, uint64_t ino, const AttrChange& change,
-                          const catalog::Requester& who) {
-    std::promise<Result<Attr>> p;
-    core.SetAttr(ino, nullptr, change, who, [&](Result<Attr> r) { p.set_value(r); });
-    return p.get_future().get();
-  }
+catalog::Entry EntryOf(Engine& engine, uint64_t ino) {
+  auto s = engine.catalog().Acquire();
+  return *s->Get(static_cast<catalog::EntryId>(ino));
+}
 
-  TEST_F(FsCoreWriteTest, WhatAProcessCreatesIsItsOwnAcrossArchivingAndRestarts) {
-    Start();
-    const catalog::Requester alice{1000, 42, "cp", 100};
-    const catalog::Requester bob{1001, 43, "mkdir", 101};
-    auto created = core_->Create(incoming_, "a.txt", 0640, O_WRONLY, alice);
-    ASSERT_TRUE(created.ok());
-    EXPECT_EQ(created->first.uid, 1000u);
-    EXPECT_EQ(created->first.gid, 100u);
-    EXPECT_EQ(created->first.mode & 07777, 0640u);
-    const uint64_t ino = created->first.ino;
-    ASSERT_TRUE(core_->Write(ino, created->second, "abc", 3, 0).ok());
-    core_->Release(ino, created->second);
-    auto dir = core_->MakeDir(incoming_, "bobs", 0700, bob);
-    ASSERT_TRUE(dir.ok());
-    EXPECT_EQ(dir->uid, 1001u);
-    EXPECT_EQ(dir->gid, 101u);
-    ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
-    // The backend (like HPSS or tape) keeps no owner: a listing changes nothing.
-    const catalog::Entry incoming = EntryOf(*engine_, incoming_);
-    ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
-    Start();  // a remount
-    EXPECT_EQ(Lookup(incoming_, "a.txt")->uid, 1000u);
-    EXPECT_EQ(Lookup(incoming_, "a.txt")->gid, 100u);
-    EXPECT_EQ(Lookup(incoming_, "bobs")->uid, 1001u);
-    EXPECT_EQ(Lookup(incoming_, "bobs")->gid, 101u);
-  }
+Result<Attr> SetAttrNow(FsCore& core, uint64_t ino, const AttrChange& change,
+                        const catalog::Requester& who) {
+  std::promise<Result<Attr>> p;
+  core.SetAttr(ino, nullptr, change, who, [&](Result<Attr> r) { p.set_value(r); });
+  return p.get_future().get();
+}
 
-  TEST_F(FsCoreWriteTest, ASetgidDirectoryGivesItsGroupAndItsSetgidBit) {
-    Start();
-    auto shared =
-        core_->MakeDir(incoming_, "shared", 02775, catalog::Requester{1000, 1, "mkdir", 100});
-    ASSERT_TRUE(shared.ok());
-    EXPECT_EQ(shared->mode & 07777, 02775u);
-    const catalog::Requester other{1001, 2, "cp", 200};
-    auto file = core_->Create(shared->ino, "f", 0644, O_WRONLY, other);
-    ASSERT_TRUE(file.ok());
-    core_->Release(file->first.ino, file->second);
-    EXPECT_EQ(file->first.uid, 1001u);
-    EXPECT_EQ(file->first.gid, 100u);  // the directory's group, not the creator's
-    auto sub = core_->MakeDir(shared->ino, "sub", 0755, other);
-    ASSERT_TRUE(sub.ok());
-    EXPECT_EQ(sub->gid, 100u);
-    EXPECT_EQ(sub->mode & 07777, 02755u);
-    // Without setgid, the creator's group.
-    auto plain = core_->Create(incoming_, "g", 0644, O_WRONLY, other);
-    ASSERT_TRUE(plain.ok());
-    core_->Release(plain->first.ino, plain->second);
-    EXPECT_EQ(plain->first.gid, 200u);
-  }
+TEST_F(FsCoreWriteTest, WhatAProcessCreatesIsItsOwnAcrossArchivingAndRestarts) {
+  Start();
+  const catalog::Requester alice{1000, 42, "cp", 100};
+  const catalog::Requester bob{1001, 43, "mkdir", 101};
+  auto created = core_->Create(incoming_, "a.txt", 0640, O_WRONLY, alice);
+  ASSERT_TRUE(created.ok());
+  EXPECT_EQ(created->first.uid, 1000u);
+  EXPECT_EQ(created->first.gid, 100u);
+  EXPECT_EQ(created->first.mode & 07777, 0640u);
+  const uint64_t ino = created->first.ino;
+  ASSERT_TRUE(core_->Write(ino, created->second, "abc", 3, 0).ok());
+  core_->Release(ino, created->second);
+  auto dir = core_->MakeDir(incoming_, "bobs", 0700, bob);
+  ASSERT_TRUE(dir.ok());
+  EXPECT_EQ(dir->uid, 1001u);
+  EXPECT_EQ(dir->gid, 101u);
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  // The backend (like HPSS or tape) keeps no owner: a listing changes nothing.
+  const catalog::Entry incoming = EntryOf(*engine_, incoming_);
+  ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
+  Start();  // a remount
+  EXPECT_EQ(Lookup(incoming_, "a.txt")->uid, 1000u);
+  EXPECT_EQ(Lookup(incoming_, "a.txt")->gid, 100u);
+  EXPECT_EQ(Lookup(incoming_, "bobs")->uid, 1001u);
+  EXPECT_EQ(Lookup(incoming_, "bobs")->gid, 101u);
+}
 
-  TEST_F(FsCoreWriteTest, ChownAndChmodAreKeptAcrossListingsAndRestarts) {
-    Start();
-    const uint64_t ino = WriteFile(incoming_, "f", "data");
-    ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
-    const int puts = faulty_->calls(Op::kPut);
-    AttrChange chown;
-    chown.uid = 2000;
-    chown.gid = 3000;
-    auto owned = SetAttrNow(*core_, ino, chown, kMe);
-    ASSERT_TRUE(owned.ok()) << owned.status().ToString();
-    EXPECT_EQ(owned->uid, 2000u);
-    EXPECT_EQ(owned->gid, 3000u);
-    // Owners live in the catalog: no recall, no new version to archive.
-    EXPECT_EQ(State(ino), "dual");
-    AttrChange chgrp;
-    chgrp.gid = 3001;
-    EXPECT_EQ(SetAttrNow(*core_, ino, chgrp, kMe)->uid, 2000u);
-    AttrChange chmod;
-    chmod.mode = 0604;
-    ASSERT_TRUE(SetAttrNow(*core_, ino, chmod, kMe).ok());
-    ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
-    EXPECT_EQ(faulty_->calls(Op::kPut), puts + 1);
-    EXPECT_EQ(fake_->Stat("incoming/f")->mode, 0604u);  // the mode goes to the backend
-    // A listing keeps them; so does a restart (right after it: the new fake
-    // backend would not hold f for a later one).
-    ASSERT_TRUE(engine_->sync().ListNow(EntryOf(*engine_, incoming_), CancelToken::None()).ok());
-    EXPECT_EQ(core_->GetAttr(ino)->uid, 2000u);
-    Start();
-    const auto after = Lookup(incoming_, "f");
-    ASSERT_TRUE(after.ok());
-    EXPECT_EQ(after->uid, 2000u);
-    EXPECT_EQ(after->gid, 3001u);
-    EXPECT_EQ(after->mode & 07777, 0604u);
-    // Outside writable directories, chown is EROFS like every other change.
-    EXPECT_EQ(ToErrno(SetAttrNow(*core_, Lookup(vault_, "archived.dat")->ino, chown, kMe).status()),
-              EROFS);
-  }
+TEST_F(FsCoreWriteTest, ASetgidDirectoryGivesItsGroupAndItsSetgidBit) {
+  Start();
+  auto shared =
+      core_->MakeDir(incoming_, "shared", 02775, catalog::Requester{1000, 1, "mkdir", 100});
+  ASSERT_TRUE(shared.ok());
+  EXPECT_EQ(shared->mode & 07777, 02775u);
+  const catalog::Requester other{1001, 2, "cp", 200};
+  auto file = core_->Create(shared->ino, "f", 0644, O_WRONLY, other);
+  ASSERT_TRUE(file.ok());
+  core_->Release(file->first.ino, file->second);
+  EXPECT_EQ(file->first.uid, 1001u);
+  EXPECT_EQ(file->first.gid, 100u);  // the directory's group, not the creator's
+  auto sub = core_->MakeDir(shared->ino, "sub", 0755, other);
+  ASSERT_TRUE(sub.ok());
+  EXPECT_EQ(sub->gid, 100u);
+  EXPECT_EQ(sub->mode & 07777, 02755u);
+  // Without setgid, the creator's group.
+  auto plain = core_->Create(incoming_, "g", 0644, O_WRONLY, other);
+  ASSERT_TRUE(plain.ok());
+  core_->Release(plain->first.ino, plain->second);
+  EXPECT_EQ(plain->first.gid, 200u);
+}
 
-  TEST_F(FsCoreWriteTest, ChownClearsSetuidAndSetgidOfFiles) {
-    Start();
-    auto created = core_->Create(incoming_, "tool", 06755, O_WRONLY, kMe);
-    ASSERT_TRUE(created.ok());
-    core_->Release(created->first.ino, created->second);
-    AttrChange chown;
-    chown.uid = 0;
-    auto r = SetAttrNow(*core_, created->first.ino, chown, kMe);
-    ASSERT_TRUE(r.ok());
-    EXPECT_EQ(r->mode & 07777, 0755u);
-    // Setgid without group execute is not set-group-ID: it stays (as on Linux).
-    auto locked = core_->Create(incoming_, "locked", 02644, O_WRONLY, kMe);
-    ASSERT_TRUE(locked.ok());
-    core_->Release(locked->first.ino, locked->second);
-    EXPECT_EQ(SetAttrNow(*core_, locked->first.ino, chown, kMe)->mode & 07777, 02644u);
-    // Directories keep theirs.
-    auto dir = core_->MakeDir(incoming_, "d", 02775, kMe);
-    ASSERT_TRUE(dir.ok());
-    EXPECT_EQ(SetAttrNow(*core_, dir->ino, chown, kMe)->mode & 07777, 02775u);
-  }
+TEST_F(FsCoreWriteTest, ChownAndChmodAreKeptAcrossListingsAndRestarts) {
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "f", "data");
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  const int puts = faulty_->calls(Op::kPut);
+  AttrChange chown;
+  chown.uid = 2000;
+  chown.gid = 3000;
+  auto owned = SetAttrNow(*core_, ino, chown, kMe);
+  ASSERT_TRUE(owned.ok()) << owned.status().ToString();
+  EXPECT_EQ(owned->uid, 2000u);
+  EXPECT_EQ(owned->gid, 3000u);
+  // Owners live in the catalog: no recall, no new version to archive.
+  EXPECT_EQ(State(ino), "dual");
+  AttrChange chgrp;
+  chgrp.gid = 3001;
+  EXPECT_EQ(SetAttrNow(*core_, ino, chgrp, kMe)->uid, 2000u);
+  AttrChange chmod;
+  chmod.mode = 0604;
+  ASSERT_TRUE(SetAttrNow(*core_, ino, chmod, kMe).ok());
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  EXPECT_EQ(faulty_->calls(Op::kPut), puts + 1);
+  EXPECT_EQ(fake_->Stat("incoming/f")->mode, 0604u);  // the mode goes to the backend
+  // A listing keeps them; so does a restart (right after it: the new fake
+  // backend would not hold f for a later one).
+  ASSERT_TRUE(engine_->sync().ListNow(EntryOf(*engine_, incoming_), CancelToken::None()).ok());
+  EXPECT_EQ(core_->GetAttr(ino)->uid, 2000u);
+  Start();
+  const auto after = Lookup(incoming_, "f");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->uid, 2000u);
+  EXPECT_EQ(after->gid, 3001u);
+  EXPECT_EQ(after->mode & 07777, 0604u);
+  // Outside writable directories, chown is EROFS like every other change.
+  EXPECT_EQ(ToErrno(SetAttrNow(*core_, Lookup(vault_, "archived.dat")->ino, chown, kMe).status()),
+            EROFS);
+}
 
-  TEST_F(FsCoreWriteTest, ListedEntriesShowTheBackendsOwnerElseTheConfiguredOne) {
-    config_.backends[0].uid = 7;
-    config_.backends[0].gid = 8;
-    backend_files_["incoming/posixish.dat"] = "x";
-    Start();
-    // The root is the mount's; what the backend keeps no owner for, the config's.
-    EXPECT_EQ(core_->GetAttr(catalog::kRootId)->uid, 0u);
-    EXPECT_EQ(core_->GetAttr(vault_)->uid, 7u);
-    EXPECT_EQ(core_->GetAttr(vault_)->gid, 8u);
-    EXPECT_EQ(Lookup(vault_, "archived.dat")->uid, 7u);
-    // A backend that keeps owners (posix) shows them.
-    fake_->SetOwner("incoming/posixish.dat", 500, 600);
-    const catalog::Entry incoming = EntryOf(*engine_, incoming_);
-    ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
-    const uint64_t ino = Lookup(incoming_, "posixish.dat")->ino;
-    EXPECT_EQ(core_->GetAttr(ino)->uid, 500u);
-    EXPECT_EQ(core_->GetAttr(ino)->gid, 600u);
-    // A chown through the mount stays while the backend's file is unchanged...
-    AttrChange chown;
-    chown.uid = 501;
-    ASSERT_TRUE(SetAttrNow(*core_, ino, chown, kMe).ok());
-    ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
-    EXPECT_EQ(core_->GetAttr(ino)->uid, 501u);
-    // ... and a file replaced on the backend shows its new owner.
-    fake_->AddFile("incoming/posixish.dat", "replaced", 1'800'000'000'000'000'000);
-    fake_->SetOwner("incoming/posixish.dat", 502, 602);
-    ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
-    EXPECT_EQ(core_->GetAttr(ino)->uid, 502u);
-    EXPECT_EQ(core_->GetAttr(ino)->gid, 602u);
-  }
+TEST_F(FsCoreWriteTest, ChownClearsSetuidAndSetgidOfFiles) {
+  Start();
+  auto created = core_->Create(incoming_, "tool", 06755, O_WRONLY, kMe);
+  ASSERT_TRUE(created.ok());
+  core_->Release(created->first.ino, created->second);
+  AttrChange chown;
+  chown.uid = 0;
+  auto r = SetAttrNow(*core_, created->first.ino, chown, kMe);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->mode & 07777, 0755u);
+  // Setgid without group execute is not set-group-ID: it stays (as on Linux).
+  auto locked = core_->Create(incoming_, "locked", 02644, O_WRONLY, kMe);
+  ASSERT_TRUE(locked.ok());
+  core_->Release(locked->first.ino, locked->second);
+  EXPECT_EQ(SetAttrNow(*core_, locked->first.ino, chown, kMe)->mode & 07777, 02644u);
+  // Directories keep theirs.
+  auto dir = core_->MakeDir(incoming_, "d", 02775, kMe);
+  ASSERT_TRUE(dir.ok());
+  EXPECT_EQ(SetAttrNow(*core_, dir->ino, chown, kMe)->mode & 07777, 02775u);
+}
 
-  TEST_F(FsCoreWriteTest, ConfiguredModesApplyToListedEntriesAndChmodStays) {
-    config_.backends[0].file_mode = 0640;
-    config_.backends[0].dir_mode = 0750;
-    backend_files_["incoming/old.dat"] = "x";
-    Start();
-    EXPECT_EQ(core_->GetAttr(vault_)->mode & 07777, 0750u);
-    EXPECT_EQ(core_->GetAttr(incoming_)->mode & 07777, 0750u);
-    const uint64_t ino = Lookup(incoming_, "old.dat")->ino;
-    EXPECT_EQ(core_->GetAttr(ino)->mode & 07777, 0640u);
-    AttrChange chmod;
-    chmod.mode = 0600;
-    std::promise<Result<Attr>> p;
-    core_->SetAttr(ino, nullptr, chmod, kMe, [&](Result<Attr> r) { p.set_value(r); });
-    auto changed = p.get_future();  // after a recall, which runs on the fake clock
-    ASSERT_TRUE(Drive([&] { return changed.wait_for(0ms) == std::future_status::ready; }));
-    ASSERT_TRUE(changed.get().ok());
-    ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
-    const catalog::Entry incoming = EntryOf(*engine_, incoming_);
-    ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
-    EXPECT_EQ(core_->GetAttr(ino)->mode & 07777, 0600u);
-  }
+TEST_F(FsCoreWriteTest, ListedEntriesShowTheBackendsOwnerElseTheConfiguredOne) {
+  config_.backends[0].uid = 7;
+  config_.backends[0].gid = 8;
+  backend_files_["incoming/posixish.dat"] = "x";
+  Start();
+  // The root is the mount's; what the backend keeps no owner for, the config's.
+  EXPECT_EQ(core_->GetAttr(catalog::kRootId)->uid, 0u);
+  EXPECT_EQ(core_->GetAttr(vault_)->uid, 7u);
+  EXPECT_EQ(core_->GetAttr(vault_)->gid, 8u);
+  EXPECT_EQ(Lookup(vault_, "archived.dat")->uid, 7u);
+  // A backend that keeps owners (posix) shows them.
+  fake_->SetOwner("incoming/posixish.dat", 500, 600);
+  const catalog::Entry incoming = EntryOf(*engine_, incoming_);
+  ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
+  const uint64_t ino = Lookup(incoming_, "posixish.dat")->ino;
+  EXPECT_EQ(core_->GetAttr(ino)->uid, 500u);
+  EXPECT_EQ(core_->GetAttr(ino)->gid, 600u);
+  // A chown through the mount stays while the backend's file is unchanged...
+  AttrChange chown;
+  chown.uid = 501;
+  ASSERT_TRUE(SetAttrNow(*core_, ino, chown, kMe).ok());
+  ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
+  EXPECT_EQ(core_->GetAttr(ino)->uid, 501u);
+  // ... and a file replaced on the backend shows its new owner.
+  fake_->AddFile("incoming/posixish.dat", "replaced", 1'800'000'000'000'000'000);
+  fake_->SetOwner("incoming/posixish.dat", 502, 602);
+  ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
+  EXPECT_EQ(core_->GetAttr(ino)->uid, 502u);
+  EXPECT_EQ(core_->GetAttr(ino)->gid, 602u);
+}
 
-  class NameSink final : public DirSink {
-   public:
-    bool Add(std::string_view name, const Attr&, uint64_t) override {
-      names.emplace_back(name);
-      return true;
-    }
-    void Finish(Status s) override { done.set_value(std::move(s)); }
-    std::vector<std::string> names;
-    std::promise<Status> done;
-  };
+TEST_F(FsCoreWriteTest, ConfiguredModesApplyToListedEntriesAndChmodStays) {
+  config_.backends[0].file_mode = 0640;
+  config_.backends[0].dir_mode = 0750;
+  backend_files_["incoming/old.dat"] = "x";
+  Start();
+  EXPECT_EQ(core_->GetAttr(vault_)->mode & 07777, 0750u);
+  EXPECT_EQ(core_->GetAttr(incoming_)->mode & 07777, 0750u);
+  const uint64_t ino = Lookup(incoming_, "old.dat")->ino;
+  EXPECT_EQ(core_->GetAttr(ino)->mode & 07777, 0640u);
+  AttrChange chmod;
+  chmod.mode = 0600;
+  std::promise<Result<Attr>> p;
+  core_->SetAttr(ino, nullptr, chmod, kMe, [&](Result<Attr> r) { p.set_value(r); });
+  auto changed = p.get_future();  // after a recall, which runs on the fake clock
+  ASSERT_TRUE(Drive([&] { return changed.wait_for(0ms) == std::future_status::ready; }));
+  ASSERT_TRUE(changed.get().ok());
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  const catalog::Entry incoming = EntryOf(*engine_, incoming_);
+  ASSERT_TRUE(engine_->sync().ListNow(incoming, CancelToken::None()).ok());
+  EXPECT_EQ(core_->GetAttr(ino)->mode & 07777, 0600u);
+}
 
-  TEST_F(FsCoreWriteTest, NoEmptyOrDotNameIsCreated) {
-    Start();
-    for (const char* name : {"", ".", ".."}) {
-      auto created = core_->Create(incoming_, name, 0644, O_WRONLY | O_CREAT, kMe);
-      ASSERT_FALSE(created.ok()) << "\"" << name << "\"";
-      EXPECT_EQ(ToErrno(created.status()), EINVAL);
-      EXPECT_EQ(ToErrno(core_->MakeDir(incoming_, name, 0755, kMe).status()), EINVAL);
-    }
+class NameSink final : public DirSink {
+ public:
+  bool Add(std::string_view name, const Attr&, uint64_t) override {
+    names.emplace_back(name);
+    return true;
   }
+  void Finish(Status s) override { done.set_value(std::move(s)); }
+  std::vector<std::string> names;
+  std::promise<Status> done;
+};
 
-  TEST_F(FsCoreWriteTest, ADirectoryWithOneBadRowStillListsTheOthers) {
-    Start();
-    WriteFile(incoming_, "a", "1");
-    const uint64_t b = WriteFile(incoming_, "b", "2");
-    WriteFile(incoming_, "c", "3");
-    {
-      // As a catalog written before names were checked holds it.
-      auto s = engine_->catalog().Acquire();
-      ASSERT_TRUE(
-          s->db().Exec("UPDATE entries SET name = '' WHERE id = " + std::to_string(b)).ok());
-    }
-    auto sink = std::make_shared<NameSink>();
-    core_->ReadDir(incoming_, 0, sink);
-    auto done = sink->done.get_future();
-    ASSERT_TRUE(Drive([&] { return done.wait_for(0ms) == std::future_status::ready; }));
-    EXPECT_TRUE(done.get().ok());
-    EXPECT_EQ(sink->names, (std::vector<std::string>{".", "..", "a", "c"}));
-    EXPECT_GE(ErrorSiteCounts()["E-NAME-01"], 1u);
+TEST_F(FsCoreWriteTest, NoEmptyOrDotNameIsCreated) {
+  Start();
+  for (const char* name : {"", ".", ".."}) {
+    auto created = core_->Create(incoming_, name, 0644, O_WRONLY | O_CREAT, kMe);
+    ASSERT_FALSE(created.ok()) << "\"" << name << "\"";
+    EXPECT_EQ(ToErrno(created.status()), EINVAL);
+    EXPECT_EQ(ToErrno(core_->MakeDir(incoming_, name, 0755, kMe).status()), EINVAL);
   }
+}
 
-  TEST_F(FsCoreWriteTest, FsckRepairsAnEmptyNamedDirectoryAndArchivesWhatIsBelow) {
-    // What `hsmctl put run42/ vault/incoming` made before names were checked.
-    Start();
-    const uint64_t run = core_->MakeDir(incoming_, "run42", 0755, kMe)->ino;
-    const uint64_t f = WriteFile(run, "f", "data");
-    ASSERT_TRUE(Drive([&] { return State(f) == "dual"; }));
-    {
-      auto s = engine_->catalog().Acquire();
-      ASSERT_TRUE(s->db()
-                      .Exec("UPDATE entries SET name = '', backend_path = 'incoming/' WHERE id = " +
-                            std::to_string(run) +
-                            "; UPDATE entries SET backend_path = 'incoming//f', state = 'failed', "
-                            "error = 'x', on_backend = 0 WHERE id = " +
-                            std::to_string(f))
-                      .ok());
-    }
-    auto found = Fsck(*engine_, FsckOptions());
-    ASSERT_TRUE(found.ok());
-    ASSERT_FALSE(found->problems.empty());
-    EXPECT_NE(found->problems[0].what.find("with the name \"\""), std::string::npos)
-        << found->problems[0].what;
-    FsckOptions repair;
-    repair.repair = true;
-    auto repaired = Fsck(*engine_, repair);
-    ASSERT_TRUE(repaired.ok());
-    ASSERT_FALSE(repaired->problems.empty());
-    EXPECT_NE(repaired->problems[0].what.find("repaired: renamed unnamed-"), std::string::npos)
-        << repaired->problems[0].what;
-    const std::string name = "unnamed-" + std::to_string(run);
-    auto dir = Lookup(incoming_, name);
-    ASSERT_TRUE(dir.ok());
-    auto file = Lookup(dir->ino, "f");
-    ASSERT_TRUE(file.ok());
-    ASSERT_TRUE(Drive([&] { return State(file->ino) == "dual"; }));
-    EXPECT_EQ(fake_->Data("incoming/" + name + "/f"), "data");
-    auto again = Fsck(*engine_, FsckOptions());
-    ASSERT_TRUE(again.ok());
-    EXPECT_TRUE(again->problems.empty())
-        << again->problems[0].path << ": " << again->problems[0].what;
+TEST_F(FsCoreWriteTest, ADirectoryWithOneBadRowStillListsTheOthers) {
+  Start();
+  WriteFile(incoming_, "a", "1");
+  const uint64_t b = WriteFile(incoming_, "b", "2");
+  WriteFile(incoming_, "c", "3");
+  {
+    // As a catalog written before names were checked holds it.
+    auto s = engine_->catalog().Acquire();
+    ASSERT_TRUE(s->db().Exec("UPDATE entries SET name = '' WHERE id = " + std::to_string(b)).ok());
   }
+  auto sink = std::make_shared<NameSink>();
+  core_->ReadDir(incoming_, 0, sink);
+  auto done = sink->done.get_future();
+  ASSERT_TRUE(Drive([&] { return done.wait_for(0ms) == std::future_status::ready; }));
+  EXPECT_TRUE(done.get().ok());
+  EXPECT_EQ(sink->names, (std::vector<std::string>{".", "..", "a", "c"}));
+  EXPECT_GE(ErrorSiteCounts()["E-NAME-01"], 1u);
+}
 
-  TEST_F(FsCoreWriteTest, AnIncompleteCopyIsNeverArchivedAndFsckDropsItOnceItsWriterDied) {
-    // A pid that is surely not running: a child that has exited and been reaped.
-    const pid_t dead = ::fork();
-    if (dead == 0) ::_exit(0);
-    int status = 0;
-    ::waitpid(dead, &status, 0);
-    core_options_.incomplete_error = catalog::IncompletePutError(dead);
-    Start();
-    auto created = core_->Create(incoming_, "half", 0644, O_WRONLY | O_CREAT, kMe);
-    ASSERT_TRUE(created.ok());
-    const uint64_t ino = created->first.ino;
-    EXPECT_EQ(State(ino), "failed");
-    ASSERT_TRUE(core_->Write(ino, created->second, "part", 4, 0).ok());
-    core_->Release(ino, created->second);  // the put dies here, before it cleared the mark
-    clock_.Advance(1min);
-    std::this_thread::sleep_for(50ms);
-    EXPECT_EQ(State(ino), "failed");
-    EXPECT_FALSE(fake_->Stat("incoming/half").ok());
-    core_options_ = FsCore::Options{0, 0};
-    Start();  // a new engine archives what was left online, but not this
-    clock_.Advance(1min);
-    std::this_thread::sleep_for(50ms);
-    EXPECT_EQ(State(ino), "failed");
-    for (const catalog::Job& j : Jobs()) EXPECT_NE(j.entry_id, static_cast<catalog::EntryId>(ino));
-    FsckOptions repair;
-    repair.repair = true;
-    auto report = Fsck(*engine_, repair);
-    ASSERT_TRUE(report.ok());
-    ASSERT_EQ(report->problems.size(), 1u);
-    EXPECT_NE(report->problems[0].what.find("repaired: removed"), std::string::npos)
-        << report->problems[0].what;
-    EXPECT_EQ(Lookup(incoming_, "half").status().code(), Code::kNotFound);
-    EXPECT_FALSE(stdfs::exists(engine_->cache().PathOf(static_cast<catalog::EntryId>(ino))));
+TEST_F(FsCoreWriteTest, FsckRepairsAnEmptyNamedDirectoryAndArchivesWhatIsBelow) {
+  // What `hsmctl put run42/ vault/incoming` made before names were checked.
+  Start();
+  const uint64_t run = core_->MakeDir(incoming_, "run42", 0755, kMe)->ino;
+  const uint64_t f = WriteFile(run, "f", "data");
+  ASSERT_TRUE(Drive([&] { return State(f) == "dual"; }));
+  {
+    auto s = engine_->catalog().Acquire();
+    ASSERT_TRUE(s->db()
+                    .Exec("UPDATE entries SET name = '', backend_path = 'incoming/' WHERE id = " +
+                          std::to_string(run) +
+                          "; UPDATE entries SET backend_path = 'incoming//f', state = 'failed', "
+                          "error = 'x', on_backend = 0 WHERE id = " +
+                          std::to_string(f))
+                    .ok());
   }
+  auto found = Fsck(*engine_, FsckOptions());
+  ASSERT_TRUE(found.ok());
+  ASSERT_FALSE(found->problems.empty());
+  EXPECT_NE(found->problems[0].what.find("with the name \"\""), std::string::npos)
+      << found->problems[0].what;
+  FsckOptions repair;
+  repair.repair = true;
+  auto repaired = Fsck(*engine_, repair);
+  ASSERT_TRUE(repaired.ok());
+  ASSERT_FALSE(repaired->problems.empty());
+  EXPECT_NE(repaired->problems[0].what.find("repaired: renamed unnamed-"), std::string::npos)
+      << repaired->problems[0].what;
+  const std::string name = "unnamed-" + std::to_string(run);
+  auto dir = Lookup(incoming_, name);
+  ASSERT_TRUE(dir.ok());
+  auto file = Lookup(dir->ino, "f");
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE(Drive([&] { return State(file->ino) == "dual"; }));
+  EXPECT_EQ(fake_->Data("incoming/" + name + "/f"), "data");
+  auto again = Fsck(*engine_, FsckOptions());
+  ASSERT_TRUE(again.ok());
+  EXPECT_TRUE(again->problems.empty())
+      << again->problems[0].path << ": " << again->problems[0].what;
+}
+
+TEST_F(FsCoreWriteTest, AnIncompleteCopyIsNeverArchivedAndFsckDropsItOnceItsWriterDied) {
+  // A pid that is surely not running: a child that has exited and been reaped.
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(dead, &status, 0);
+  core_options_.incomplete_error = catalog::IncompletePutError(dead);
+  Start();
+  auto created = core_->Create(incoming_, "half", 0644, O_WRONLY | O_CREAT, kMe);
+  ASSERT_TRUE(created.ok());
+  const uint64_t ino = created->first.ino;
+  EXPECT_EQ(State(ino), "failed");
+  ASSERT_TRUE(core_->Write(ino, created->second, "part", 4, 0).ok());
+  core_->Release(ino, created->second);  // the put dies here, before it cleared the mark
+  clock_.Advance(1min);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(State(ino), "failed");
+  EXPECT_FALSE(fake_->Stat("incoming/half").ok());
+  core_options_ = FsCore::Options{0, 0};
+  Start();  // a new engine archives what was left online, but not this
+  clock_.Advance(1min);
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(State(ino), "failed");
+  for (const catalog::Job& j : Jobs()) EXPECT_NE(j.entry_id, static_cast<catalog::EntryId>(ino));
+  FsckOptions repair;
+  repair.repair = true;
+  auto report = Fsck(*engine_, repair);
+  ASSERT_TRUE(report.ok());
+  ASSERT_EQ(report->problems.size(), 1u);
+  EXPECT_NE(report->problems[0].what.find("repaired: removed"), std::string::npos)
+      << report->problems[0].what;
+  EXPECT_EQ(Lookup(incoming_, "half").status().code(), Code::kNotFound);
+  EXPECT_FALSE(stdfs::exists(engine_->cache().PathOf(static_cast<catalog::EntryId>(ino))));
+}
 
 }  // namespace
 }  // namespace hsmfs::fs
