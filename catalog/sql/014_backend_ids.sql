@@ -1,4 +1,4 @@
--- Schema 11: the identity of each backend's root (docs/SEMANTICS.md, "Backend
+-- Schema 14: the identity of each backend's root (docs/SEMANTICS.md, "Backend
 -- root identity"). A posix root carries the id in its .hsmfs-root file; a
 -- root without it (an export not mounted yet: an empty directory) is refused
 -- once the catalog has recorded one, so nothing is listed away or archived
