@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <future>
+#include <set>
 
 #include "backends/registry.h"
 #include "common/thread.h"
@@ -141,8 +142,12 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
           session.EnsureBackendRoot(b.name, clock.WallNanos(), top_mode).status());
     }
   }
-  engine->root_guard_ =
-      std::make_unique<RootGuard>(*engine->catalog_, engine->backend_ptrs_, clock);
+  std::set<std::string, std::less<>> read_only;
+  for (const BackendConfig& b : config.backends) {
+    if (b.writable.empty()) read_only.insert(b.name);
+  }
+  engine->root_guard_ = std::make_unique<RootGuard>(*engine->catalog_, engine->backend_ptrs_, clock,
+                                                    std::move(read_only));
   RootGuard* guard = engine->root_guard_.get();
   const auto root_check = [guard](std::string_view backend) { return guard->Check(backend); };
   // The mount says at once (below) which backend roots are missing or not the

@@ -20,8 +20,9 @@ std::string NewRootId() {
 
 }  // namespace
 
-RootGuard::RootGuard(catalog::Catalog& catalog, const BackendMap& backends, Clock& clock)
-    : catalog_(catalog), backends_(backends), clock_(clock) {}
+RootGuard::RootGuard(catalog::Catalog& catalog, const BackendMap& backends, Clock& clock,
+                     std::set<std::string, std::less<>> read_only)
+    : catalog_(catalog), backends_(backends), clock_(clock), read_only_(std::move(read_only)) {}
 
 Result<bool> RootGuard::RootIsEmpty(backends::Backend& backend) {
   bool empty = true;
@@ -50,6 +51,12 @@ Status RootGuard::Check(std::string_view name) {
     std::string found = *got;
     HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto recorded, catalog::GetBackendRootId(session, name));
+    if (!recorded && found.empty()) {
+      // A read-only root already found unwritable: no marker write (and no
+      // listing of the root) on every check.
+      std::lock_guard<std::mutex> l(mu_);
+      if (unguarded_.contains(name)) return Status::Ok();
+    }
     if (!recorded) {
       // First use (or a catalog from before root ids): one process decides,
       // inside a write transaction, so two cannot record different ids.
@@ -71,7 +78,29 @@ Status RootGuard::Check(std::string_view name) {
             }
           }
           id = NewRootId();
-          HSMFS_RETURN_IF_ERROR(root->WriteRootId(id));
+          Status wrote = root->WriteRootId(id);
+          const Code code = wrote.code();
+          if (!wrote.ok() && read_only_.contains(name) &&
+              (code == Code::kReadOnly || code == Code::kPermissionDenied ||
+               code == Code::kNotPermitted)) {
+            // A read-only archive (an export mounted ro, a root we may not
+            // write): browsing and recalls work without an identity, the
+            // suspect-listing rule still guards the catalog, and the next
+            // start tries again. Nothing is recorded, so nothing is refused.
+            std::lock_guard<std::mutex> l(mu_);
+            if (unguarded_.insert(std::string(name)).second) {
+              spdlog::warn(
+                  "backend {}: cannot write .hsmfs-root into its read-only root ({}); "
+                  "it is used without a root identity",
+                  name, wrote.message());
+            }
+            return Status::Ok();
+          }
+          if (!wrote.ok()) {
+            return UnavailableError("E-ROOT-02: backend " + std::string(name) +
+                                    ": cannot write .hsmfs-root into its root (" + wrote.message() +
+                                    "); nothing is archived there");
+          }
           spdlog::info("backend {}: root initialised with id {} (.hsmfs-root)", name, id);
         } else {
           spdlog::info("backend {}: adopted the root with id {}", name, id);

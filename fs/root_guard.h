@@ -20,6 +20,7 @@
 
 #include <map>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -31,7 +32,11 @@ namespace hsmfs::fs {
 
 class RootGuard {
  public:
-  RootGuard(catalog::Catalog& catalog, const BackendMap& backends, Clock& clock);
+  // `read_only`: the backends with no writable directory. Such a root that
+  // refuses the marker (a read-only export) is used unguarded: nothing is
+  // ever archived into it, so a wrong root there cannot cost data.
+  RootGuard(catalog::Catalog& catalog, const BackendMap& backends, Clock& clock,
+            std::set<std::string, std::less<>> read_only = {});
   RootGuard(const RootGuard&) = delete;
   RootGuard& operator=(const RootGuard&) = delete;
 
@@ -56,8 +61,10 @@ class RootGuard {
   catalog::Catalog& catalog_;
   const BackendMap& backends_;
   Clock& clock_;
+  const std::set<std::string, std::less<>> read_only_;
   std::mutex mu_;
   std::map<std::string, std::string, std::less<>> reported_;  // GUARDED_BY(mu_)
+  std::set<std::string, std::less<>> unguarded_;              // GUARDED_BY(mu_): warned once
 };
 
 }  // namespace hsmfs::fs

@@ -1,6 +1,9 @@
 #include "fs/root_guard.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -142,6 +145,43 @@ TEST_F(RootGuardTest, MissingRootIsUnavailableWithAnError) {
   stdfs::create_directories(root_);
   EXPECT_TRUE(guard_->Check("vault").ok());  // unused: first use initialises
   EXPECT_EQ(TopError(), "");
+}
+
+// Sets or clears the immutable flag of `dir` (even root cannot create files in
+// an immutable directory: the stand-in for a read-only export). False when the
+// file system or the caller cannot.
+bool SetImmutable(const stdfs::path& dir, bool on) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  int flags = 0;
+  bool ok = ::ioctl(fd, FS_IOC_GETFLAGS, &flags) == 0;
+  if (ok) {
+    flags = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
+    ok = ::ioctl(fd, FS_IOC_SETFLAGS, &flags) == 0;
+  }
+  ::close(fd);
+  return ok;
+}
+
+TEST_F(RootGuardTest, AReadOnlyRootOfABackendWithoutWritableDirectoriesIsUsedUnguarded) {
+  if (!SetImmutable(root_, true)) GTEST_SKIP() << "cannot make a directory immutable here";
+  std::ofstream(dir_ / "probe").put('x');
+  const bool blocked = !std::ofstream(root_ / "probe");
+  RootGuard read_only_guard(*catalog_, backends_, clock_, {"vault"});
+  const Status ro = read_only_guard.Check("vault");
+  const Status again = read_only_guard.Check("vault");
+  const std::string error_after_ro = TopError();
+  const Status writable = guard_->Check("vault");  // the same root, writable dirs configured
+  SetImmutable(root_, false);
+  ASSERT_TRUE(blocked) << "the immutable root still took a file";
+  EXPECT_TRUE(ro.ok()) << ro.ToString();
+  EXPECT_TRUE(again.ok()) << again.ToString();
+  EXPECT_EQ(Recorded(), "");  // nothing recorded: it is never refused for a missing marker
+  EXPECT_EQ(error_after_ro, "");
+  // A backend that archives there needs its marker: refused, with the reason.
+  EXPECT_EQ(writable.code(), Code::kUnavailable);
+  EXPECT_NE(TopError().find("E-ROOT-02"), std::string::npos) << TopError();
+  EXPECT_FALSE(stdfs::exists(root_ / ".hsmfs-root"));
 }
 
 }  // namespace
