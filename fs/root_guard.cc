@@ -41,16 +41,23 @@ Status RootGuard::Check(std::string_view name) {
   if (it == backends_.end()) return Status::Ok();
   backends::LocalRoot* root = it->second->local_root();
   if (!root) return Status::Ok();
-  Status s = [&]() -> Status {
+  // The marker is read after the catalog's record, always: a first use
+  // writes the marker before it records the id, so a checker that sees the
+  // record also sees the marker (read first, a concurrent first use on
+  // another thread looked like a root without its marker).
+  const auto read_marker = [&]() -> Result<std::string> {
     auto got = root->ReadRootId();
     if (!got.ok()) {
       return UnavailableError("E-ROOT-02: backend " + std::string(name) + ": " +
                               got.status().message() +
                               "; its files are shown as last listed, nothing is archived there");
     }
-    std::string found = *got;
+    return *got;
+  };
+  Status s = [&]() -> Status {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto recorded, catalog::GetBackendRootId(session, name));
+    HSMFS_ASSIGN_OR_RETURN(std::string found, read_marker());
     if (!recorded && found.empty()) {
       // A read-only root already found unwritable: no marker write (and no
       // listing of the root) on every check.
@@ -62,6 +69,7 @@ Status RootGuard::Check(std::string_view name) {
       // inside a write transaction, so two cannot record different ids.
       HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
       HSMFS_ASSIGN_OR_RETURN(recorded, catalog::GetBackendRootId(session, name));
+      HSMFS_ASSIGN_OR_RETURN(found, read_marker());  // another first use may have won
       if (!recorded) {
         std::string id = found;
         if (id.empty()) {

@@ -10,6 +10,7 @@
 #include <future>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -465,23 +466,25 @@ int CmdDaemon(Context& ctx, const std::string& action) {
 
 int CmdFsck(Context& ctx, bool checksums, bool json, bool repair) {
   Result<fs::FsckReport> report = InternalError("fsck did not run");
-  cli::Progress progress("fsck", "files");
+  // Made once the engine is open: a config error is one line, no progress.
+  std::optional<cli::Progress> progress;
   {
     // Before the engine: opening a backend may already touch a hung one.
     StallGuard guard("fsck", ctx.timeout);
     if (Status s = OpenEngine(ctx); !s.ok()) {
       return cli::Fail(kProgram, s.message(), cli::kExitUsage);
     }
+    progress.emplace("fsck", "files");
     fs::FsckOptions options;
     options.checksums = checksums;
     options.repair = repair;
     options.progress = [&](int64_t n) {
       guard.Touch();
-      progress.Update(n, 0, 0, 0);
+      progress->Update(n, 0, 0, 0);
     };
     report = fs::Fsck(*ctx.engine, options);
   }
-  progress.Finish();
+  progress->Finish();
   if (!report.ok()) return cli::Fail(kProgram, report.status().message(), cli::kExitFailed);
   if (json) {
     nlohmann::json problems = nlohmann::json::array();

@@ -8,6 +8,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
+#include <vector>
 
 #include "backends/local/posix_backend.h"
 #include "catalog/backend_ids.h"
@@ -182,6 +184,20 @@ TEST_F(RootGuardTest, AReadOnlyRootOfABackendWithoutWritableDirectoriesIsUsedUng
   EXPECT_EQ(writable.code(), Code::kUnavailable);
   EXPECT_NE(TopError().find("E-ROOT-02"), std::string::npos) << TopError();
   EXPECT_FALSE(stdfs::exists(root_ / ".hsmfs-root"));
+}
+
+TEST_F(RootGuardTest, ConcurrentFirstChecksAllSeeTheNewRoot) {
+  // The mount's first listings and archive jobs check at once: none of them
+  // may take the marker being written for a root without one.
+  std::vector<Status> results(8);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < results.size(); ++i) {
+    threads.emplace_back([&, i] { results[i] = guard_->Check("vault"); });
+  }
+  for (auto& t : threads) t.join();
+  for (const Status& s : results) EXPECT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(*backend_->ReadRootId(), Recorded());
+  EXPECT_EQ(TopError(), "");
 }
 
 }  // namespace
