@@ -125,6 +125,25 @@ file_listing() {
     LC_ALL=C sort)
 }
 
+# link_listing DIR: every entry's path, type and symlink target, then the
+# symlinks' mtimes (cp -a and tar -x set them with lutimes).
+link_listing() {
+  (cd "$1" && find . -mindepth 1 -printf '%P|%y|%l\n' | LC_ALL=C sort
+    find . -mindepth 1 -type l -printf '%P|%T@\n' | sed 's/\.[0-9]*$//' | LC_ALL=C sort)
+}
+
+# same_tree A B WHAT: identical link_listings and (without following
+# symlinks) identical contents.
+same_tree() {
+  local a b
+  a=$(link_listing "$1")
+  b=$(link_listing "$2")
+  [ "$a" == "$b" ] || fail "$3: listings differ:$(diff <(echo "$a") <(echo "$b"))"
+  diff -r --no-dereference "$1" "$2" >/dev/null ||
+    fail "$3: diff -r --no-dereference: $(diff -r --no-dereference "$1" "$2" 2>&1 | head -5)"
+  pass "$3"
+}
+
 # wait_exit PID [SECONDS]: waits for a child to exit; sets RC to its status.
 wait_exit() {
   local pid=$1 limit=${2:-20} i

@@ -54,34 +54,16 @@ MNT=$WORK/mnt
 mount_bg "$CONF" "$MNT"
 IN=$MNT/vault/incoming
 
-# links DIR: every entry's path, type and symlink target, plus the symlinks'
-# mtimes (cp -a and tar -x set them with lutimes).
-links() {
-  (cd "$1" && find . -mindepth 1 -printf '%P|%y|%l\n' | LC_ALL=C sort
-    find . -mindepth 1 -type l -printf '%P|%T@\n' | sed 's/\.[0-9]*$//' | LC_ALL=C sort)
-}
-
-# same_tree A B WHAT: identical listings and (without following symlinks)
-# identical contents.
-same_tree() {
-  local a b
-  a=$(links "$1")
-  b=$(links "$2")
-  [ "$a" == "$b" ] || fail "$3: listings differ:$(diff <(echo "$a") <(echo "$b"))"
-  diff -r --no-dereference "$1" "$2" >/dev/null || fail "$3: diff -r --no-dereference: $(diff -r --no-dereference "$1" "$2" 2>&1 | head -5)"
-  pass "$3"
-}
-
 # wait_backend DIR SECONDS: until the backend holds DIR as in $SRC (the
 # archive jobs of every file and symlink have run).
 wait_backend() {
   local i want
-  want=$(links "$SRC")
+  want=$(link_listing "$SRC")
   for i in $(seq 1 $(($2 * 10))); do
-    [ -d "$ROOT/incoming/$1" ] && [ "$(links "$ROOT/incoming/$1")" == "$want" ] && return 0
+    [ -d "$ROOT/incoming/$1" ] && [ "$(link_listing "$ROOT/incoming/$1")" == "$want" ] && return 0
     sleep 0.1
   done
-  fail "the backend does not hold incoming/$1 as the source within $2 s:$(diff <(echo "$want") <(links "$ROOT/incoming/$1" 2>&1))"
+  fail "the backend does not hold incoming/$1 as the source within $2 s:$(diff <(echo "$want") <(link_listing "$ROOT/incoming/$1" 2>&1))"
 }
 
 # a) cp -a: the same tree at once, and on the backend as real symlinks.
