@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <optional>
 #include <random>
 
 #include "catalog/backend_ids.h"
@@ -54,7 +55,33 @@ Status RootGuard::Check(std::string_view name) {
     }
     return *got;
   };
+  const auto compare = [&](const std::string& recorded, const std::string& found) -> Status {
+    {
+      // A recorded id never changes (init-root keeps it), so later checks
+      // need no catalog access: one marker read per listing or archive job.
+      std::lock_guard<std::mutex> l(mu_);
+      recorded_.try_emplace(std::string(name), recorded);
+    }
+    root->ExpectRootId(recorded);
+    if (found == recorded) return Status::Ok();
+    return UnavailableError(
+        "E-ROOT-01: backend " + std::string(name) + ": its root " +
+        (found.empty() ? "has no .hsmfs-root" : "carries id " + found) +
+        " but the catalog's id is " + recorded +
+        " (a file system not mounted yet, or the wrong directory?); nothing is listed or "
+        "archived there until the right root is back, or `hsmctl init-root " +
+        std::string(name) + "` adopts this directory");
+  };
   Status s = [&]() -> Status {
+    std::optional<std::string> known;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (auto id = recorded_.find(name); id != recorded_.end()) known = id->second;
+    }
+    if (known) {
+      HSMFS_ASSIGN_OR_RETURN(std::string found, read_marker());
+      return compare(*known, found);
+    }
     HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto recorded, catalog::GetBackendRootId(session, name));
     HSMFS_ASSIGN_OR_RETURN(std::string found, read_marker());
@@ -119,17 +146,7 @@ Status RootGuard::Check(std::string_view name) {
         found = id;
       }
     }
-    root->ExpectRootId(*recorded);
-    if (found != *recorded) {
-      return UnavailableError(
-          "E-ROOT-01: backend " + std::string(name) + ": its root " +
-          (found.empty() ? "has no .hsmfs-root" : "carries id " + found) +
-          " but the catalog's id is " + *recorded +
-          " (a file system not mounted yet, or the wrong directory?); nothing is listed or "
-          "archived there until the right root is back, or `hsmctl init-root " +
-          std::string(name) + "` adopts this directory");
-    }
-    return Status::Ok();
+    return compare(*recorded, found);
   }();
   Report(name, s);
   return s;
@@ -204,6 +221,10 @@ Result<std::string> RootGuard::InitRoot(std::string_view name, bool force) {
     HSMFS_RETURN_IF_ERROR(tx.Commit());
   }
   root->ExpectRootId(id);
+  {
+    std::lock_guard<std::mutex> l(mu_);
+    recorded_[std::string(name)] = id;
+  }
   Report(name, Status::Ok());
   return id;
 }

@@ -64,6 +64,7 @@ class RootGuard {
   const std::set<std::string, std::less<>> read_only_;
   std::mutex mu_;
   std::map<std::string, std::string, std::less<>> reported_;  // GUARDED_BY(mu_)
+  std::map<std::string, std::string, std::less<>> recorded_;  // GUARDED_BY(mu_): ids seen
   std::set<std::string, std::less<>> unguarded_;              // GUARDED_BY(mu_): warned once
 };
 
