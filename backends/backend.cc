@@ -57,8 +57,8 @@ Status ValidateObjectPath(std::string_view path) {
   return Status::Ok();
 }
 
-Status Backend::SetDirMtime(const ObjectPath& path, int64_t /*mtime_ns*/) {
-  return UnimplementedError("this backend keeps no directory times (" + path + ")");
+Status Backend::SetDirAttrs(const ObjectPath& path, const DirAttrs& /*attrs*/) {
+  return UnimplementedError("this backend keeps no directory modes or times (" + path + ")");
 }
 
 Status CheckStorableName(std::string_view type, std::string_view name) {

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -89,6 +90,12 @@ struct ReadOptions {
   ProgressFn progress;
   // When set, the data read must have this checksum ("algo:hex"), else kDataLoss.
   std::string expect_checksum;
+};
+
+// What SetDirAttrs changes; an unset field is left as it is.
+struct DirAttrs {
+  std::optional<uint32_t> mode;  // permission bits (07777)
+  std::optional<int64_t> mtime_ns;
 };
 
 struct PutOptions {
@@ -172,11 +179,13 @@ class Backend {
   // Creates the directory `path` with permission bits `mode` (where the backend
   // keeps them); kAlreadyExists if it exists, kNotFound without its parent.
   virtual Status MakeDir(const ObjectPath& path, uint32_t mode) = 0;
-  // Sets the modification time of the directory `path`, where the backend
-  // keeps directory times (posix), so that rsync -a and tar -x times survive a
-  // catalog rebuilt from the backend. Default: kUnimplemented (the catalog
-  // alone keeps them).
-  virtual Status SetDirMtime(const ObjectPath& path, int64_t mtime_ns);
+  // Sets the permission bits and/or the modification time of the existing
+  // directory `path`, where the backend keeps them (posix: both; HPSS: the
+  // mode), so that chmod, rsync -a and tar -x survive a catalog rebuilt from
+  // the backend. A directory made by a file's Put (its missing parent) gets
+  // its own mode this way. Default: kUnimplemented (the catalog alone keeps
+  // them).
+  virtual Status SetDirAttrs(const ObjectPath& path, const DirAttrs& attrs);
 };
 
 // Joins a directory path and a name ("" + "a" = "a", "a" + "b" = "a/b").

@@ -17,15 +17,20 @@ using catalog::Job;
 using catalog::JobQueue;
 
 // Creates `path` (with `mode`) and its missing parents (0755: their own archive
-// jobs, which carry their modes, then find them made) on the backend.
-Status MakeDirs(backends::Backend& backend, const std::string& path, uint32_t mode) {
-  if (path.empty()) return Status::Ok();
+// jobs, which carry their modes, then find them made) on the backend. False if
+// `path` was there already (made by an earlier job, or as the parent of a file
+// put before its directory's job ran): its mode is then not `mode`.
+Result<bool> MakeDirs(backends::Backend& backend, const std::string& path, uint32_t mode) {
+  if (path.empty()) return false;
   Status s = backend.MakeDir(path, mode);
-  if (s.ok() || s.code() == Code::kAlreadyExists) return Status::Ok();
+  if (s.ok()) return true;
+  if (s.code() == Code::kAlreadyExists) return false;
   if (s.code() != Code::kNotFound) return s;
-  HSMFS_RETURN_IF_ERROR(MakeDirs(backend, backends::ParentObjectPath(path), 0755));
+  HSMFS_RETURN_IF_ERROR(MakeDirs(backend, backends::ParentObjectPath(path), 0755).status());
   s = backend.MakeDir(path, mode);
-  return s.code() == Code::kAlreadyExists ? Status::Ok() : s;
+  if (s.ok()) return true;
+  if (s.code() == Code::kAlreadyExists) return false;
+  return s;
 }
 
 // Stores the symlink `e` (its target, from the catalog) at its backend path
@@ -302,8 +307,11 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
   if (e.version != job.version) {
     checksum = "";  // superseded before it started: FinishArchive says so
   } else if (e.is_dir()) {
-    HSMFS_RETURN_IF_ERROR(MakeDirs(backend, path, e.mode));
-    if (e.local_mtime) CarryDirMtime(backend, e);
+    HSMFS_ASSIGN_OR_RETURN(const bool made, MakeDirs(backend, path, e.mode));
+    backends::DirAttrs attrs;
+    if (!made) attrs.mode = e.mode & 07777;  // a chmod, or made 0755 by a file's Put
+    if (e.local_mtime) attrs.mtime_ns = e.mtime_ns;
+    CarryDirAttrs(backend, e, attrs);
     // An rmdir while we worked saw no backend copy yet: the cleanup below
     // removes the one we made.
     put = true;
@@ -368,7 +376,11 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
       HSMFS_ASSIGN_OR_RETURN(parent, s.Get(e.parent));
       return Status::Ok();
     });
-    if (got.ok() && parent.local_mtime && !parent.backend.empty()) CarryDirMtime(backend, parent);
+    if (got.ok() && parent.local_mtime && !parent.backend.empty()) {
+      backends::DirAttrs attrs;
+      attrs.mtime_ns = parent.mtime_ns;
+      CarryDirAttrs(backend, parent, attrs);
+    }
     if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(e.id));
     BackendAnswered(job.backend);
     return Status::Ok();
@@ -385,11 +397,14 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
   return Status::Ok();
 }
 
-void Archiver::CarryDirMtime(backends::Backend& backend, const Entry& dir) {
-  Status s = backend.SetDirMtime(dir.backend_path, dir.mtime_ns);
+void Archiver::CarryDirAttrs(backends::Backend& backend, const Entry& dir,
+                             const backends::DirAttrs& attrs) {
+  if (!attrs.mode && !attrs.mtime_ns) return;
+  Status s = backend.SetDirAttrs(dir.backend_path, attrs);
   if (!s.ok() && s.code() != Code::kUnimplemented) {
-    // The catalog keeps the time either way; only a rebuilt catalog would miss it.
-    spdlog::debug("cannot set the time of {} on the backend: {}", dir.display(), s.message());
+    // The catalog keeps them either way; only a rebuilt catalog would miss them.
+    spdlog::debug("cannot set the mode or time of {} on the backend: {}", dir.display(),
+                  s.message());
   }
 }
 

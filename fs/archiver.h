@@ -83,9 +83,10 @@ class Archiver final : private JobRunner::Work {
                 const std::string& checksum, const backends::ObjectInfo& stored,
                 const CancelToken& cancel);
   Status WithSession(const std::function<Status(catalog::Session&)>& fn);
-  // Sets `dir`'s mtime on the backend to the catalog's, where the backend
-  // keeps directory times; best effort.
-  void CarryDirMtime(backends::Backend& backend, const catalog::Entry& dir);
+  // Sets `dir`'s mode and/or mtime on the backend (as in `attrs`, from the
+  // catalog), where the backend keeps them; best effort.
+  void CarryDirAttrs(backends::Backend& backend, const catalog::Entry& dir,
+                     const backends::DirAttrs& attrs);
   // Runs one archive that failed while its backend was down, for backends due.
   void ProbeBackends();
   // `backend` answered: queues its archives that failed while it was down.

@@ -662,8 +662,8 @@ void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& reque
       if (change.mtime_ns) HSMFS_RETURN_IF_ERROR(s.SetMtime(now.id, *change.mtime_ns));
       HSMFS_RETURN_IF_ERROR(s.SetCtime(now.id, engine_.clock().WallNanos()));
     }
-    // A directory job carries the time to backends that keep directory times.
-    if (now.is_dir() && change.mtime_ns) Settle(now.id);
+    // A directory job carries the mode and time to backends that keep them.
+    if (now.is_dir() && (change.mtime_ns || change.mode)) Settle(now.id);
     if (modified) {
       const auto path = engine_.cache().PathOf(now.id);
       if (changed.ok() && change.mtime_ns) {

@@ -711,6 +711,17 @@ Status HpssBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
   return Hsi("chmod " + OctalMode(mode) + " " + full, "chmod " + path).status();
 }
 
+Status HpssBackend::SetDirAttrs(const ObjectPath& path, const DirAttrs& attrs) {
+  HSMFS_RETURN_IF_ERROR(ValidateObjectPath(path));
+  if (!attrs.mode) return Backend::SetDirAttrs(path, attrs);
+  HSMFS_ASSIGN_OR_RETURN(const Split split, SplitArchive(path));
+  if (!split.archive.empty()) {
+    return ReadOnlyError(path + " lies inside the htar archive " + split.archive);
+  }
+  HSMFS_ASSIGN_OR_RETURN(const std::string full, HsiQuote(Full(path)));
+  return Hsi("chmod " + OctalMode(*attrs.mode) + " " + full, "chmod " + path).status();
+}
+
 Status HpssBackend::MakeDirs(const ObjectPath& path, uint32_t mode) {
   HSMFS_RETURN_IF_ERROR(ValidateObjectPath(path));
   HSMFS_ASSIGN_OR_RETURN(const std::string full, HsiQuote(Full(path)));

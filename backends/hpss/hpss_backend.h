@@ -95,6 +95,8 @@ class HpssBackend final : public Backend {
   Status Remove(const ObjectPath& path) override;
   Status Rename(const ObjectPath& from, const ObjectPath& to) override;
   Status MakeDir(const ObjectPath& path, uint32_t mode) override;
+  // The mode only (hsi chmod); directory times stay in the catalog.
+  Status SetDirAttrs(const ObjectPath& path, const DirAttrs& attrs) override;
 
   // Total hsi processes started (sign-ins), for tests and status displays.
   int SessionStarts() const;

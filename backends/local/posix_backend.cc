@@ -685,16 +685,21 @@ Status PosixBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
   return Status::Ok();
 }
 
-Status PosixBackend::SetDirMtime(const ObjectPath& path, int64_t mtime_ns) {
+Status PosixBackend::SetDirAttrs(const ObjectPath& path, const DirAttrs& attrs) {
   HSMFS_ASSIGN_OR_RETURN(Fd root, Resolve(path));
   const fs::path full = path.empty() ? root_ : root_ / path;
-  const struct timespec times[2] = {{0, UTIME_OMIT},
-                                    {mtime_ns / 1'000'000'000, mtime_ns % 1'000'000'000}};
   // Resolved beneath the root like every path: a symlink planted in the tree
   // is not followed out of it.
   HSMFS_ASSIGN_OR_RETURN(Fd dir, OpenBeneath(root.get(), path, O_RDONLY | O_DIRECTORY));
-  if (::futimens(dir.get(), times) != 0) {
-    return ErrnoToStatus(errno, "set the mtime of " + full.string());
+  if (attrs.mode && ::fchmod(dir.get(), *attrs.mode & 07777) != 0) {
+    return ErrnoToStatus(errno, "chmod " + full.string());
+  }
+  if (attrs.mtime_ns) {
+    const int64_t t = *attrs.mtime_ns;
+    const struct timespec times[2] = {{0, UTIME_OMIT}, {t / 1'000'000'000, t % 1'000'000'000}};
+    if (::futimens(dir.get(), times) != 0) {
+      return ErrnoToStatus(errno, "set the mtime of " + full.string());
+    }
   }
   return Status::Ok();
 }

@@ -60,7 +60,7 @@ class PosixBackend final : public Backend, public LocalRoot {
   Status Remove(const ObjectPath& path) override;
   Status Rename(const ObjectPath& from, const ObjectPath& to) override;
   Status MakeDir(const ObjectPath& path, uint32_t mode) override;
-  Status SetDirMtime(const ObjectPath& path, int64_t mtime_ns) override;
+  Status SetDirAttrs(const ObjectPath& path, const DirAttrs& attrs) override;
 
  private:
   // Opens the root directory: kUnavailable if it cannot be reached or does

@@ -309,12 +309,13 @@ Status FakeBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
   return Status::Ok();
 }
 
-Status FakeBackend::SetDirMtime(const ObjectPath& path, int64_t mtime_ns) {
+Status FakeBackend::SetDirAttrs(const ObjectPath& path, const DirAttrs& attrs) {
   std::lock_guard<std::mutex> l(mu_);
   auto it = nodes_.find(path);
   if (it == nodes_.end()) return NotFoundError("fake:" + path + ": no such directory");
   if (it->second.info.type != ObjectType::kDir) return Status(Code::kNotDirectory, path);
-  it->second.info.mtime_ns = mtime_ns;
+  if (attrs.mode) it->second.info.mode = *attrs.mode & 07777;
+  if (attrs.mtime_ns) it->second.info.mtime_ns = *attrs.mtime_ns;
   return Status::Ok();
 }
 

@@ -55,8 +55,8 @@ class FaultInjectingBackend final : public Backend {
   Status Remove(const ObjectPath& path) override;
   Status Rename(const ObjectPath& from, const ObjectPath& to) override;
   Status MakeDir(const ObjectPath& path, uint32_t mode) override;
-  Status SetDirMtime(const ObjectPath& path, int64_t mtime_ns) override {
-    return base_->SetDirMtime(path, mtime_ns);
+  Status SetDirAttrs(const ObjectPath& path, const DirAttrs& attrs) override {
+    return base_->SetDirAttrs(path, attrs);
   }
 
  private:

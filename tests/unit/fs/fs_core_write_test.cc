@@ -103,8 +103,8 @@ class StaleListBackend final : public backends::Backend {
   Status MakeDir(const backends::ObjectPath& p, uint32_t mode) override {
     return base_->MakeDir(p, mode);
   }
-  Status SetDirMtime(const backends::ObjectPath& p, int64_t mtime_ns) override {
-    return base_->SetDirMtime(p, mtime_ns);
+  Status SetDirAttrs(const backends::ObjectPath& p, const backends::DirAttrs& a) override {
+    return base_->SetDirAttrs(p, a);
   }
 
  private:
@@ -548,6 +548,25 @@ TEST_F(FsCoreWriteTest, DirectoriesAreMadeAndRemovedOnTheBackend) {
   // Gone from the backend too: at once if the directory's archive job had
   // finished, else when that job ends and finds the entry deleted.
   EXPECT_TRUE(Drive([&] { return !fake_->Exists("incoming/run1"); }));
+}
+
+TEST_F(FsCoreWriteTest, ADirectoryKeepsItsModeOnTheBackendWhateverMadeItThere) {
+  Start();
+  // The directory's own job is held up, so the job of a file inside it makes
+  // it first (as a missing parent, 0755): tar -x of a 0700 directory.
+  faulty_->Hang(Op::kMakeDir);
+  auto d = core_->MakeDir(incoming_, "private", 0700, kMe);
+  ASSERT_TRUE(d.ok());
+  const uint64_t f = WriteFile(d->ino, "f", "x");
+  ASSERT_TRUE(Drive([&] { return State(f) == "dual"; }));
+  ASSERT_EQ(fake_->Stat("incoming/private")->mode, 0755u);
+  faulty_->Unhang(Op::kMakeDir);
+  EXPECT_TRUE(Drive([&] { return fake_->Stat("incoming/private")->mode == 0700u; }));
+  // A chmod of the archived directory reaches the backend too.
+  AttrChange chmod;
+  chmod.mode = 0750;
+  ASSERT_TRUE(SetAttrNow(*core_, d->ino, nullptr, chmod).ok());
+  EXPECT_TRUE(Drive([&] { return fake_->Stat("incoming/private")->mode == 0750u; }));
 }
 
 TEST_F(FsCoreWriteTest, ASymlinkIsArchivedAndReadlinkAnswersFromTheCatalog) {
