@@ -1,8 +1,8 @@
 #include <ctime>
 #include <iostream>
 
-#include "tools/cli/cli.h"
-#include "tools/cli/paths.h"
+#include "cli/cli.h"
+#include "cli/paths.h"
 #include "tools/hsmctl/hsmctl.h"
 
 namespace hsmfs::hsmctl {

@@ -8,7 +8,7 @@
 
 #include "catalog/catalog.h"
 #include "common/config.h"
-#include "fs/engine.h"
+#include "engine/engine.h"
 
 namespace hsmfs::hsmctl {
 

@@ -12,9 +12,9 @@
 
 #include "catalog/job_queue.h"
 #include "common/units.h"
-#include "tools/cli/cli.h"
-#include "tools/cli/names.h"
-#include "tools/cli/progress.h"
+#include "cli/cli.h"
+#include "cli/names.h"
+#include "cli/progress.h"
 #include "tools/hsmctl/hsmctl.h"
 
 namespace hsmfs::hsmctl {

@@ -6,10 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include "common/units.h"
-#include "tools/cli/cli.h"
-#include "tools/cli/names.h"
-#include "tools/cli/paths.h"
-#include "tools/cli/progress.h"
+#include "cli/cli.h"
+#include "cli/names.h"
+#include "cli/paths.h"
+#include "cli/progress.h"
 #include "tools/hsmctl/hsmctl.h"
 #include "tools/hsmctl/stall_guard.h"
 

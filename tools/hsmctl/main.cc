@@ -14,7 +14,7 @@
 
 #include "common/logging.h"
 #include "common/units.h"
-#include "tools/cli/cli.h"
+#include "cli/cli.h"
 #include "tools/hsmctl/hsmctl.h"
 
 namespace hsmfs::hsmctl {

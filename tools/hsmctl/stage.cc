@@ -13,10 +13,10 @@
 #include "catalog/job_queue.h"
 #include "common/process.h"
 #include "common/units.h"
-#include "tools/cli/cli.h"
-#include "tools/cli/names.h"
-#include "tools/cli/paths.h"
-#include "tools/cli/progress.h"
+#include "cli/cli.h"
+#include "cli/names.h"
+#include "cli/paths.h"
+#include "cli/progress.h"
 #include "tools/hsmctl/hsmctl.h"
 
 namespace hsmfs::hsmctl {

@@ -5,7 +5,7 @@
 #include <iostream>
 
 #include "common/thread.h"
-#include "tools/cli/cli.h"
+#include "cli/cli.h"
 #include "tools/hsmctl/hsmctl.h"
 
 namespace hsmfs::hsmctl {

@@ -12,8 +12,8 @@
 #include <filesystem>
 #include <memory>
 
-#include "tools/cli/cli.h"
-#include "tools/cli/progress.h"
+#include "cli/cli.h"
+#include "cli/progress.h"
 #include "tools/hsmscan/scan.h"
 
 int main(int argc, char** argv) {

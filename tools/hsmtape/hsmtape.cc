@@ -22,10 +22,10 @@
 #include "common/clock.h"
 #include "common/logging.h"
 #include "common/units.h"
-#include "tools/cli/cli.h"
-#include "tools/cli/progress.h"
-#include "tools/hsmtape/local_source.h"
-#include "tools/hsmtape/ssh_source.h"
+#include "cli/cli.h"
+#include "cli/progress.h"
+#include "sources/local_source.h"
+#include "sources/ssh_source.h"
 #include "tools/hsmtape/tape_conf.h"
 
 namespace hsmfs::hsmtape {

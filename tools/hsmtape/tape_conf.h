@@ -20,7 +20,7 @@
 
 #include "backends/tape/device_spec.h"
 #include "common/result.h"
-#include "tools/hsmtape/ssh_command.h"
+#include "sources/ssh_command.h"
 
 namespace hsmfs::hsmtape {
 

@@ -1,0 +1,73 @@
+#include "fuse/errno_map.h"
+
+#include <cerrno>
+
+namespace hsmfs::fs {
+
+// Built with -Werror=switch and no default: a new Code does not compile until
+// it is given an errno here.
+int ToErrno(const Status& status) {
+  switch (status.code()) {
+    case Code::kOk:
+      return 0;
+    case Code::kNotFound:
+      return ENOENT;
+    case Code::kAlreadyExists:
+      return EEXIST;
+    case Code::kPermissionDenied:
+      return EACCES;
+    case Code::kNotPermitted:
+      return EPERM;
+    case Code::kReadOnly:
+      return EROFS;
+    case Code::kInvalidArgument:
+      return EINVAL;
+    case Code::kNotResident:
+      // Only produced for O_NONBLOCK opens of offline files: "try again later"
+      // is exactly what the caller asked to be told instead of waiting.
+      return EAGAIN;
+    case Code::kUnavailable:
+      // The backend or catalog is down after our retries; applications treat
+      // EIO as "this read failed", which is what happened.
+      return EIO;
+    case Code::kDeadlineExceeded:
+      return ETIMEDOUT;
+    case Code::kResourceExhausted:
+      return ENOSPC;
+    case Code::kFailedPrecondition:
+      return EIO;
+    case Code::kAborted:
+      return EIO;
+    case Code::kCancelled:
+      return EINTR;
+    case Code::kDataLoss:
+      return EIO;
+    case Code::kUnimplemented:
+      // ENOTSUP rather than ENOSYS: ENOSYS from a FUSE op makes the kernel stop
+      // calling that op for the rest of the mount.
+      return ENOTSUP;
+    case Code::kInternal:
+      return EIO;
+    case Code::kNotEmpty:
+      return ENOTEMPTY;
+    case Code::kIsDirectory:
+      return EISDIR;
+    case Code::kNotDirectory:
+      return ENOTDIR;
+    case Code::kBusy:
+      return EBUSY;
+    case Code::kCrossDevice:
+      // mv falls back to copy and delete on EXDEV, which is what moving
+      // between backends means.
+      return EXDEV;
+    case Code::kNameTooLong:
+      return ENAMETOOLONG;
+    case Code::kFileTooLarge:
+      // Growing past what the cache can ever hold: no wait would help, and
+      // ENOSPC would suggest that freeing space might.
+      return EFBIG;
+  }
+  return EIO;
+}
+
+}  // namespace hsmfs::fs
