@@ -1,15 +1,28 @@
 #pragma once
 
-// Creates the Backend a [[backend]] config table describes, by its `type`.
+// The backend types this build provides (one row each, backends/registry.cc)
+// and the Backend a [[backend]] config table describes, made by its type.
 
 #include <memory>
+#include <span>
+#include <string_view>
 
 #include "backends/backend.h"
+#include "backends/backend_type.h"
 #include "common/config.h"
 
 namespace hsmfs::backends {
 
-// kInvalidArgument for a type this build does not provide.
+// Every row, in the order messages list them.
+std::span<const BackendType* const> BackendTypes();
+// The row of `type`, or null.
+const BackendType* FindBackendType(std::string_view type);
+
+// kInvalidArgument for a type this build does not provide; the type's own
+// errors annotated with the backend's name.
+Result<std::unique_ptr<Backend>> CreateBackend(const BackendConfig& config,
+                                               BackendContext& context);
+// As above, with a context holding only `clock`.
 Result<std::unique_ptr<Backend>> CreateBackend(const BackendConfig& config, Clock& clock);
 
 // Whether a backend of this type can store a symbolic link (Backend's

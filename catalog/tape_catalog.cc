@@ -1,5 +1,7 @@
 #include "catalog/tape_catalog.h"
 
+#include <mutex>
+
 namespace hsmfs::catalog {
 namespace {
 
@@ -536,6 +538,114 @@ Result<std::vector<FileLocation>> TapeCatalog::WhereIs(Session& s, std::string_v
     if (!row) return out;
     out.push_back({ReadTarget(st), ReadFile(st, kTargetColumnCount)});
   }
+}
+
+namespace {
+
+class CatalogTapeTransaction final : public tape::TapeTransaction {
+ public:
+  explicit CatalogTapeTransaction(Session::Transaction tx) : tx_(std::move(tx)) {}
+  Status Commit() override { return tx_.Commit(); }
+
+ private:
+  Session::Transaction tx_;
+};
+
+// One session on the catalog: each call is TapeCatalog's.
+class CatalogTapeTables final : public tape::TapeTables {
+ public:
+  explicit CatalogTapeTables(Session s) : s_(std::move(s)) {}
+
+  Result<std::unique_ptr<tape::TapeTransaction>> Begin() override {
+    HSMFS_ASSIGN_OR_RETURN(Session::Transaction tx, s_.Begin());
+    return std::unique_ptr<tape::TapeTransaction>(
+        std::make_unique<CatalogTapeTransaction>(std::move(tx)));
+  }
+  Result<std::vector<Tape>> Tapes() override { return TapeCatalog::Tapes(s_); }
+  Result<Tape> GetTape(std::string_view name) override { return TapeCatalog::GetTape(s_, name); }
+  Result<std::optional<Tape>> ActiveTape() override { return TapeCatalog::ActiveTape(s_); }
+  Result<std::vector<Target>> Targets(std::string_view tape,
+                                      std::optional<TargetState> state) override {
+    return TapeCatalog::Targets(s_, tape, state);
+  }
+  Result<std::vector<TargetFile>> Files(int64_t target_id) override {
+    return TapeCatalog::Files(s_, target_id);
+  }
+  Result<std::vector<TapeDir>> Dirs() override { return TapeCatalog::Dirs(s_); }
+  Status ActivateTape(std::string_view name, int64_t now_ns) override {
+    return TapeCatalog::ActivateTape(s_, name, now_ns);
+  }
+  Result<int64_t> BeginBatch(const Target& target, const std::vector<TargetFile>& files,
+                             int64_t now_ns) override {
+    return TapeCatalog::BeginBatch(s_, target, files, now_ns);
+  }
+  Status DropBatch(int64_t id) override { return TapeCatalog::DropBatch(s_, id); }
+  Result<int> DropUnfinishedBatches(std::string_view tape) override {
+    return TapeCatalog::DropUnfinishedBatches(s_, tape);
+  }
+  Status MarkFull(std::string_view tape) override { return TapeCatalog::MarkFull(s_, tape); }
+  Status FinishWrite(int64_t id, const std::vector<int64_t>& offsets, uint64_t tar_bytes,
+                     int64_t next_file, int64_t next_block, int64_t now_ns,
+                     const std::vector<std::string>& md5) override {
+    return TapeCatalog::FinishWrite(s_, id, offsets, tar_bytes, next_file, next_block, now_ns, md5);
+  }
+  Status RecordConfirm(int64_t id, const std::vector<std::string>& bad, int64_t now_ns) override {
+    return TapeCatalog::RecordConfirm(s_, id, bad, now_ns);
+  }
+  Status SetTreePath(int64_t file_id, std::string_view tree_path) override {
+    return TapeCatalog::SetTreePath(s_, file_id, tree_path);
+  }
+  Status HideFile(int64_t file_id, int64_t now_ns) override {
+    return TapeCatalog::HideFile(s_, file_id, now_ns);
+  }
+  Status AddDir(const TapeDir& dir) override { return TapeCatalog::AddDir(s_, dir); }
+  Status RemoveDir(std::string_view path) override { return TapeCatalog::RemoveDir(s_, path); }
+  Status RenameDirs(std::string_view from, std::string_view to) override {
+    return TapeCatalog::RenameDirs(s_, from, to);
+  }
+
+ private:
+  Session s_;
+};
+
+// Opened on first use, not when made: the mount may create its own catalog
+// file after its backends.
+class CatalogTapeStore final : public tape::TapeStore {
+ public:
+  explicit CatalogTapeStore(std::filesystem::path file) : file_(std::move(file)) {}
+
+  Result<std::unique_ptr<tape::TapeTables>> Open() override {
+    Catalog* c;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (!catalog_) {
+        std::error_code ec;
+        if (!std::filesystem::exists(file_, ec)) {
+          return Status(Code::kUnavailable, "tape catalog " + file_.string() + " does not exist");
+        }
+        Catalog::Options co;
+        co.create = false;
+        co.max_connections = 4;
+        auto opened = Catalog::Open(file_, co);
+        if (!opened.ok()) return opened.status().Annotate("opening the tape catalog");
+        catalog_ = std::move(opened).value();
+      }
+      c = catalog_.get();
+    }
+    HSMFS_ASSIGN_OR_RETURN(Session s, c->Acquire());
+    return std::unique_ptr<tape::TapeTables>(std::make_unique<CatalogTapeTables>(std::move(s)));
+  }
+
+ private:
+  const std::filesystem::path file_;
+  std::mutex mu_;
+  std::unique_ptr<Catalog> catalog_;  // GUARDED_BY(mu_)
+};
+
+}  // namespace
+
+std::shared_ptr<tape::TapeStore> OpenTapeStore(const std::filesystem::path& file) {
+  return std::make_shared<CatalogTapeStore>(file);
 }
 
 }  // namespace hsmfs::catalog

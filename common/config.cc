@@ -7,13 +7,9 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
-#include <cctype>
-#include <charconv>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <limits>
-#include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
 
@@ -25,8 +21,6 @@ namespace hsmfs {
 namespace {
 
 namespace fs = std::filesystem;
-
-const std::set<std::string, std::less<>> kBackendTypes = {"posix", "tape", "hpss", "irods"};
 
 // Control bytes (a NUL, a newline) in a value or key a message quotes are
 // escaped, so that every error stays one line.
@@ -182,6 +176,7 @@ class TableReader {
   }
 
   void MarkKnown(std::string_view key) { used_.emplace(key); }
+  const fs::path& file() const { return file_; }
 
   // Fails on the first key present in the table but never read.
   Status CheckNoUnknownKeys() const {
@@ -210,6 +205,21 @@ class TableReader {
   std::set<std::string, std::less<>> used_;
 };
 
+}  // namespace
+
+class BackendTable::Impl {
+ public:
+  const toml::table& table;
+  TableReader& reader;
+};
+
+class BackendRender::Impl {
+ public:
+  toml::table& table;
+};
+
+namespace {
+
 // Normalises a writable entry: a directory strictly inside the backend, no
 // "..", no trailing slash. "", "." and "/" are refused: they would make the
 // whole backend writable by accident (an empty string from a template, a "/"
@@ -231,195 +241,6 @@ Result<std::string> NormaliseRelative(std::string_view text) {
                                 " is the whole backend; name a directory inside it (\"incoming\")");
   }
   return s;
-}
-
-// Checks a tape device spec the way tape::ParseDeviceSpec (backends/tape,
-// which links against this library) does, so that a bad one is a config error
-// naming the key; the tape backend parses it again with ParseDeviceSpec.
-Status CheckTapeSpec(std::string_view text, bool library) {
-  const std::string quoted = "'" + std::string(text) + "'";
-  if (library) {
-    if (text.substr(0, 4) != "vtl:" || text.size() == 4 || text[4] == '#') {
-      return InvalidArgumentError(quoted + ": expected vtl:DIR[#N]");
-    }
-    if (auto hash = text.rfind('#'); hash != std::string_view::npos) {
-      std::string_view num = text.substr(hash + 1);
-      int drive = 0;
-      const auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), drive);
-      if (num.empty() || num.find_first_not_of("0123456789") != std::string_view::npos ||
-          ec != std::errc() || end != num.data() + num.size()) {
-        return InvalidArgumentError(quoted + ": drive after '#' must be a number >= 0");
-      }
-    }
-    return Status::Ok();
-  }
-  if (text.empty() || text.front() != '/') {
-    return InvalidArgumentError(quoted + ": expected a /dev/nstN device path");
-  }
-  // /dev/stN[lma] rewind on close: a second process would overwrite the first one's data.
-  std::string_view base = text.substr(text.rfind('/') + 1);
-  if (text.substr(0, 5) == "/dev/" && text.find('/', 5) == std::string_view::npos &&
-      base.substr(0, 2) == "st" && base.size() > 2 &&
-      std::isdigit(static_cast<unsigned char>(base[2]))) {
-    return InvalidArgumentError(quoted + " is a rewinding node; use /dev/n" + std::string(base));
-  }
-  return Status::Ok();
-}
-
-// The number of drives of the virtual library in DIR (library.json), 0 when
-// it cannot be read (the library may be created after the config).
-int VirtualLibraryDrives(const fs::path& dir) {
-  // Never opened unless a plain file: opening a FIFO for reading would block.
-  std::error_code ec;
-  if (!fs::is_regular_file(dir / "library.json", ec)) return 0;
-  std::ifstream in(dir / "library.json", std::ios::binary);
-  if (!in) return 0;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("drives") || !j["drives"].is_array()) {
-    return 0;
-  }
-  return static_cast<int>(j["drives"].size());
-}
-
-Status ReadTapeBackend(const toml::table& table, const fs::path& file, TableReader& r,
-                       BackendConfig* out) {
-  HSMFS_RETURN_IF_ERROR(r.String("library", &out->library));
-  HSMFS_RETURN_IF_ERROR(r.StringList("drives", &out->drives));
-  if (out->library.empty() == out->drives.empty()) {
-    return r.Error(&table, out->library.empty() ? "library" : "drives",
-                   "type tape needs exactly one of library = \"vtl:DIR\" or drives = [...]");
-  }
-  int drive_count = 0;
-  if (!out->library.empty()) {
-    if (Status s = CheckTapeSpec(out->library, true); !s.ok()) {
-      return r.Error(table.get("library"), "library", s.message());
-    }
-    // A relative DIR is relative to the config file, as for every other path.
-    std::string dir = out->library.substr(4);
-    std::string drive;
-    if (auto hash = dir.rfind('#'); hash != std::string::npos) {
-      drive = dir.substr(hash);
-      dir.resize(hash);
-    }
-    fs::path p(dir);
-    if (p.is_relative()) p = file.parent_path() / p;
-    p = p.lexically_normal();
-    out->library = "vtl:" + p.string() + drive;
-    drive_count = VirtualLibraryDrives(p);
-  } else {
-    for (const std::string& d : out->drives) {
-      if (Status s = CheckTapeSpec(d, false); !s.ok()) {
-        return r.Error(table.get("drives"), "drives", s.message());
-      }
-    }
-    drive_count = static_cast<int>(out->drives.size());
-  }
-  HSMFS_RETURN_IF_ERROR(r.Size("unit_size", &out->unit_size));
-  if (out->unit_size == 0) return r.Error(table.get("unit_size"), "unit_size", "must be positive");
-  HSMFS_RETURN_IF_ERROR(r.Dur("unit_quiet", &out->unit_quiet));
-  HSMFS_RETURN_IF_ERROR(r.Path("tape_catalog", &out->tape_catalog));
-  HSMFS_RETURN_IF_ERROR(r.String("strip_prefix", &out->strip_prefix));
-  if (out->strip_prefix.empty() || out->strip_prefix.front() != '/') {
-    return r.Error(table.get("strip_prefix"), "strip_prefix", "must be an absolute path");
-  }
-  while (out->strip_prefix.size() > 1 && out->strip_prefix.back() == '/') {
-    out->strip_prefix.pop_back();
-  }
-  // One recall worker per drive: more would only queue for a drive.
-  if (out->stage_workers == 0) out->stage_workers = drive_count > 0 ? drive_count : 2;
-  // An archive worker waits in Put until its file's unit is on tape, so the
-  // workers bound the files per unit.
-  if (out->archive_workers == 0) out->archive_workers = 64;
-  return Status::Ok();
-}
-
-// An absolute '/'-separated path outside the local file system (HPSS, iRODS),
-// never resolved against the config file; trailing slashes dropped.
-Status ReadRemoteRoot(const toml::table& table, TableReader& r, std::string_view what,
-                      std::string* root) {
-  HSMFS_RETURN_IF_ERROR(r.String("root", root));
-  if (root->empty()) return Status::Ok();
-  if (root->front() != '/') {
-    return r.Error(table.get("root"), "root", "must be an absolute " + std::string(what) + " path");
-  }
-  while (root->size() > 1 && root->back() == '/') root->pop_back();
-  return Status::Ok();
-}
-
-Status ReadIrodsBackend(const toml::table& table, TableReader& r, BackendConfig* out) {
-  for (auto [key, dest] : {std::pair{"host", &out->host}, std::pair{"zone", &out->zone},
-                           std::pair{"user", &out->user}}) {
-    HSMFS_RETURN_IF_ERROR(r.String(key, dest));
-    if (dest->empty()) return r.Error(&table, key, "missing required key for type irods");
-  }
-  HSMFS_RETURN_IF_ERROR(r.Int("port", &out->port, 1, 65535));
-  std::string root;
-  HSMFS_RETURN_IF_ERROR(ReadRemoteRoot(table, r, "iRODS collection", &root));
-  out->root = root.empty() ? "/" + out->zone + "/home/" + out->user : root;
-  HSMFS_RETURN_IF_ERROR(r.String("password", &out->password));
-  HSMFS_RETURN_IF_ERROR(r.Path("password_file", &out->password_file));
-  if (out->password.empty() == out->password_file.empty()) {
-    return r.Error(&table, out->password.empty() ? "password_file" : "password",
-                   "type irods needs exactly one of password_file (an .irodsA file) or password");
-  }
-  const auto one_of = [&](std::string_view key, std::string* v,
-                          std::initializer_list<std::string_view> allowed) -> Status {
-    HSMFS_RETURN_IF_ERROR(r.String(key, v));
-    std::string list;
-    for (std::string_view a : allowed) {
-      if (*v == a) return Status::Ok();
-      list += (list.empty() ? "" : ", ") + std::string(a);
-    }
-    return r.Error(table.get(key), key, "unknown value \"" + *v + "\" (use " + list + ")");
-  };
-  HSMFS_RETURN_IF_ERROR(one_of("auth", &out->auth, {"auto", "legacy", "plugin"}));
-  HSMFS_RETURN_IF_ERROR(one_of("tls", &out->tls, {"none", "refuse", "dont_care", "require"}));
-  HSMFS_RETURN_IF_ERROR(r.Path("ca_file", &out->ca_file));
-  HSMFS_RETURN_IF_ERROR(r.Bool("verify_server", &out->verify_server));
-  HSMFS_RETURN_IF_ERROR(r.Int("connections", &out->connections, 1, 256));
-  for (auto [key, dest] :
-       {std::pair{"connect_timeout", &out->connect_timeout},
-        std::pair{"io_timeout", &out->io_timeout}, std::pair{"stage_poll", &out->stage_poll}}) {
-    HSMFS_RETURN_IF_ERROR(r.Dur(key, dest));
-    if (dest->count() <= 0) return r.Error(table.get(key), key, "must be positive");
-  }
-  HSMFS_RETURN_IF_ERROR(one_of("dmf_lookup", &out->dmf_lookup, {"avu", "rule", "none"}));
-  HSMFS_RETURN_IF_ERROR(r.String("dmf_attr", &out->dmf_attr));
-  if (out->dmf_lookup == "avu" && out->dmf_attr.empty()) {
-    return r.Error(table.get("dmf_attr"), "dmf_attr",
-                   "must not be empty with dmf_lookup = \"avu\"");
-  }
-  HSMFS_RETURN_IF_ERROR(r.String("dmf_state_rule", &out->dmf_state_rule));
-  if (out->dmf_lookup == "rule" && out->dmf_state_rule.empty()) {
-    return r.Error(table.get("dmf_state_rule"), "dmf_state_rule",
-                   "must not be empty with dmf_lookup = \"rule\"");
-  }
-  HSMFS_RETURN_IF_ERROR(r.String("stage_rule", &out->stage_rule));
-  for (std::string_view key : {"dmf_state_rule", "stage_rule"}) {
-    const std::string& v = key == "stage_rule" ? out->stage_rule : out->dmf_state_rule;
-    // The name becomes part of a rule's text: a microservice name, no syntax.
-    if (v.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") !=
-        std::string::npos) {
-      return r.Error(table.get(key), key,
-                     "must be a microservice or rule name (letters, digits, _)");
-    }
-  }
-  if (const toml::node* node = table.get("offline_codes")) {
-    r.MarkKnown("offline_codes");
-    const toml::array* arr = node->as_array();
-    if (!arr) return r.Error(node, "offline_codes", "expected an array of negative integers");
-    out->offline_codes.clear();
-    for (const toml::node& item : *arr) {
-      if (!item.is_integer() || item.as_integer()->get() >= 0 ||
-          item.as_integer()->get() < std::numeric_limits<int>::min()) {
-        return r.Error(&item, "offline_codes", "expected an array of negative integers");
-      }
-      out->offline_codes.push_back(static_cast<int>(item.as_integer()->get()));
-    }
-  }
-  return Status::Ok();
 }
 
 // "0644", as file_mode/dir_mode are written.
@@ -502,9 +323,11 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
   }
   HSMFS_RETURN_IF_ERROR(r.String("type", &out->type));
   if (out->type.empty()) return r.Error(&table, "type", "missing required key");
-  if (!kBackendTypes.count(out->type)) {
-    return r.Error(table.get("type"), "type",
-                   "unknown backend type \"" + out->type + "\" (use posix, tape, hpss or irods)");
+  const BackendConfigType* type = FindBackendConfigType(out->type);
+  if (!type) {
+    return r.Error(
+        table.get("type"), "type",
+        "unknown backend type \"" + out->type + "\" (use " + BackendConfigTypeList() + ")");
   }
   std::vector<std::string> writable;
   HSMFS_RETURN_IF_ERROR(r.StringList("writable", &writable));
@@ -521,56 +344,9 @@ Status ReadBackend(const toml::table& table, int index, const fs::path& file, Ba
   HSMFS_RETURN_IF_ERROR(ReadOwnerId(table, r, "gid", true, &out->gid));
   HSMFS_RETURN_IF_ERROR(ReadModeBits(table, r, "file_mode", &out->file_mode));
   HSMFS_RETURN_IF_ERROR(ReadModeBits(table, r, "dir_mode", &out->dir_mode));
-  if (out->type == "posix") {
-    HSMFS_RETURN_IF_ERROR(r.Path("root", &out->root));
-    if (out->root.empty()) return r.Error(&table, "root", "missing required key for type posix");
-    HSMFS_RETURN_IF_ERROR(r.Dur("stage_delay", &out->stage_delay));
-  } else if (out->type == "hpss") {
-    std::string root;
-    HSMFS_RETURN_IF_ERROR(ReadRemoteRoot(table, r, "HPSS", &root));
-    if (root.empty()) return r.Error(&table, "root", "missing required key for type hpss");
-    out->root = root;
-    out->hsi = DefaultHpssTool("hsi");
-    out->htar = DefaultHpssTool("htar");
-    // A bare program name is searched in $PATH when run; a path is a path.
-    for (auto [key, dest] : {std::pair{"hsi", &out->hsi}, std::pair{"htar", &out->htar}}) {
-      const toml::node* node = table.get(key);
-      if (node && node->is_string() && node->as_string()->get().find('/') == std::string::npos) {
-        std::string name;
-        HSMFS_RETURN_IF_ERROR(r.String(key, &name));
-        if (name.empty()) return r.Error(node, key, "must not be empty");
-        *dest = name;
-      } else {
-        HSMFS_RETURN_IF_ERROR(r.Path(key, dest));
-      }
-    }
-    HSMFS_RETURN_IF_ERROR(r.StringList("hsi_args", &out->hsi_args));
-    HSMFS_RETURN_IF_ERROR(r.Dur("command_timeout", &out->command_timeout));
-    if (out->command_timeout.count() <= 0) {
-      return r.Error(table.get("command_timeout"), "command_timeout", "must be positive");
-    }
-    HSMFS_RETURN_IF_ERROR(r.Dur("session_idle", &out->session_idle));
-    HSMFS_RETURN_IF_ERROR(r.Bool("checksum", &out->checksum));
-    HSMFS_RETURN_IF_ERROR(r.Path("bundle_rules", &out->bundle_rules));
-    HSMFS_RETURN_IF_ERROR(r.String("bundle_section", &out->bundle_section));
-    HSMFS_RETURN_IF_ERROR(r.Size("bundle_max_size", &out->bundle_max_size));
-    HSMFS_RETURN_IF_ERROR(r.Dur("bundle_quiet", &out->bundle_quiet));
-    if (out->bundle_rules.empty() != out->bundle_section.empty()) {
-      const char* missing = out->bundle_rules.empty() ? "bundle_rules" : "bundle_section";
-      return r.Error(&table, missing,
-                     "is required when bundling (bundle_rules with bundle_section)");
-    }
-    if (out->bundle_max_size == 0) {
-      return r.Error(table.get("bundle_max_size"), "bundle_max_size", "must be positive");
-    }
-    // As with tape units: a worker waits in Put until its bundle is written,
-    // so the workers bound the files per bundle.
-    if (!out->bundle_rules.empty() && out->archive_workers == 0) out->archive_workers = 256;
-  } else if (out->type == "tape") {
-    HSMFS_RETURN_IF_ERROR(ReadTapeBackend(table, file, r, out));
-  } else {
-    HSMFS_RETURN_IF_ERROR(ReadIrodsBackend(table, r, out));
-  }
+  BackendTable::Impl impl{table, r};
+  BackendTable typed(impl);
+  HSMFS_RETURN_IF_ERROR(type->parse(typed, out));
   return r.CheckNoUnknownKeys();
 }
 
@@ -583,6 +359,7 @@ struct Place {
   Kind kind;
   const toml::node* node;  // where the key is set; null for a default
   fs::path real{};         // symbolic links resolved, for comparison
+  bool shared = false;     // kDir that backends may share (a tape library)
 };
 
 const toml::node* NodeAt(const toml::table* root, std::string_view table, std::string_view key) {
@@ -606,13 +383,6 @@ bool Within(const fs::path& inner, const fs::path& outer) {
   return true;
 }
 
-// The directory of "vtl:DIR[#N]" (already absolute and normalised).
-fs::path LibraryDir(std::string_view library) {
-  std::string_view dir = library.substr(4);
-  if (auto hash = dir.rfind('#'); hash != std::string_view::npos) dir = dir.substr(0, hash);
-  return fs::path(dir);
-}
-
 // The checks that keep a mistyped path from costing data (docs/CONFIG.md,
 // "Paths"): the cache, the catalog, the log and every local backend directory
 // are pairwise apart (the cache deletes what it does not know, an archive
@@ -628,24 +398,38 @@ std::vector<Place> CollectPlaces(const Config& c, const toml::table* root) {
   places.push_back({"[log] file", c.log.file, Place::kFile, NodeAt(root, "log", "file")});
   for (size_t i = 0; i < c.backends.size(); ++i) {
     const BackendConfig& b = c.backends[i];
-    const std::string label = "[[backend]] \"" + b.name + "\" ";
-    if (b.type == "posix") {
-      places.push_back({label + "root", b.root, Place::kDir, BackendNodeAt(root, i, "root")});
-    } else if (b.type == "tape") {
-      if (!b.library.empty()) {
-        places.push_back({label + "library", LibraryDir(b.library), Place::kDir,
-                          BackendNodeAt(root, i, "library")});
+    const BackendConfigType* type = FindBackendConfigType(b.type);
+    if (!type || !type->places) continue;
+    // Each place named after its key in the backend's table.
+    class Sink final : public BackendPlaces {
+     public:
+      Sink(std::vector<Place>& places, const toml::table* root, size_t index, std::string label)
+          : places_(places), root_(root), index_(index), label_(std::move(label)) {}
+      void Dir(std::string_view key, const fs::path& path) override {
+        Add(key, path, Place::kDir, false);
       }
-      places.push_back({label + "tape_catalog", b.tape_catalog, Place::kCatalog,
-                        BackendNodeAt(root, i, "tape_catalog")});
-    }
-    for (auto [key, path] :
-         {std::pair{"bundle_rules", &b.bundle_rules}, std::pair{"password_file", &b.password_file},
-          std::pair{"ca_file", &b.ca_file}}) {
-      if (!path->empty()) {
-        places.push_back({label + key, *path, Place::kInput, BackendNodeAt(root, i, key)});
+      void Catalog(std::string_view key, const fs::path& path) override {
+        Add(key, path, Place::kCatalog, false);
       }
-    }
+      void SharedDir(std::string_view key, const fs::path& path) override {
+        Add(key, path, Place::kDir, true);
+      }
+      void Input(std::string_view key, const fs::path& path) override {
+        Add(key, path, Place::kInput, false);
+      }
+
+     private:
+      void Add(std::string_view key, const fs::path& path, Place::Kind kind, bool shared) {
+        Place p{label_ + std::string(key), path, kind, BackendNodeAt(root_, index_, key)};
+        p.shared = shared;
+        places_.push_back(std::move(p));
+      }
+      std::vector<Place>& places_;
+      const toml::table* root_;
+      size_t index_;
+      std::string label_;
+    } sink(places, root, i, "[[backend]] \"" + b.name + "\" ");
+    type->places(b, sink);
   }
   for (Place& p : places) {
     std::error_code ec;
@@ -667,10 +451,10 @@ Status CheckPlaces(const Config& c, const toml::table* root) {
       std::string relation;
       if (named->real == other->real) {
         // The tape tables in the hsmfs catalog (the default), or two tape
-        // backends with drives of one library: used twice on purpose.
+        // backends with drives of one library (a shared place): used twice
+        // on purpose.
         if (named->kind == other->kind && named->kind != Place::kFile &&
-            (named->kind == Place::kCatalog ||
-             (named->key.ends_with("library") && other->key.ends_with("library")))) {
+            (named->kind == Place::kCatalog || (named->shared && other->shared))) {
           continue;
         }
         relation = "is also";
@@ -798,21 +582,101 @@ Status ReadConfig(const toml::table& root, const fs::path& file, Config* c) {
     if (!names.insert(b.name).second) {
       return top.Error(arr->get(i), "backend", "name \"" + b.name + "\" is used twice");
     }
-    // The tape tables live in the hsmfs catalog unless tape_catalog names another file.
-    if (b.type == "tape" && b.tape_catalog.empty()) b.tape_catalog = c->catalog.path;
-    // The HPSS bundle index too (consulted even with bundling off, so that
-    // files bundled earlier stay where they were written).
-    if (b.type == "hpss") {
-      b.bundle_catalog = c->catalog.path;
-      b.bundle_spool = c->cache.dir / "tmp";
-    }
     c->backends.push_back(std::move(b));
   }
   HSMFS_RETURN_IF_ERROR(top.CheckNoUnknownKeys());
+  for (BackendConfig& b : c->backends) {
+    const BackendConfigType* type = FindBackendConfigType(b.type);
+    if (type && type->complete) type->complete(*c, &b);
+  }
   return CheckPlaces(*c, &root);
 }
 
 }  // namespace
+
+Status BackendTable::String(std::string_view key, std::string* out) {
+  return impl_.reader.String(key, out);
+}
+Status BackendTable::Path(std::string_view key, fs::path* out) {
+  return impl_.reader.Path(key, out);
+}
+Status BackendTable::Bool(std::string_view key, bool* out) { return impl_.reader.Bool(key, out); }
+Status BackendTable::Int(std::string_view key, int* out, int min, int max) {
+  return impl_.reader.Int(key, out, min, max);
+}
+Status BackendTable::Size(std::string_view key, uint64_t* out) {
+  return impl_.reader.Size(key, out);
+}
+Status BackendTable::Dur(std::string_view key, Duration* out) { return impl_.reader.Dur(key, out); }
+Status BackendTable::StringList(std::string_view key, std::vector<std::string>* out) {
+  return impl_.reader.StringList(key, out);
+}
+
+Status BackendTable::IntList(std::string_view key, std::vector<int>* out, bool (*ok)(int64_t),
+                             std::string_view problem) {
+  const toml::node* node = impl_.table.get(key);
+  impl_.reader.MarkKnown(key);
+  if (!node) return Status::Ok();
+  const toml::array* arr = node->as_array();
+  if (!arr) return impl_.reader.Error(node, key, problem);
+  out->clear();
+  for (const toml::node& item : *arr) {
+    if (!item.is_integer() || item.as_integer()->get() < std::numeric_limits<int>::min() ||
+        item.as_integer()->get() > std::numeric_limits<int>::max() ||
+        !ok(item.as_integer()->get())) {
+      return impl_.reader.Error(&item, key, problem);
+    }
+    out->push_back(static_cast<int>(item.as_integer()->get()));
+  }
+  return Status::Ok();
+}
+
+Status BackendTable::RemotePath(std::string_view key, std::string_view what, std::string* out) {
+  HSMFS_RETURN_IF_ERROR(impl_.reader.String(key, out));
+  if (out->empty()) return Status::Ok();
+  if (out->front() != '/') {
+    return impl_.reader.Error(impl_.table.get(key), key,
+                              "must be an absolute " + std::string(what) + " path");
+  }
+  while (out->size() > 1 && out->back() == '/') out->pop_back();
+  return Status::Ok();
+}
+
+std::optional<std::string> BackendTable::Peek(std::string_view key) const {
+  const toml::node* node = impl_.table.get(key);
+  if (!node || !node->is_string()) return std::nullopt;
+  return node->as_string()->get();
+}
+
+const fs::path& BackendTable::file() const { return impl_.reader.file(); }
+
+Status BackendTable::Error(std::string_view key, std::string_view problem) const {
+  return impl_.reader.Error(impl_.table.get(key), key, problem);
+}
+
+Status BackendTable::TableError(std::string_view key, std::string_view problem) const {
+  return impl_.reader.Error(&impl_.table, key, problem);
+}
+
+void BackendRender::Set(std::string_view key, std::string_view value) {
+  impl_.table.insert_or_assign(key, std::string(value));
+}
+void BackendRender::Set(std::string_view key, int64_t value) {
+  impl_.table.insert_or_assign(key, value);
+}
+void BackendRender::Set(std::string_view key, bool value) {
+  impl_.table.insert_or_assign(key, value);
+}
+void BackendRender::Set(std::string_view key, const std::vector<std::string>& values) {
+  toml::array arr;
+  for (const std::string& v : values) arr.push_back(v);
+  impl_.table.insert_or_assign(key, std::move(arr));
+}
+void BackendRender::Set(std::string_view key, const std::vector<int>& values) {
+  toml::array arr;
+  for (int v : values) arr.push_back(v);
+  impl_.table.insert_or_assign(key, std::move(arr));
+}
 
 std::string_view VerifyName(ArchiveConfig::Verify v) {
   switch (v) {
@@ -988,61 +852,10 @@ std::string RenderConfig(const Config& c) {
     // Unset: the backend's own bits (nothing to show).
     if (b.file_mode >= 0) t.insert("file_mode", FormatModeBits(b.file_mode));
     if (b.dir_mode >= 0) t.insert("dir_mode", FormatModeBits(b.dir_mode));
-    if (b.type == "posix") {
-      t.insert("root", b.root.string());
-      t.insert("stage_delay", FormatDurationExact(b.stage_delay));
-    } else if (b.type == "hpss") {
-      t.insert("root", b.root.string());
-      t.insert("hsi", b.hsi.string());
-      t.insert("htar", b.htar.string());
-      toml::array hsi_args;
-      for (const std::string& a : b.hsi_args) hsi_args.push_back(a);
-      t.insert("hsi_args", hsi_args);
-      t.insert("command_timeout", FormatDurationExact(b.command_timeout));
-      t.insert("session_idle", FormatDurationExact(b.session_idle));
-      t.insert("checksum", b.checksum);
-      if (!b.bundle_rules.empty()) {
-        t.insert("bundle_rules", b.bundle_rules.string());
-        t.insert("bundle_section", b.bundle_section);
-        t.insert("bundle_max_size", FormatSizeExact(b.bundle_max_size));
-        t.insert("bundle_quiet", FormatDurationExact(b.bundle_quiet));
-      }
-    } else if (b.type == "tape") {
-      if (!b.library.empty()) {
-        t.insert("library", b.library);
-      } else {
-        toml::array drives;
-        for (const std::string& d : b.drives) drives.push_back(d);
-        t.insert("drives", drives);
-      }
-      t.insert("tape_catalog", b.tape_catalog.string());
-      t.insert("strip_prefix", b.strip_prefix);
-      t.insert("unit_size", FormatSizeExact(b.unit_size));
-      t.insert("unit_quiet", FormatDurationExact(b.unit_quiet));
-    } else if (b.type == "irods") {
-      t.insert("host", b.host);
-      t.insert("port", b.port);
-      t.insert("zone", b.zone);
-      t.insert("user", b.user);
-      t.insert("root", b.root.string());
-      // Never the password itself.
-      if (!b.password.empty()) t.insert("password", "(set)");
-      if (!b.password_file.empty()) t.insert("password_file", b.password_file.string());
-      t.insert("auth", b.auth);
-      t.insert("tls", b.tls);
-      if (!b.ca_file.empty()) t.insert("ca_file", b.ca_file.string());
-      t.insert("verify_server", b.verify_server);
-      t.insert("connections", b.connections);
-      t.insert("connect_timeout", FormatDurationExact(b.connect_timeout));
-      t.insert("io_timeout", FormatDurationExact(b.io_timeout));
-      t.insert("dmf_lookup", b.dmf_lookup);
-      t.insert("dmf_attr", b.dmf_attr);
-      t.insert("dmf_state_rule", b.dmf_state_rule);
-      t.insert("stage_rule", b.stage_rule);
-      toml::array codes;
-      for (int code : b.offline_codes) codes.push_back(code);
-      t.insert("offline_codes", codes);
-      t.insert("stage_poll", FormatDurationExact(b.stage_poll));
+    if (const BackendConfigType* type = FindBackendConfigType(b.type); type && type->render) {
+      BackendRender::Impl impl{t};
+      BackendRender render(impl);
+      type->render(b, render);
     }
     backends.push_back(std::move(t));
   }

@@ -8,6 +8,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,9 +76,23 @@ struct LogConfig {
   std::filesystem::path file;  // log of the daemonised mount
 };
 
+// One [[backend]] table. The generic keys (name to dir_mode) are read here;
+// the rest belong to the backend's type, whose row in backends/registry.cc
+// reads, checks and renders them (BackendConfigType below). The keys of the
+// first four types are fields of this struct, as the programs and tests that
+// read a loaded config know them; a type added since keeps its keys in
+// `options`, so that adding one touches nothing here.
+// A backend type's own keys held in a struct of its own (docs/DEVELOPMENT.md
+// "Adding a backend type"): its parser makes one, its constructor and
+// renderer read it back with BackendConfig::Options<T>(). Immutable once
+// parsed, so copies of a BackendConfig share it.
+struct BackendOptions {
+  virtual ~BackendOptions() = default;
+};
+
 struct BackendConfig {
   std::string name;                   // directory name under the mount root
-  std::string type;                   // posix | tape | hpss | irods
+  std::string type;                   // a row of backends/registry.cc: posix | tape | hpss | irods
   std::filesystem::path root;         // posix: the archive tier directory; hpss: the HPSS directory
   std::vector<std::string> writable;  // backend-relative directories that accept writes
   Duration stage_delay{0};            // posix: simulated recall latency per file
@@ -143,6 +159,14 @@ struct BackendConfig {
   std::string stage_rule = "msiDmfStage";                 // called with many paths; "" = none
   std::vector<int> offline_codes = {-1089000, -1101000};  // an open refused while on tape
   Duration stage_poll = std::chrono::seconds(1);          // state polling while staging
+
+  // The keys of a type added since (none above): see BackendOptions.
+  std::shared_ptr<const BackendOptions> options;
+  // `options` as the type's struct T; null when it holds none or another type's.
+  template <typename T>
+  const T* Options() const {
+    return dynamic_cast<const T*>(options.get());
+  }
 };
 
 // The default hsi/htar: $HPSS_DIR/bin/NAME when $HPSS_DIR is set, else NAME
@@ -186,6 +210,103 @@ Result<std::string> ReadConfigFile(const std::filesystem::path& file, std::strin
 Result<Config> ParseConfig(std::string_view text, const std::filesystem::path& file);
 // The effective config as TOML, every default filled in (hsmfs --print-config).
 std::string RenderConfig(const Config& config);
+
+// One [[backend]] table as its type's parser reads it (backends/*/..._type.cc):
+// typed keys with the messages every key of the config gets ("FILE:LINE:
+// [[backend]] \"NAME\" KEY: PROBLEM"). A key never read is reported as
+// unknown after the type's parser returns. Lives only during ParseConfig.
+class BackendTable {
+ public:
+  class Impl;
+  explicit BackendTable(Impl& impl) : impl_(impl) {}
+  BackendTable(const BackendTable&) = delete;
+  BackendTable& operator=(const BackendTable&) = delete;
+
+  // Each leaves `out` as it is when the key is absent, and fails with the
+  // key's line when it has the wrong type or is out of range.
+  Status String(std::string_view key, std::string* out);
+  Status Path(std::string_view key, std::filesystem::path* out);  // relative to the config file
+  Status Bool(std::string_view key, bool* out);
+  Status Int(std::string_view key, int* out, int min, int max);
+  Status Size(std::string_view key, uint64_t* out);  // "8GiB" or bytes
+  Status Dur(std::string_view key, Duration* out);   // "30s" or seconds
+  Status StringList(std::string_view key, std::vector<std::string>* out);
+  // An array of integers each accepted by `ok`; else `problem` at the item's line.
+  Status IntList(std::string_view key, std::vector<int>* out, bool (*ok)(int64_t),
+                 std::string_view problem);
+  // An absolute '/'-separated path outside the local file system (HPSS,
+  // iRODS), never resolved against the config file; trailing slashes dropped.
+  // `what` names it in the message ("HPSS", "iRODS collection").
+  Status RemotePath(std::string_view key, std::string_view what, std::string* out);
+  // The value of `key` if it is a string, without reading it.
+  std::optional<std::string> Peek(std::string_view key) const;
+  // The config file (relative paths are relative to its directory).
+  const std::filesystem::path& file() const;
+
+  // `problem` about `key`, at its line (no line when it is absent).
+  Status Error(std::string_view key, std::string_view problem) const;
+  // `problem` about `key`, at the table's line (a missing or conflicting key).
+  Status TableError(std::string_view key, std::string_view problem) const;
+
+ private:
+  Impl& impl_;
+};
+
+// A backend type's keys as `RenderConfig` shows them. Keys are sorted by name.
+class BackendRender {
+ public:
+  class Impl;
+  explicit BackendRender(Impl& impl) : impl_(impl) {}
+  BackendRender(const BackendRender&) = delete;
+  BackendRender& operator=(const BackendRender&) = delete;
+
+  void Set(std::string_view key, std::string_view value);
+  void Set(std::string_view key, const char* value) { Set(key, std::string_view(value)); }
+  void Set(std::string_view key, int64_t value);
+  void Set(std::string_view key, int value) { Set(key, int64_t{value}); }
+  void Set(std::string_view key, bool value);
+  void Set(std::string_view key, const std::vector<std::string>& values);
+  void Set(std::string_view key, const std::vector<int>& values);
+
+ private:
+  Impl& impl_;
+};
+
+// The local paths a backend type writes or reads, for the overlap and kind
+// checks of LoadConfig and CheckMountpoint (docs/CONFIG.md, "Paths"). `key`
+// is the TOML key that sets the path (it names the place in messages).
+class BackendPlaces {
+ public:
+  virtual ~BackendPlaces() = default;
+  virtual void Dir(std::string_view key, const std::filesystem::path& path) = 0;
+  // A SQLite file: may be shared with another catalog place on purpose.
+  virtual void Catalog(std::string_view key, const std::filesystem::path& path) = 0;
+  // A directory that several backends may share on purpose (a tape library).
+  virtual void SharedDir(std::string_view key, const std::filesystem::path& path) = 0;
+  // A file only read (rules, a password): a regular file, free to overlap.
+  virtual void Input(std::string_view key, const std::filesystem::path& path) = 0;
+};
+
+// A backend type's share of the config, one row of the table in
+// backends/registry.cc (which adds its constructor). Plain function pointers:
+// the rows are constant data, found by FindBackendConfigType.
+struct BackendConfigType {
+  std::string_view name;  // the `type` value
+  // Reads the type's keys into `out`, whose generic keys are already read;
+  // may default stage_workers/archive_workers when they are still 0.
+  Status (*parse)(BackendTable& table, BackendConfig* out) = nullptr;
+  // After the whole file is read: what defaults to another section (the tape
+  // tables' file to [catalog] path). May be null.
+  void (*complete)(const Config& config, BackendConfig* out) = nullptr;
+  void (*render)(const BackendConfig& backend, BackendRender& out) = nullptr;
+  void (*places)(const BackendConfig& backend, BackendPlaces& out) = nullptr;  // may be null
+};
+
+// The row of `type`, or null. Defined by backends/registry.cc: the one place
+// that lists the backend types this program provides.
+const BackendConfigType* FindBackendConfigType(std::string_view type);
+// "posix, tape, hpss or irods": the types, for a message.
+std::string BackendConfigTypeList();
 
 // True if `rel` (a backend-relative path, "" for the backend root) lies in one of
 // `backend.writable`'s directories (or is one of them).

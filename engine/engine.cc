@@ -9,6 +9,8 @@
 #include <set>
 
 #include "backends/registry.h"
+#include "catalog/bundle_store.h"
+#include "catalog/tape_catalog.h"
 #include "common/thread.h"
 
 namespace hsmfs::fs {
@@ -124,12 +126,17 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
   // for caches made by older versions, which left it 0755).
   std::error_code not_ours;  // another user's cache: left as it is
   std::filesystem::permissions(config.cache.dir, std::filesystem::perms::owner_all, not_ours);
+  // Backends keep their private state in stores the engine gives them.
+  backends::BackendContext backend_context{clock};
+  backend_context.tape_store = catalog::OpenTapeStore;
+  backend_context.bundle_store = catalog::OpenBundleStore;
   for (const BackendConfig& b : config.backends) {
     auto injected = options.backends.find(b.name);
     if (injected != options.backends.end()) {
       engine->owned_backends_[b.name] = std::move(injected->second);
     } else {
-      HSMFS_ASSIGN_OR_RETURN(engine->owned_backends_[b.name], backends::CreateBackend(b, clock));
+      HSMFS_ASSIGN_OR_RETURN(engine->owned_backends_[b.name],
+                             backends::CreateBackend(b, backend_context));
     }
     engine->backend_ptrs_[b.name] = engine->owned_backends_[b.name].get();
   }

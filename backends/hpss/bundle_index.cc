@@ -1,7 +1,5 @@
 #include "backends/hpss/bundle_index.h"
 
-#include <system_error>
-
 namespace hsmfs::backends::hpss {
 namespace {
 
@@ -19,70 +17,13 @@ bool Under(const std::string& path, const std::string& dir, std::string* rest) {
   return false;
 }
 
-Status Insert(catalog::Session& s, const std::string& path, const BundledFile& f) {
-  HSMFS_ASSIGN_OR_RETURN(
-      catalog::Stmt st,
-      s.db().Prepare("INSERT OR REPLACE INTO hpss_bundled (path, archive, member, size, "
-                     "mtime_ns, mode, checksum, written_ns, link_target) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
-  st.Bind(1, path)
-      .Bind(2, f.archive)
-      .Bind(3, f.member)
-      .Bind(4, static_cast<int64_t>(f.size))
-      .Bind(5, f.mtime_ns)
-      .Bind(6, static_cast<int64_t>(f.mode))
-      .Bind(7, f.checksum)
-      .Bind(8, f.written_ns)
-      .BindText(9, f.link_target);
-  return st.Run();
-}
-
-Status Delete(catalog::Session& s, const std::string& path) {
-  HSMFS_ASSIGN_OR_RETURN(catalog::Stmt st,
-                         s.db().Prepare("DELETE FROM hpss_bundled WHERE path = ?"));
-  st.Bind(1, path);
-  return st.Run();
-}
-
 }  // namespace
-
-Result<catalog::Session> BundleIndex::SessionLocked() {
-  if (!catalog_) {
-    std::error_code ec;
-    if (!std::filesystem::exists(catalog_path_, ec)) {
-      return UnavailableError("catalog " + catalog_path_.string() + " does not exist");
-    }
-    catalog::Catalog::Options co;
-    co.create = false;
-    co.max_connections = 2;
-    auto opened = catalog::Catalog::Open(catalog_path_, co);
-    if (!opened.ok()) return opened.status().Annotate("opening the HPSS bundle index");
-    catalog_ = std::move(opened).value();
-  }
-  return catalog_->Acquire();
-}
 
 Status BundleIndex::LoadLocked() {
   if (loaded_ || !enabled()) return Status::Ok();
-  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, SessionLocked());
-  HSMFS_ASSIGN_OR_RETURN(catalog::Stmt st,
-                         s.db().Prepare("SELECT path, archive, member, size, mtime_ns, mode, "
-                                        "checksum, written_ns, link_target FROM hpss_bundled"));
+  HSMFS_ASSIGN_OR_RETURN(BundledRows rows, store_->Load());
   std::map<std::string, BundledFile> files;
-  while (true) {
-    HSMFS_ASSIGN_OR_RETURN(const bool row, st.Step());
-    if (!row) break;
-    BundledFile f;
-    f.archive = st.Text(1);
-    f.member = st.Text(2);
-    f.size = static_cast<uint64_t>(st.Int(3));
-    f.mtime_ns = st.Int(4);
-    f.mode = static_cast<uint32_t>(st.Int(5));
-    f.checksum = st.Text(6);
-    f.written_ns = st.Int(7);
-    f.link_target = st.Text(8);
-    files.emplace(st.Text(0), std::move(f));
-  }
+  for (auto& [path, f] : rows) files.emplace(std::move(path), std::move(f));
   files_ = std::move(files);
   loaded_ = true;
   return Status::Ok();
@@ -131,10 +72,7 @@ Status BundleIndex::Record(const std::vector<std::pair<std::string, BundledFile>
   if (!enabled()) return FailedPreconditionError("the HPSS bundle index has no catalog");
   std::lock_guard<std::mutex> l(mu_);
   HSMFS_RETURN_IF_ERROR(LoadLocked());
-  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, SessionLocked());
-  HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-  for (const auto& [path, f] : files) HSMFS_RETURN_IF_ERROR(Insert(s, path, f));
-  HSMFS_RETURN_IF_ERROR(tx.Commit());
+  HSMFS_RETURN_IF_ERROR(store_->Apply({}, files));
   for (const auto& [path, f] : files) files_[path] = f;
   return Status::Ok();
 }
@@ -143,8 +81,7 @@ Status BundleIndex::Erase(const std::string& path) {
   std::lock_guard<std::mutex> l(mu_);
   HSMFS_RETURN_IF_ERROR(LoadLocked());
   if (!files_.count(path)) return Status::Ok();
-  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, SessionLocked());
-  HSMFS_RETURN_IF_ERROR(Delete(s, path));
+  HSMFS_RETURN_IF_ERROR(store_->Apply({path}, {}));
   files_.erase(path);
   return Status::Ok();
 }
@@ -168,11 +105,7 @@ Status BundleIndex::Move(const std::string& from, const std::string& to) {
   // A file moved onto a bundled path replaces it.
   if (files_.count(to) && !Under(to, from, &rest)) gone.push_back(to);
   if (moved.empty() && gone.empty()) return Status::Ok();
-  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, SessionLocked());
-  HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-  for (const std::string& p : gone) HSMFS_RETURN_IF_ERROR(Delete(s, p));
-  for (const auto& [p, f] : moved) HSMFS_RETURN_IF_ERROR(Insert(s, p, f));
-  HSMFS_RETURN_IF_ERROR(tx.Commit());
+  HSMFS_RETURN_IF_ERROR(store_->Apply(gone, moved));
   for (const std::string& p : gone) files_.erase(p);
   for (auto& [p, f] : moved) files_[p] = std::move(f);
   return Status::Ok();

@@ -1,16 +1,14 @@
 #pragma once
 
-// BundleIndex: the files an HPSS backend wrote into htar bundles (catalog
-// schema 7, table hpss_bundled), so that each stays at the path it was
-// written to although HPSS holds it only as an archive member. Keys are
-// absolute HPSS paths. The table is read once, on first use, and then kept in
-// memory; every change is written to the catalog first.
+// BundleIndex: the files an HPSS backend wrote into htar bundles, so that
+// each stays at the path it was written to although HPSS holds it only as an
+// archive member. Keys are absolute HPSS paths. The store (bundle_store.h,
+// given by the engine) is read once, on first use, and then kept in memory;
+// every change is written to the store first.
 //
-// Without a catalog path the index is always empty (hsmscan's backend).
-// Thread-safe.
+// Without a store the index is always empty (hsmscan's backend). Thread-safe.
 
 #include <cstdint>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -19,29 +17,18 @@
 #include <utility>
 #include <vector>
 
-#include "catalog/catalog.h"
+#include "backends/hpss/bundle_store.h"
 #include "common/result.h"
 
 namespace hsmfs::backends::hpss {
 
-struct BundledFile {
-  std::string archive;  // absolute HPSS path of X.tar
-  std::string member;   // name inside the archive
-  uint64_t size = 0;
-  int64_t mtime_ns = 0;
-  uint32_t mode = 0644;
-  std::string checksum;  // "algo:hex" as verified after writing; "" if none
-  int64_t written_ns = 0;
-  std::string link_target;  // a symlink member (schema 10): its target; "" for files
-};
-
 class BundleIndex final {
  public:
-  explicit BundleIndex(std::filesystem::path catalog) : catalog_path_(std::move(catalog)) {}
+  explicit BundleIndex(std::shared_ptr<BundleStore> store) : store_(std::move(store)) {}
   BundleIndex(const BundleIndex&) = delete;
   BundleIndex& operator=(const BundleIndex&) = delete;
 
-  bool enabled() const { return !catalog_path_.empty(); }
+  bool enabled() const { return store_ != nullptr; }
 
   Result<std::optional<BundledFile>> Find(const std::string& path);
   // The bundled files directly in `dir`, by name.
@@ -59,13 +46,11 @@ class BundleIndex final {
 
  private:
   Status LoadLocked();
-  Result<catalog::Session> SessionLocked();
 
-  const std::filesystem::path catalog_path_;
+  const std::shared_ptr<BundleStore> store_;
   std::mutex mu_;
-  std::unique_ptr<catalog::Catalog> catalog_;  // GUARDED_BY(mu_)
-  bool loaded_ = false;                        // GUARDED_BY(mu_)
-  std::map<std::string, BundledFile> files_;   // GUARDED_BY(mu_)
+  bool loaded_ = false;                       // GUARDED_BY(mu_)
+  std::map<std::string, BundledFile> files_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace hsmfs::backends::hpss

@@ -151,7 +151,7 @@ HpssBackend::LocalAttrs::~LocalAttrs() {
 }
 
 HpssBackend::HpssBackend(HpssOptions options, Clock& clock)
-    : options_(std::move(options)), clock_(clock), index_(options_.bundle_catalog) {}
+    : options_(std::move(options)), clock_(clock), index_(options_.bundle_store) {}
 
 HpssBackend::~HpssBackend() {
   StopWriter();

@@ -71,8 +71,8 @@ struct HpssOptions {
   // no other file can join, so the bundles are written without waiting for
   // bundle_quiet. 0: unknown.
   int bundle_workers = 0;
-  std::filesystem::path bundle_catalog;  // the catalog holding the index; empty: none
-  std::filesystem::path bundle_spool;    // where bundles are assembled (hard links)
+  std::shared_ptr<BundleStore> bundle_store;  // the index's store (the engine's); null: none
+  std::filesystem::path bundle_spool;         // where bundles are assembled (hard links)
 };
 
 class HpssBackend final : public Backend {

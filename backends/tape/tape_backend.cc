@@ -17,7 +17,6 @@
 
 #include "backends/tape/st_drive.h"
 #include "backends/tape/tape_format.h"
-#include "catalog/tape_catalog.h"
 #include "common/checksum.h"
 #include "common/logging.h"
 #include "common/thread.h"
@@ -29,10 +28,6 @@ using backends::ObjectInfo;
 using backends::ObjectPath;
 using backends::ObjectType;
 using backends::Residency;
-using catalog::TapeCatalog;
-using catalog::Target;
-using catalog::TargetFile;
-using catalog::TargetState;
 
 constexpr std::string_view kByTape = ".by-tape";
 constexpr size_t kListBatch = 1000;
@@ -414,10 +409,9 @@ struct TapeBackend::Impl {
   std::unique_ptr<VirtualLibrary> library;
   std::unique_ptr<DrivePool> pool;
 
-  std::mutex mu;                              // Acquire after wmu.
-  std::unique_ptr<catalog::Catalog> catalog;  // GUARDED_BY(mu); opened on first use
-  std::shared_ptr<const Tree> tree;           // GUARDED_BY(mu)
-  TimePoint built;                            // GUARDED_BY(mu)
+  std::mutex mu;                     // Acquire after wmu.
+  std::shared_ptr<const Tree> tree;  // GUARDED_BY(mu)
+  TimePoint built;                   // GUARDED_BY(mu)
 
   // Writes: Puts join `open`; the writer thread takes a unit from `closed`
   // (closed at unit_size) or `open` once quiet for unit_quiet.
@@ -446,30 +440,9 @@ struct TapeBackend::Impl {
     return NormaliseRel(path);
   }
 
-  Status EnsureCatalogLocked() {
-    if (catalog) return Status::Ok();
-    std::error_code ec;
-    if (!std::filesystem::exists(options.catalog, ec)) {
-      return Status(Code::kUnavailable,
-                    "tape catalog " + options.catalog.string() + " does not exist");
-    }
-    catalog::Catalog::Options co;
-    co.create = false;
-    co.max_connections = 4;
-    auto opened = catalog::Catalog::Open(options.catalog, co);
-    if (!opened.ok()) return opened.status().Annotate("opening the tape catalog");
-    catalog = std::move(opened).value();
-    return Status::Ok();
-  }
-
-  Result<catalog::Session> Db() {
-    catalog::Catalog* c;
-    {
-      std::lock_guard<std::mutex> l(mu);
-      HSMFS_RETURN_IF_ERROR(EnsureCatalogLocked());
-      c = catalog.get();
-    }
-    return c->Acquire();
+  Result<std::unique_ptr<TapeTables>> Db() {
+    if (!options.store) return FailedPreconditionError("the tape backend has no tape store");
+    return options.store->Open();
   }
 
   // The next Snapshot reads the catalog again.
@@ -481,26 +454,26 @@ struct TapeBackend::Impl {
   Result<std::shared_ptr<const Tree>> Snapshot() {
     std::lock_guard<std::mutex> l(mu);
     if (tree && clock.Now() - built < options.refresh) return tree;
-    HSMFS_RETURN_IF_ERROR(EnsureCatalogLocked());
-    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, catalog->Acquire());
+    HSMFS_ASSIGN_OR_RETURN(std::unique_ptr<TapeTables> tables, Db());
+    TapeTables& s = *tables;
     auto t = std::make_shared<Tree>();
     t->EnsureDir("", 0);
     t->EnsureDir(std::string(kByTape), 0);
-    HSMFS_ASSIGN_OR_RETURN(std::vector<catalog::Tape> tapes, TapeCatalog::Tapes(s));
-    for (const catalog::Tape& tape : tapes) {
+    HSMFS_ASSIGN_OR_RETURN(std::vector<Tape> tapes, s.Tapes());
+    for (const Tape& tape : tapes) {
       t->EnsureDir(std::string(kByTape) + "/" + tape.name, tape.created_ns);
     }
     // Directories made through the mount first: a file never hides one.
-    HSMFS_ASSIGN_OR_RETURN(std::vector<catalog::TapeDir> made, TapeCatalog::Dirs(s));
-    for (const catalog::TapeDir& d : made) {
+    HSMFS_ASSIGN_OR_RETURN(std::vector<TapeDir> made, s.Dirs());
+    for (const TapeDir& d : made) {
       const std::string path = NormaliseRel(d.path);
       if (path.empty() || UnderByTape(path) || !backends::ValidateObjectPath(path).ok()) continue;
       t->EnsureDir(path, d.mtime_ns).mode = d.mode & 07777;
     }
-    HSMFS_ASSIGN_OR_RETURN(std::vector<Target> targets, TapeCatalog::Targets(s, "", std::nullopt));
+    HSMFS_ASSIGN_OR_RETURN(std::vector<Target> targets, s.Targets("", std::nullopt));
     for (Target& target : targets) {
       if (!Listed(target.state) || target.tape.empty()) continue;
-      HSMFS_ASSIGN_OR_RETURN(std::vector<TargetFile> files, TapeCatalog::Files(s, target.id));
+      HSMFS_ASSIGN_OR_RETURN(std::vector<TargetFile> files, s.Files(target.id));
       const size_t ti = t->targets.size();
       t->targets.push_back(std::move(target));
       const Target& tg = t->targets.back();
@@ -636,9 +609,10 @@ struct TapeBackend::Impl {
   // fills) and sets every member's result.
   void WriteBatch(PendingList unit) {
     for (int tapes = 0; !unit.empty();) {
-      auto s = Db();
-      if (!s.ok()) return FailAll(unit, s.status().Annotate("writing a unit to tape"));
-      auto active = TapeCatalog::ActiveTape(*s);
+      auto tables = Db();
+      if (!tables.ok()) return FailAll(unit, tables.status().Annotate("writing a unit to tape"));
+      TapeTables& s = **tables;
+      auto active = s.ActiveTape();
       if (!active.ok()) return FailAll(unit, active.status());
       if (!*active) {
         // Unavailable, not FailedPrecondition: the engine retries with back-off
@@ -648,23 +622,23 @@ struct TapeBackend::Impl {
       }
       const std::string tape = (*active)->name;
       Status done = (*active)->full ? ResourceExhaustedError("tape " + tape + " is full")
-                                    : WriteOn(*s, tape, unit);
+                                    : WriteOn(s, tape, unit);
       if (done.ok()) break;
       if (done.code() != Code::kResourceExhausted) return FailAll(unit, done);
       // Full: the partial unit did not count; the next open tape takes it.
       if (++tapes >= kMaxTapesPerUnit) return FailAll(unit, UnavailableError(done.message()));
-      if (Status next = ActivateNextTape(*s, tape); !next.ok()) return FailAll(unit, next);
+      if (Status next = ActivateNextTape(s, tape); !next.ok()) return FailAll(unit, next);
       spdlog::warn("tape {} is full; the unit of {} files goes to the next open tape", tape,
                    unit.size());
     }
   }
 
   // The first open tape after `full` (not closed, not full) becomes active.
-  Status ActivateNextTape(catalog::Session& s, const std::string& full) {
-    HSMFS_ASSIGN_OR_RETURN(std::vector<catalog::Tape> tapes, TapeCatalog::Tapes(s));
-    for (const catalog::Tape& t : tapes) {
+  Status ActivateNextTape(TapeTables& s, const std::string& full) {
+    HSMFS_ASSIGN_OR_RETURN(std::vector<Tape> tapes, s.Tapes());
+    for (const Tape& t : tapes) {
       if (t.name == full || t.closed || t.full) continue;
-      HSMFS_RETURN_IF_ERROR(TapeCatalog::ActivateTape(s, t.name, clock.WallNanos()));
+      HSMFS_RETURN_IF_ERROR(s.ActivateTape(t.name, clock.WallNanos()));
       spdlog::info("tape {} is full: tape {} is now active", full, t.name);
       return Status::Ok();
     }
@@ -690,7 +664,7 @@ struct TapeBackend::Impl {
   // `unit` (the rest is written again); members read back damaged fail alone
   // and are hidden (the others still succeed).
   // kResourceExhausted: the tape is full (marked so), nothing recorded.
-  Status WriteOn(catalog::Session& s, const std::string& tape, PendingList& unit) {
+  Status WriteOn(TapeTables& s, const std::string& tape, PendingList& unit) {
     auto lease = pool->Acquire(tape, CancelToken::None());
     if (!lease.ok()) {
       // A drive hsmtape holds for a long archive: the engine tries again later
@@ -710,9 +684,9 @@ struct TapeBackend::Impl {
       // Holding the drive, nobody else is writing this tape: a batch still
       // `writing` on it was cut off by a crash (its files are still queued in
       // the mount, which puts them again), and its start is the tape's end.
-      HSMFS_ASSIGN_OR_RETURN(int stale, TapeCatalog::DropUnfinishedBatches(s, tape));
+      HSMFS_ASSIGN_OR_RETURN(int stale, s.DropUnfinishedBatches(tape));
       if (stale > 0) spdlog::info("dropped {} unfinished batch unit(s) on tape {}", stale, tape);
-      HSMFS_ASSIGN_OR_RETURN(catalog::Tape t, TapeCatalog::GetTape(s, tape));
+      HSMFS_ASSIGN_OR_RETURN(Tape t, s.GetTape(tape));
       if (t.full) return ResourceExhaustedError("tape " + tape + " is full");
 
       const std::string common = CommonDir(unit);
@@ -735,9 +709,8 @@ struct TapeBackend::Impl {
         f.link_target = p->link_target;
         files.push_back(std::move(f));
       }
-      HSMFS_ASSIGN_OR_RETURN(target.id,
-                             TapeCatalog::BeginBatch(s, target, files, clock.WallNanos()));
-      HSMFS_ASSIGN_OR_RETURN(files, TapeCatalog::Files(s, target.id));
+      HSMFS_ASSIGN_OR_RETURN(target.id, s.BeginBatch(target, files, clock.WallNanos()));
+      HSMFS_ASSIGN_OR_RETURN(files, s.Files(target.id));
 
       size_t opened = 0;
       std::unique_ptr<FdReader> reader;
@@ -754,7 +727,7 @@ struct TapeBackend::Impl {
       auto written = WriteUnit(drive, target, files, open_member, CancelToken::None(), nullptr);
       reader.reset();
       if (!written.ok()) {
-        HSMFS_RETURN_IF_ERROR(TapeCatalog::DropBatch(s, target.id));
+        HSMFS_RETURN_IF_ERROR(s.DropBatch(target.id));
         const Code code = written.status().code();
         if (code == Code::kResourceExhausted) {
           if (t.next_file <= 1) {
@@ -765,7 +738,7 @@ struct TapeBackend::Impl {
                 "a unit of " + std::to_string(unit.size()) + " files, " + std::to_string(bytes) +
                 " bytes, does not fit on the empty tape " + tape + ": lower unit_size");
           }
-          HSMFS_RETURN_IF_ERROR(TapeCatalog::MarkFull(s, tape));
+          HSMFS_RETURN_IF_ERROR(s.MarkFull(tape));
           return written.status();
         }
         if ((code == Code::kDataLoss || code == Code::kNotFound) && opened < unit.size()) {
@@ -779,11 +752,11 @@ struct TapeBackend::Impl {
         return written.status().Annotate("writing a unit to tape " + tape);
       }
       {
-        HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-        HSMFS_RETURN_IF_ERROR(TapeCatalog::FinishWrite(
-            s, target.id, written->offsets, written->tar_bytes, written->next_file,
-            written->next_block, clock.WallNanos(), written->md5));
-        HSMFS_RETURN_IF_ERROR(tx.Commit());
+        HSMFS_ASSIGN_OR_RETURN(std::unique_ptr<TapeTransaction> tx, s.Begin());
+        HSMFS_RETURN_IF_ERROR(s.FinishWrite(target.id, written->offsets, written->tar_bytes,
+                                            written->next_file, written->next_block,
+                                            clock.WallNanos(), written->md5));
+        HSMFS_RETURN_IF_ERROR(tx->Commit());
       }
       target.tar_bytes = written->tar_bytes;
       for (size_t i = 0; i < files.size(); ++i) {
@@ -797,19 +770,19 @@ struct TapeBackend::Impl {
         // Written but not verified: hidden, and the Puts fail so that the
         // engine puts the files again.
         for (const TargetFile& f : files) {
-          HSMFS_RETURN_IF_ERROR(TapeCatalog::HideFile(s, f.id, clock.WallNanos()));
+          HSMFS_RETURN_IF_ERROR(s.HideFile(f.id, clock.WallNanos()));
         }
         Invalidate();
         lease->Discard();
         return damaged.status().Annotate("reading back the unit just written to tape " + tape);
       }
-      HSMFS_RETURN_IF_ERROR(TapeCatalog::RecordConfirm(s, target.id, *damaged, clock.WallNanos()));
+      HSMFS_RETURN_IF_ERROR(s.RecordConfirm(target.id, *damaged, clock.WallNanos()));
       bad.insert(damaged->begin(), damaged->end());
       Invalidate();
       for (size_t i = 0; i < files.size(); ++i) {
         PendingPut& p = *unit[i];
         if (bad.count(files[i].rel_path)) {
-          HSMFS_RETURN_IF_ERROR(TapeCatalog::HideFile(s, files[i].id, clock.WallNanos()));
+          HSMFS_RETURN_IF_ERROR(s.HideFile(files[i].id, clock.WallNanos()));
           p.result = DataLossError(p.path + " read back damaged from tape " + tape + " file " +
                                    std::to_string(target.file_number));
           continue;
@@ -1060,22 +1033,23 @@ Status TapeBackend::Remove(const ObjectPath& path) {
   }
   impl_->Invalidate();
   HSMFS_ASSIGN_OR_RETURN(std::shared_ptr<const Tree> t, impl_->Snapshot());
-  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, impl_->Db());
+  HSMFS_ASSIGN_OR_RETURN(std::unique_ptr<TapeTables> tables, impl_->Db());
+  TapeTables& s = *tables;
   const int64_t now = impl_->clock.WallNanos();
   if (auto d = t->dirs.find(path); d != t->dirs.end()) {
     if (!d->second.children.empty()) {
       return Status(Code::kNotEmpty, path + ": directory not empty on tape");
     }
-    return TapeCatalog::RemoveDir(s, path);
+    return s.RemoveDir(path);
   }
   auto placed = t->placed.find(path);
   if (placed == t->placed.end()) return NotFoundError("no " + path + " on tape");
   // Every version placed there goes: an older one must not come back.
-  HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+  HSMFS_ASSIGN_OR_RETURN(std::unique_ptr<TapeTransaction> tx, s.Begin());
   for (size_t m : placed->second) {
-    HSMFS_RETURN_IF_ERROR(TapeCatalog::HideFile(s, t->members[m].file.id, now));
+    HSMFS_RETURN_IF_ERROR(s.HideFile(t->members[m].file.id, now));
   }
-  HSMFS_RETURN_IF_ERROR(tx.Commit());
+  HSMFS_RETURN_IF_ERROR(tx->Commit());
   impl_->Invalidate();
   return Status::Ok();
 }
@@ -1094,14 +1068,15 @@ Status TapeBackend::Rename(const ObjectPath& from, const ObjectPath& to) {
   const auto dir = t->dirs.find(from);
   if (!is_file && dir == t->dirs.end()) return NotFoundError("no " + from + " on tape");
   if (!is_file && t->files.count(to)) return Status(Code::kNotDirectory, to + " is a file");
-  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, impl_->Db());
+  HSMFS_ASSIGN_OR_RETURN(std::unique_ptr<TapeTables> tables, impl_->Db());
+  TapeTables& s = *tables;
   const int64_t now = impl_->clock.WallNanos();
-  HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+  HSMFS_ASSIGN_OR_RETURN(std::unique_ptr<TapeTransaction> tx, s.Begin());
   // What sits at the new name is replaced (as rename(2) does).
   if (is_file) {
     if (auto at = t->placed.find(to); at != t->placed.end()) {
       for (size_t m : at->second) {
-        HSMFS_RETURN_IF_ERROR(TapeCatalog::HideFile(s, t->members[m].file.id, now));
+        HSMFS_RETURN_IF_ERROR(s.HideFile(t->members[m].file.id, now));
       }
     }
   }
@@ -1112,17 +1087,16 @@ Status TapeBackend::Rename(const ObjectPath& from, const ObjectPath& to) {
     if (!st.ok()) return;
     if (is_file && at != from) return;
     const int64_t id = t->members[m].file.id;
-    st = shown ? TapeCatalog::SetTreePath(s, id, to + at.substr(from.size()))
-               : TapeCatalog::HideFile(s, id, now);
+    st = shown ? s.SetTreePath(id, to + at.substr(from.size())) : s.HideFile(id, now);
   });
   HSMFS_RETURN_IF_ERROR(st);
   if (!is_file) {
-    HSMFS_RETURN_IF_ERROR(TapeCatalog::RenameDirs(s, from, to));
+    HSMFS_RETURN_IF_ERROR(s.RenameDirs(from, to));
     // An empty directory stays a directory under its new name.
-    Status added = TapeCatalog::AddDir(s, {to, dir->second.mode, now});
+    Status added = s.AddDir({to, dir->second.mode, now});
     if (!added.ok() && added.code() != Code::kAlreadyExists) return added;
   }
-  HSMFS_RETURN_IF_ERROR(tx.Commit());
+  HSMFS_RETURN_IF_ERROR(tx->Commit());
   impl_->Invalidate();
   return Status::Ok();
 }
@@ -1134,10 +1108,11 @@ Status TapeBackend::MakeDir(const ObjectPath& path, uint32_t mode) {
   }
   HSMFS_ASSIGN_OR_RETURN(std::shared_ptr<const Tree> t, impl_->Snapshot());
   if (t->files.count(path)) return AlreadyExistsError(path + " exists as a file on tape");
-  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, impl_->Db());
+  HSMFS_ASSIGN_OR_RETURN(std::unique_ptr<TapeTables> tables, impl_->Db());
+  TapeTables& s = *tables;
   // Recorded even where files already imply the directory, so that it stays
   // when they move away.
-  Status st = TapeCatalog::AddDir(s, {path, mode & 07777, impl_->clock.WallNanos()});
+  Status st = s.AddDir({path, mode & 07777, impl_->clock.WallNanos()});
   impl_->Invalidate();
   return st;
 }

@@ -1,7 +1,7 @@
 #pragma once
 
 // TapeBackend: the units archived by `hsmtape` (and recorded in the tape
-// tables of a catalog, catalog/tape_catalog.h) seen as a read-only tree.
+// tables, tape_store.h, which the engine keeps) seen as a read-only tree.
 //
 //   SRC/rel_path              every archived or confirmed unit's files under
 //                             the unit's source path, minus `strip_prefix`
@@ -43,6 +43,7 @@
 
 #include "backends/backend.h"
 #include "backends/tape/device_spec.h"
+#include "backends/tape/tape_store.h"
 #include "backends/tape/virtual_library.h"
 
 namespace hsmfs::tape {
@@ -50,8 +51,8 @@ namespace hsmfs::tape {
 struct TapeBackendOptions {
   // One kVirtualLibrary spec, or one or more kStDevice specs.
   std::vector<DeviceSpec> devices;
-  // The SQLite file holding the tape tables (it must exist).
-  std::filesystem::path catalog;
+  // The tape tables (the engine's: BackendContext::tape_store).
+  std::shared_ptr<TapeStore> store;
   std::string strip_prefix = "/";
   // Writes: a unit is closed at this size, or when no file joined it for
   // `unit_quiet` (BackendConfig unit_size/unit_quiet).
@@ -65,8 +66,8 @@ struct TapeBackendOptions {
 
 class TapeBackend final : public backends::Backend {
  public:
-  // Opens the library (not the catalog: that is opened on first use, so the
-  // mount may create its own catalog file after the backend).
+  // Opens the library (not the tape tables: the store is opened on first
+  // use, so the mount may create its own catalog file after the backend).
   static Result<std::unique_ptr<TapeBackend>> Create(TapeBackendOptions options, Clock& clock);
   ~TapeBackend() override;
   TapeBackend(const TapeBackend&) = delete;

@@ -14,9 +14,6 @@
 namespace hsmfs::tape {
 namespace {
 
-using catalog::Target;
-using catalog::TargetFile;
-
 constexpr std::string_view kLabelMagic = "HSMFS-TAPE 1";
 constexpr std::string_view kManifestFormat = "hsmfs-manifest 1";
 
@@ -137,7 +134,7 @@ Result<Manifest> ParseManifest(const std::string& text) {
       m.files.push_back(std::move(tf));
     }
     m.target.files = static_cast<int64_t>(m.files.size());
-    m.target.state = catalog::TargetState::kArchived;
+    m.target.state = TargetState::kArchived;
   } catch (const nlohmann::json::exception& e) {
     return FailedPreconditionError(std::string("bad manifest: ") + e.what());
   }

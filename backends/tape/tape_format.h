@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "backends/tape/tape_drive.h"
-#include "catalog/tape_catalog.h"
+#include "backends/tape/tape_types.h"
 #include "common/cancel.h"
 #include "common/result.h"
 
@@ -62,28 +62,28 @@ struct WrittenUnit {
 // catalog's (changed since import), fails the unit with kDataLoss. At end of
 // tape: kResourceExhausted, and nothing of the unit counts (the catalog keeps
 // the tape's old end, so the next write starts there again).
-Result<WrittenUnit> WriteUnit(TapeDrive& drive, const catalog::Target& target,
-                              const std::vector<catalog::TargetFile>& files,
+Result<WrittenUnit> WriteUnit(TapeDrive& drive, const Target& target,
+                              const std::vector<TargetFile>& files,
                               const std::function<Result<ChunkReader>(size_t index)>& open,
                               const CancelToken& cancel, const ByteProgress& progress);
 
 // Reads one member: locates its first record and passes exactly its bytes to
 // `sink`, checking its md5 (kDataLoss when it differs).
-Status ReadMember(TapeDrive& drive, const catalog::Target& target, const catalog::TargetFile& file,
+Status ReadMember(TapeDrive& drive, const Target& target, const TargetFile& file,
                   const std::function<Status(std::span<const std::byte>)>& sink,
                   const CancelToken& cancel);
 
 // Reads a whole unit back in one pass and returns the rel_paths of the members
 // whose data is damaged (md5 differs or their records cannot be read).
-Result<std::vector<std::string>> ConfirmUnit(TapeDrive& drive, const catalog::Target& target,
-                                             const std::vector<catalog::TargetFile>& files,
+Result<std::vector<std::string>> ConfirmUnit(TapeDrive& drive, const Target& target,
+                                             const std::vector<TargetFile>& files,
                                              const CancelToken& cancel,
                                              const ByteProgress& progress);
 
 // A unit as its manifest describes it (target fields plus files with offsets).
 struct Manifest {
-  catalog::Target target;
-  std::vector<catalog::TargetFile> files;
+  Target target;
+  std::vector<TargetFile> files;
 };
 
 // Reads every manifest on the tape, from file 1 to the end of data.

@@ -250,6 +250,21 @@ Result<std::unique_ptr<VirtualLibrary>> VirtualLibrary::Open(const std::filesyst
   return Open(dir, Options{});
 }
 
+int VirtualLibrary::DriveCount(const std::filesystem::path& dir) {
+  // Never opened unless a plain file: opening a FIFO for reading would block.
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(dir / kStateFile, ec)) return 0;
+  std::ifstream in(dir / kStateFile, std::ios::binary);
+  if (!in) return 0;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("drives") || !j["drives"].is_array()) {
+    return 0;
+  }
+  return static_cast<int>(j["drives"].size());
+}
+
 VirtualLibrary::VirtualLibrary(std::filesystem::path dir, const Options& options)
     : dir_(std::move(dir)),
       options_(options),

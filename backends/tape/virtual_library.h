@@ -101,6 +101,9 @@ class VirtualLibrary {
                                                       const Options& options);
   // Open() with default options.
   static Result<std::unique_ptr<VirtualLibrary>> Open(const std::filesystem::path& dir);
+  // The number of drives of the library in `dir`, 0 when it cannot be read
+  // (a config may name a library created later). Never blocks on a FIFO.
+  static int DriveCount(const std::filesystem::path& dir);
 
   VirtualLibrary(const VirtualLibrary&) = delete;
   VirtualLibrary& operator=(const VirtualLibrary&) = delete;

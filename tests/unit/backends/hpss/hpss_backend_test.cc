@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "backends/hpss/hpsspy/scan_config.h"
+#include "catalog/bundle_store.h"
 #include "catalog/catalog.h"
 #include "common/subprocess.h"
 
@@ -481,7 +482,7 @@ class HpssBundleTest : public HpssBackendTest {
     o.bundle_max_size = max_size;
     o.bundle_workers = workers;
     o.bundle_quiet = seconds(30);
-    o.bundle_catalog = dir_ / "catalog.db";
+    o.bundle_store = catalog::OpenBundleStore(dir_ / "catalog.db");
     o.bundle_spool = dir_ / "spool";
     return std::make_unique<HpssBackend>(o, clock_);
   }

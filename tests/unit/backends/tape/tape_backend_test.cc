@@ -153,7 +153,7 @@ class TapeBackendTest : public ::testing::Test {
     auto spec = ParseDeviceSpec("vtl:" + (dir_ / "vtl").string());
     ASSERT_TRUE(spec.ok());
     o.devices.push_back(*spec);
-    o.catalog = dir_ / "catalog.db";
+    o.store = catalog::OpenTapeStore(dir_ / "catalog.db");
     o.strip_prefix = strip_prefix;
     o.idle_close = idle_close;
     o.refresh = Duration(0);
@@ -169,7 +169,7 @@ class TapeBackendTest : public ::testing::Test {
     auto spec = ParseDeviceSpec("vtl:" + (dir_ / "vtl").string());
     ASSERT_TRUE(spec.ok());
     o.devices.push_back(*spec);
-    o.catalog = dir_ / "catalog.db";
+    o.store = catalog::OpenTapeStore(dir_ / "catalog.db");
     o.refresh = Duration(0);
     o.unit_quiet = unit_quiet;
     o.unit_size = unit_size;
@@ -895,7 +895,7 @@ TEST(TapeBackendCreateTest, MissingLibraryOrCatalog) {
   fs::remove_all(dir);
   ASSERT_TRUE(VirtualLibrary::Create(dir / "vtl", 2, 1, 1 << 20).ok());
   o.devices = {*ParseDeviceSpec("vtl:" + (dir / "vtl").string())};
-  o.catalog = dir / "missing.db";
+  o.store = catalog::OpenTapeStore(dir / "missing.db");
   auto b = TapeBackend::Create(o, Clock::Real());
   ASSERT_TRUE(b.ok()) << b.status().ToString();
   EXPECT_EQ((*b)->Stat("").status().code(), Code::kUnavailable);
@@ -916,7 +916,7 @@ TEST(TapeRecallReplay, CostOfAnOrder) {
       std::getenv("HSMFS_REPLAY_ORDER") ? std::getenv("HSMFS_REPLAY_ORDER") : "fifo";
   TapeBackendOptions o;
   o.devices = {*ParseDeviceSpec(std::string("vtl:") + library)};
-  o.catalog = std::getenv("HSMFS_REPLAY_CATALOG");
+  o.store = catalog::OpenTapeStore(std::getenv("HSMFS_REPLAY_CATALOG"));
   o.strip_prefix = std::getenv("HSMFS_REPLAY_STRIP");
   o.refresh = std::chrono::hours(1);
   auto b = TapeBackend::Create(std::move(o), Clock::Real());

@@ -14,9 +14,6 @@
 namespace hsmfs::tape {
 namespace {
 
-using catalog::Target;
-using catalog::TargetFile;
-
 // A tape in memory: a list of records and file marks, with a capacity, a way
 // to make one record unreadable, and a count of the bytes read (to prove that
 // a member is read without the rest of its unit).

@@ -8,4 +8,5 @@ hsmfs_gtest(tape_cost_model_test unit/backends/tape/cost_model_test.cc hsmfs_bac
 hsmfs_gtest(tape_real_drive_test unit/backends/tape/real_drive_test.cc hsmfs_backend_tape)
 hsmfs_gtest(tape_format_test unit/backends/tape/tape_format_test.cc hsmfs_tape_format
   LibArchive::LibArchive)
-hsmfs_gtest(tape_backend_test unit/backends/tape/tape_backend_test.cc hsmfs_backend_tape_mount)
+hsmfs_gtest(tape_backend_test unit/backends/tape/tape_backend_test.cc hsmfs_backend_tape_mount
+  hsmfs_catalog)
