@@ -31,12 +31,10 @@ class TapeTransaction {
   virtual Status Commit() = 0;
 };
 
-class TapeTables {
+// What the tape tree is built from.
+class TapeReads {
  public:
-  virtual ~TapeTables() = default;
-  virtual Result<std::unique_ptr<TapeTransaction>> Begin() = 0;
-
-  // Reads.
+  virtual ~TapeReads() = default;
   virtual Result<std::vector<Tape>> Tapes() = 0;
   virtual Result<Tape> GetTape(std::string_view name) = 0;
   virtual Result<std::optional<Tape>> ActiveTape() = 0;
@@ -44,8 +42,12 @@ class TapeTables {
                                               std::optional<TargetState> state) = 0;
   virtual Result<std::vector<TargetFile>> Files(int64_t target_id) = 0;
   virtual Result<std::vector<TapeDir>> Dirs() = 0;
+};
 
-  // Writes through the mount: batches.
+// Writes through the mount: batches written as units.
+class TapeBatchWrites {
+ public:
+  virtual ~TapeBatchWrites() = default;
   virtual Status ActivateTape(std::string_view name, int64_t now_ns) = 0;
   virtual Result<int64_t> BeginBatch(const Target& target, const std::vector<TargetFile>& files,
                                      int64_t now_ns) = 0;
@@ -56,13 +58,23 @@ class TapeTables {
                              int64_t next_file, int64_t next_block, int64_t now_ns,
                              const std::vector<std::string>& md5) = 0;
   virtual Status RecordConfirm(int64_t id, const std::vector<std::string>& bad, int64_t now_ns) = 0;
+};
 
-  // The mount's changes to the tree.
+// The mount's changes to the tree (tape data is never rewritten).
+class TapeTreeEdits {
+ public:
+  virtual ~TapeTreeEdits() = default;
   virtual Status SetTreePath(int64_t file_id, std::string_view tree_path) = 0;
   virtual Status HideFile(int64_t file_id, int64_t now_ns) = 0;
   virtual Status AddDir(const TapeDir& dir) = 0;
   virtual Status RemoveDir(std::string_view path) = 0;
   virtual Status RenameDirs(std::string_view from, std::string_view to) = 0;
+};
+
+// One session: the three facets, in one transaction between Begin and Commit.
+class TapeTables : public TapeReads, public TapeBatchWrites, public TapeTreeEdits {
+ public:
+  virtual Result<std::unique_ptr<TapeTransaction>> Begin() = 0;
 };
 
 // Thread-safe.
