@@ -7,6 +7,7 @@
 
 #include <future>
 #include <set>
+#include <thread>
 
 #include "backends/registry.h"
 #include "common/thread.h"
@@ -77,6 +78,21 @@ std::string EngineLockHolder(const std::filesystem::path& catalog_path) {
   }
   ::close(fd);
   return holder;
+}
+
+bool Engine::TEST_WaitIdle(Duration timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    // One component's work makes work for another (a listing schedules a
+    // timer, a tick queues a job): idle is all of them idle in one pass.
+    const bool idle =
+        (!sync_pool_ || sync_pool_->TEST_IsIdle()) && (!timers_ || timers_->TEST_IsIdle()) &&
+        (!stager_ || stager_->TEST_IsIdle()) && (!archiver_ || archiver_->TEST_IsIdle()) &&
+        (!sync_pool_ || sync_pool_->TEST_IsIdle());
+    if (idle) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
 }
 
 backends::Backend* Engine::backend(std::string_view name) const {

@@ -3,8 +3,9 @@
 // JobRunner: executes the durable jobs of one kind (recalls or archives) with a
 // pool of workers per backend (a "lane"). The kind-specific part is a Work.
 //
-// Ordering: when new jobs arrive on an idle lane, the lane waits a short
-// coalescing window so that a burst is sorted together; workers then take
+// Ordering: when new jobs arrive on an idle lane, and when a lane starts, the
+// lane waits a short coalescing window so that a burst is sorted together
+// (also one that arrives while the engine starts); workers then take
 // queued jobs in volume and position order, each preferring the volume it
 // used last (on tape: the mounted cartridge), then the volume no other worker
 // is on with the most waiting jobs, so that each cartridge is read by one worker
@@ -119,6 +120,15 @@ class JobRunner {
   double AverageSeconds(std::string_view backend);
   int Workers(std::string_view backend);
 
+  // For tests (LevelDB's TEST_ hooks), so that a test can assert that nothing
+  // happened without sleeping: true when the runner has caught up with the
+  // clock's now: no job is being run or is due (queued in the catalog with its
+  // time come), no refill is under way, and the monitor's tick for now has run
+  // (Work::Tick: settling, probes). A job due now counts even while its lane's
+  // coalescing window waits for the clock; what is set for a later time (a
+  // back-off, the next tick, a settle time) does not. Thread-safe.
+  bool TEST_IsIdle();
+
  private:
   struct Lane {
     std::string backend;
@@ -156,6 +166,10 @@ class JobRunner {
   std::map<std::string, std::unique_ptr<Lane>, std::less<>> lanes_;    // fixed after construction
   std::unordered_map<int64_t, std::shared_ptr<CancelToken>> running_;  // GUARDED_BY(mu_)
   bool stopping_ = false;                                              // GUARDED_BY(mu_)
+  // The monitor: in a tick, and when its next tick is due. For TEST_IsIdle.
+  bool monitor_busy_ = true;    // GUARDED_BY(mu_): true until its first tick has run
+  TimePoint monitor_next_;      // GUARDED_BY(mu_)
+  uint64_t monitor_ticks_ = 0;  // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;
 };
 

@@ -58,6 +58,8 @@ class Stager final : private JobRunner::Work {
 
   // Estimated time until a job at queue `position` (0 = running) is done.
   Duration Eta(const catalog::Job& job, int64_t position);
+  // For tests: see JobRunner::TEST_IsIdle.
+  bool TEST_IsIdle() { return runner_.TEST_IsIdle(); }
 
  private:
   Status Run(backends::Backend& backend, const catalog::Job& job,

@@ -222,6 +222,43 @@ TEST_F(StagerTest, ANewVolumeIsTheOneWithTheMostWaitingRecalls) {
   EXPECT_EQ(fake_->reads(), (std::vector<std::string>{"b1", "b2", "b3", "a1"}));
 }
 
+TEST_F(StagerTest, ABurstDuringEngineStartIsOneCoalescingWindow) {
+  // The first recall of the burst arrives while the engine starts (before its
+  // workers run), the others just after: still one window, one batch. A lane
+  // that began without its window dispatched the first recall alone whenever
+  // its worker ran before the rest arrived (a flaky
+  // ANewVolumeIsTheOneWithTheMostWaitingRecalls); rounds make that visible.
+  {
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(JobQueue::ResetRunning(*s, clock_.WallNanos()).ok());
+  }
+  size_t batches = 0;
+  for (int round = 0; round < 20; ++round) {
+    const std::string r = std::to_string(round);
+    std::vector<Entry> files = {
+        AddFile("a1-" + r, "x", "A" + r, 1), AddFile("b3-" + r, "x", "B" + r, 3),
+        AddFile("b1-" + r, "x", "B" + r, 1), AddFile("b2-" + r, "x", "B" + r, 2)};
+    stager_ = std::make_unique<Stager>(*catalog_, backends_, *cache_, clock_, options_, nullptr);
+    const size_t reads_before = fake_->reads().size();
+    Request(files[0]);  // queued before the workers start
+    ASSERT_TRUE(stager_->Start().ok());
+    for (size_t i = 1; i < files.size(); ++i) Request(files[i]);
+    std::vector<std::future<Status>> waiters;
+    for (const Entry& f : files) waiters.push_back(Watch(f));
+    ASSERT_TRUE(Drive([&] {
+      return std::all_of(waiters.begin(), waiters.end(), [&](auto& w) { return Ready(w); });
+    })) << "round "
+        << round;
+    const std::vector<std::string> all = fake_->reads();
+    const std::vector<std::string> reads(all.begin() + static_cast<ptrdiff_t>(reads_before),
+                                         all.end());
+    EXPECT_EQ(reads, (std::vector<std::string>{"b1-" + r, "b2-" + r, "b3-" + r, "a1-" + r}))
+        << "round " << round;
+    ASSERT_EQ(fake_->stage_batches().size(), ++batches) << "round " << round;
+    stager_.reset();
+  }
+}
+
 TEST_F(StagerTest, AWorkerStaysOnTheVolumeItUsedLast) {
   StartStager();
   const Entry b1 = AddFile("b1", "x", "B", 1);
