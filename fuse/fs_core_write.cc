@@ -655,6 +655,10 @@ void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& reque
         changed = BeginModify(now.id, true);
         modified = changed.ok();
       }
+    } else if ((change.mode || change.mtime_ns) && now.state != catalog::FileState::kOnline) {
+      // An archived directory (or one whose job has read it already): a new
+      // version, so that settling queues a job that carries the change.
+      changed = BeginModify(now.id, /*cached=*/false);
     }
     if (changed.ok()) {
       HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
