@@ -434,10 +434,19 @@ Status FileCache::FlushTouches() {
     touched_.clear();
   }
   if (ids.empty()) return Status::Ok();
-  HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
-  HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
-  HSMFS_RETURN_IF_ERROR(session.Touch(ids, clock_.WallNanos()));
-  return tx.Commit();
+  Status s = [&]() -> Status {
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+    HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+    HSMFS_RETURN_IF_ERROR(session.Touch(ids, clock_.WallNanos()));
+    return tx.Commit();
+  }();
+  if (!s.ok()) {
+    // Kept for the next flush: a lost use would make its copy look idle and
+    // be evicted first.
+    std::lock_guard<std::mutex> l(mu_);
+    touched_.insert(ids.begin(), ids.end());
+  }
+  return s;
 }
 
 Status FileCache::Release(EntryId id) {

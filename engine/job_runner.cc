@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "common/thread.h"
+#include "engine/bookkeeping.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -315,11 +316,17 @@ void JobRunner::Process(Lane& lane, const Job& job) {
                    options_.name, job.backend, job.entry.backend_path, attempts, result.message(),
                    FormatDuration(delay));
     }
-    WithSession([&](catalog::Session& session) {
-      return JobQueue::Requeue(session, job, result,
-                               clock_.WallNanos() + std::chrono::nanoseconds(delay).count(),
-                               clock_.WallNanos(), /*count_attempt=*/!cache_full);
-    }).IgnoreError();
+    RecordBookkeeping(
+        "E-BOOK-01",
+        "the retry of " + options_.name + " job " + std::to_string(job.id) + " (" + job.backend +
+            "/" + job.entry.backend_path + ")",
+        "it stays running in the catalog until the next start queues it again", clock_, [&] {
+          return WithSession([&](catalog::Session& session) {
+            return JobQueue::Requeue(session, job, result,
+                                     clock_.WallNanos() + std::chrono::nanoseconds(delay).count(),
+                                     clock_.WallNanos(), /*count_attempt=*/!cache_full);
+          });
+        });
     return;
   }
   work_.Failed(job, result);
@@ -378,10 +385,14 @@ void JobRunner::MonitorLoop() {
       filter.ids = running;
       filter.states = {catalog::JobState::kCancelled};
       std::vector<Job> cancelled;
-      WithSession([&](catalog::Session& session) -> Status {
+      const Status listed = WithSession([&](catalog::Session& session) -> Status {
         HSMFS_ASSIGN_OR_RETURN(cancelled, JobQueue::List(session, filter));
         return Status::Ok();
-      }).IgnoreError();
+      });
+      // A read, asked again on the next tick: a cancellation is noticed late.
+      if (!listed.ok()) {
+        spdlog::warn("{}: cannot look for cancelled jobs: {}", options_.name, listed.message());
+      }
       for (const Job& j : cancelled) CancelRunning(j.id);
     }
     Kick();

@@ -4,8 +4,10 @@
 #include "engine/stager.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -15,6 +17,8 @@
 
 #include "backends/testing/fake_backend.h"
 #include "backends/testing/fault_injecting_backend.h"
+#include "common/logging.h"
+#include "tests/unit/log_capture.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -273,6 +277,117 @@ TEST_F(StagerTest, AWorkerStaysOnTheVolumeItUsedLast) {
   ASSERT_TRUE(Drive([&] { return Ready(wa) && Ready(wb); }));
   // Volume A sorts first, but B is mounted: finish B before switching.
   EXPECT_EQ(fake_->reads(), (std::vector<std::string>{"b1", "b9", "a1"}));
+}
+
+// Holds the catalog's write lock from a connection of its own, as another
+// process writing would: writers that give up waiting get SQLITE_BUSY.
+class CatalogWriteLock {
+ public:
+  explicit CatalogWriteLock(const stdfs::path& db) {
+    EXPECT_EQ(sqlite3_open(db.c_str(), &db_), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  ~CatalogWriteLock() { Release(); }
+  void Release() {
+    if (!db_) return;
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+uint64_t SiteCount(const std::string& id) {
+  const auto counts = ErrorSiteCounts();
+  auto it = counts.find(id);
+  return it == counts.end() ? 0 : it->second;
+}
+
+// Until `n` threads sleep on the fake clock (a bookkeeping back-off), in real time.
+bool WaitForSleepers(const FakeClock& clock, int n) {
+  for (int i = 0; i < 10000 && clock.sleepers() != n; ++i) std::this_thread::sleep_for(1ms);
+  return clock.sleepers() == n;
+}
+
+TEST_F(StagerTest, AFailedRecallIsRecordedOnceTheBusyCatalogLetsGoOrLoggedWithItsSite) {
+  // The stager's catalog gives up on a lock after 20 ms, not 10 s.
+  catalog::Catalog::Options quick;
+  quick.busy_timeout_ms = 20;
+  auto busy_catalog = catalog::Catalog::Open(dir_ / "catalog.db", quick);
+  ASSERT_TRUE(busy_catalog.ok()) << busy_catalog.status().ToString();
+  auto log = std::make_unique<LogCapture>();
+  // The stager goes first, also when an assertion returns early: its threads
+  // use the catalog and the log above.
+  // A worker may be in a back-off on the fake clock: time moves on meanwhile.
+  struct StopFirst {
+    std::unique_ptr<Stager>& stager;
+    FakeClock& clock;
+    ~StopFirst() {
+      std::atomic<bool> stopped{false};
+      std::thread ticker([&] {
+        while (!stopped) {
+          clock.Advance(1s);
+          std::this_thread::sleep_for(1ms);
+        }
+      });
+      stager.reset();
+      stopped = true;
+      ticker.join();
+    }
+  } stop_first{stager_, clock_};
+  stager_ = std::make_unique<Stager>(**busy_catalog, backends_, *cache_, clock_, options_, nullptr);
+  ASSERT_TRUE(stager_->Start().ok());
+  const uint64_t failures_before = SiteCount("E-BOOK-02");
+
+  // The failure is recorded while another writer holds the catalog: it waits
+  // for it (back-off on the clock) and is recorded once the lock is let go.
+  const Entry f = AddFile("f", "x");
+  faulty_->Hang(Op::kRead);
+  const Job job = Request(f);
+  auto done = Watch(f);
+  ASSERT_TRUE(Drive([&] { return faulty_->hanging() == 1; }));
+  auto lock = std::make_unique<CatalogWriteLock>(dir_ / "catalog.db");
+  faulty_->FailAlways(Op::kRead, FailedPreconditionError("the object is gone"));
+  faulty_->Unhang(Op::kRead);
+  ASSERT_TRUE(WaitForSleepers(clock_, 1));
+  EXPECT_EQ(JobOf(job.id).state, JobState::kRunning);  // not recorded yet
+  lock->Release();
+  clock_.Advance(100ms);
+  ASSERT_TRUE(Drive([&] { return Ready(done); }));
+  EXPECT_EQ(done.get().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(JobOf(job.id).state, JobState::kFailed);
+  EXPECT_EQ(Get(f).state, FileState::kFailed);
+  EXPECT_EQ(SiteCount("E-BOOK-02"), failures_before);
+  EXPECT_NE(log->text().find("W E-BOOK-02: cannot record the failed recall of "), std::string::npos)
+      << log->text();
+
+  // A lock that is never let go: after the retries, one error line under the
+  // site, counted; the job stays running for the next start to requeue.
+  const Entry g = AddFile("g", "y");
+  faulty_->Clear(Op::kRead);
+  faulty_->Hang(Op::kRead);
+  const Job job_g = Request(g);
+  auto done_g = Watch(g);
+  ASSERT_TRUE(Drive([&] { return faulty_->hanging() == 1; }));
+  lock = std::make_unique<CatalogWriteLock>(dir_ / "catalog.db");
+  faulty_->FailAlways(Op::kRead, FailedPreconditionError("the object is gone"));
+  faulty_->Unhang(Op::kRead);
+  for (Duration backoff : {Duration(100ms), Duration(200ms)}) {
+    ASSERT_TRUE(WaitForSleepers(clock_, 1));
+    clock_.Advance(backoff);
+    ASSERT_TRUE(WaitForSleepers(clock_, 0));
+  }
+  for (int i = 0; i < 10000 && !Ready(done_g); ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(Ready(done_g));
+  EXPECT_EQ(done_g.get().code(), Code::kFailedPrecondition);  // the waiter is told anyway
+  EXPECT_EQ(SiteCount("E-BOOK-02"), failures_before + 1);
+  EXPECT_NE(log->text().find("E E-BOOK-02: cannot record the failed recall of "), std::string::npos)
+      << log->text();
+  EXPECT_NE(log->text().find("after 3 attempt(s)"), std::string::npos) << log->text();
+  lock->Release();
+  EXPECT_EQ(JobOf(job_g.id).state, JobState::kRunning);
 }
 
 TEST_F(StagerTest, TransientFailuresAreRetriedWithBackOff) {

@@ -12,12 +12,14 @@
 #include <filesystem>
 #include <future>
 #include <set>
+#include <stdexcept>
 
 #include "backends/testing/fake_backend.h"
 #include "backends/testing/fault_injecting_backend.h"
 #include "catalog/job_queue.h"
 #include "common/logging.h"
 #include "fuse/errno_map.h"
+#include "tests/unit/log_capture.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -465,160 +467,6 @@ TEST_F(FsCoreTest, StatFsCountsTheArchive) {
   ASSERT_TRUE(st.ok());
   EXPECT_GE(st->blocks * st->block_size, 5000u + 7000u + 5u);
   EXPECT_GE(st->files, 7u);
-}
-
-}  // namespace
-}  // namespace hsmfs::fs
-
-namespace hsmfs::fs {
-namespace {
-
-TEST_F(FsCoreTest, OpeningAnOfflineFileWaitsForItsRecall) {
-  auto tod = Path("vault/act6/season4/tod_001.dat");
-  ASSERT_TRUE(tod.ok());
-  EXPECT_EQ(StateOf(tod->ino), "offline");
-  PendingOpen open = Open(tod->ino);
-  EXPECT_NE(open.wait_id, 0u);  // answered later, not on this thread
-  EXPECT_EQ(StateOf(tod->ino), "staging");
-  ASSERT_TRUE(Drive([&] { return open.ready(); }));
-  auto file = open.future.get();
-  ASSERT_TRUE(file.ok()) << file.status().ToString();
-  EXPECT_EQ(ReadAll(*file), std::string(5000, 'a'));
-  core_->Release(tod->ino, *file);
-  EXPECT_EQ(StateOf(tod->ino), "dual");
-  EXPECT_EQ(core_->GetAttr(tod->ino)->blocks, 10u);  // now on local disk
-  // A second open is served from the cache at once.
-  PendingOpen again = Open(tod->ino);
-  EXPECT_EQ(again.wait_id, 0u);
-  ASSERT_TRUE(again.ready());
-  auto second = again.future.get();
-  ASSERT_TRUE(second.ok());
-  core_->Release(tod->ino, *second);
-  EXPECT_EQ(fake_->calls(Op::kRead), 1);
-}
-
-TEST_F(FsCoreTest, ConcurrentOpensShareOneRecall) {
-  auto tod = Path("vault/act6/season4/tod_002.dat");
-  std::vector<PendingOpen> opens;
-  for (int i = 0; i < 20; ++i) opens.push_back(Open(tod->ino));
-  ASSERT_TRUE(Drive([&] {
-    return std::all_of(opens.begin(), opens.end(), [](PendingOpen& o) { return o.ready(); });
-  }));
-  for (PendingOpen& o : opens) {
-    auto f = o.future.get();
-    ASSERT_TRUE(f.ok());
-    EXPECT_EQ(ReadAll(*f), std::string(7000, 'b'));
-    core_->Release(tod->ino, *f);
-  }
-  EXPECT_EQ(fake_->calls(Op::kRead), 1);
-}
-
-TEST_F(FsCoreTest, NonBlockingOpenIsEagainAndTheRecallStaysQueued) {
-  auto tod = Path("vault/act6/season4/tod_001.dat");
-  PendingOpen open = Open(tod->ino, O_RDONLY | O_NONBLOCK);
-  EXPECT_EQ(open.wait_id, 0u);
-  ASSERT_TRUE(open.ready());
-  EXPECT_EQ(ToErrno(open.future.get().status()), EAGAIN);
-  ASSERT_TRUE(Drive([&] { return StateOf(tod->ino) == "dual"; }));
-}
-
-TEST_F(FsCoreTest, InterruptEndsTheWaitButNotTheRecall) {
-  auto tod = Path("vault/act6/season4/tod_001.dat");
-  faulty_->Delay(Op::kRead, 30s);
-  PendingOpen open = Open(tod->ino);
-  ASSERT_TRUE(Drive([&] { return faulty_->calls(Op::kRead) == 1; }));
-  core_->Interrupt(open.wait_id);
-  ASSERT_TRUE(open.ready());
-  EXPECT_EQ(ToErrno(open.future.get().status()), EINTR);
-  ASSERT_TRUE(Drive([&] { return StateOf(tod->ino) == "dual"; }));
-}
-
-TEST_F(FsCoreTest, StageTimeoutGivesEtimedout) {
-  auto tod = Path("vault/act6/season4/tod_001.dat");
-  faulty_->Hang(Op::kRead);
-  PendingOpen open = Open(tod->ino);
-  ASSERT_TRUE(Drive([&] { return faulty_->hanging() == 1; }));
-  EXPECT_FALSE(open.ready());
-  clock_.Advance(1h);
-  ASSERT_TRUE(Eventually([&] { return open.ready(); }));
-  const Status s = open.future.get().status();
-  EXPECT_EQ(ToErrno(s), ETIMEDOUT);
-  EXPECT_NE(s.message().find("stage_timeout"), std::string::npos);
-  EXPECT_EQ(StateOf(tod->ino), "staging");  // the recall goes on
-  faulty_->Unhang(Op::kRead);
-  ASSERT_TRUE(Drive([&] { return StateOf(tod->ino) == "dual"; }));
-}
-
-TEST_F(FsCoreTest, AFailedRecallIsEioWithTheReason) {
-  auto tod = Path("vault/act6/season4/tod_001.dat");
-  faulty_->FailAlways(Op::kRead, NotFoundError("fake:act6/season4/tod_001.dat vanished"));
-  PendingOpen open = Open(tod->ino);
-  ASSERT_TRUE(Drive([&] { return open.ready(); }));
-  const Status s = open.future.get().status();
-  EXPECT_EQ(ToErrno(s), EIO);
-  EXPECT_NE(s.message().find("vanished"), std::string::npos);
-  EXPECT_EQ(StateOf(tod->ino), "failed");
-  EXPECT_EQ(**core_->GetXattr(tod->ino, "user.hsm.error"),
-            "fake:act6/season4/tod_001.dat vanished");
-}
-
-TEST_F(FsCoreTest, ScannersAreRefusedAndQueueNothing) {
-  auto tod = Path("vault/act6/season4/tod_001.dat");
-  const uint64_t denied_before = ErrorSiteCounts()["DENY-RECALL"];
-  PendingOpen open = Open(tod->ino, O_RDONLY, "updatedb");
-  ASSERT_TRUE(open.ready());
-  EXPECT_EQ(ToErrno(open.future.get().status()), EACCES);
-  EXPECT_EQ(StateOf(tod->ino), "offline");
-  {
-    auto s = engine_->catalog().Acquire();
-    EXPECT_TRUE(catalog::JobQueue::List(*s, catalog::JobFilter())->empty());
-  }
-  EXPECT_EQ(ErrorSiteCounts()["DENY-RECALL"], denied_before + 1);
-  EXPECT_NE((*core_->GetXattr(catalog::kRootId, "user.hsm.stats"))->find("DENY-RECALL="),
-            std::string::npos);
-}
-
-TEST_F(FsCoreTest, ScannersStillReadCachedFiles) {
-  auto tod = Path("vault/act6/season4/tod_001.dat");
-  ASSERT_TRUE(core_->SetXattr(tod->ino, "user.hsm.stage", catalog::Requester{0, 1, "cat"}).ok());
-  ASSERT_TRUE(Drive([&] { return StateOf(tod->ino) == "dual"; }));
-  PendingOpen open = Open(tod->ino, O_RDONLY, "updatedb");
-  ASSERT_TRUE(open.ready());
-  auto f = open.future.get();
-  ASSERT_TRUE(f.ok());
-  core_->Release(tod->ino, *f);
-}
-
-TEST_F(FsCoreTest, WritingIsRefusedOutsideWritableDirectories) {
-  auto tod = Path("vault/act6/season4/tod_001.dat");
-  for (int flags : {O_WRONLY, O_RDWR, O_RDONLY | O_TRUNC}) {
-    PendingOpen open = Open(tod->ino, flags);
-    ASSERT_TRUE(open.ready());
-    EXPECT_EQ(ToErrno(open.future.get().status()), EROFS);
-  }
-}
-
-TEST_F(FsCoreTest, StageAndReleaseThroughXattrs) {
-  auto tod = Path("vault/act6/season4/tod_001.dat");
-  const catalog::Requester me{0, 1, "setfattr"};
-  ASSERT_TRUE(core_->SetXattr(tod->ino, "user.hsm.stage", me).ok());  // returns at once
-  EXPECT_EQ(StateOf(tod->ino), "staging");
-  EXPECT_EQ(**core_->GetXattr(tod->ino, "user.hsm.queue_position"), "1");
-  EXPECT_EQ(**core_->GetXattr(tod->ino, "user.hsm.eta"), "5s");
-  auto names = *core_->ListXattr(tod->ino);
-  EXPECT_NE(std::find(names.begin(), names.end(), "user.hsm.eta"), names.end());
-  ASSERT_TRUE(Drive([&] { return StateOf(tod->ino) == "dual"; }));
-  EXPECT_FALSE(core_->GetXattr(tod->ino, "user.hsm.eta")->has_value());
-
-  PendingOpen open = Open(tod->ino);
-  auto f = open.future.get();
-  ASSERT_TRUE(f.ok());
-  EXPECT_EQ(ToErrno(core_->SetXattr(tod->ino, "user.hsm.release", me)), EBUSY);
-  core_->Release(tod->ino, *f);
-  ASSERT_TRUE(core_->SetXattr(tod->ino, "user.hsm.release", me).ok());
-  EXPECT_EQ(StateOf(tod->ino), "offline");
-  EXPECT_EQ(core_->GetAttr(tod->ino)->blocks, 0u);
-  EXPECT_EQ(ToErrno(core_->SetXattr(tod->ino, "user.other", me)), ENOTSUP);
 }
 
 }  // namespace
