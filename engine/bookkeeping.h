@@ -32,7 +32,8 @@ bool BookkeepingRetryable(Code code);
 // back-off on `clock` in between. A failure left after that is logged
 // ("<site>: cannot record <what> after N attempt(s): <error>; <consequence>")
 // and its site counted. Returns whether the write was recorded; callers need
-// do nothing more about a failure.
+// do nothing more about a failure. Under a FakeClock the back-off waits for
+// Advance (a test that makes the catalog busy drives the clock meanwhile).
 bool RecordBookkeeping(std::string_view site, std::string_view what, std::string_view consequence,
                        Clock& clock, const std::function<Status()>& write,
                        const BookkeepingRetry& retry = BookkeepingRetry());
