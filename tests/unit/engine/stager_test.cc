@@ -390,6 +390,59 @@ TEST_F(StagerTest, AFailedRecallIsRecordedOnceTheBusyCatalogLetsGoOrLoggedWithIt
   EXPECT_EQ(JobOf(job_g.id).state, JobState::kRunning);
 }
 
+TEST_F(StagerTest, TheRetryOfAFailedAttemptIsRecordedOnceTheBusyCatalogLetsGo) {
+  catalog::Catalog::Options quick;
+  quick.busy_timeout_ms = 20;
+  auto busy_catalog = catalog::Catalog::Open(dir_ / "catalog.db", quick);
+  ASSERT_TRUE(busy_catalog.ok()) << busy_catalog.status().ToString();
+  auto log = std::make_unique<LogCapture>();
+  struct StopFirst {
+    std::unique_ptr<Stager>& stager;
+    FakeClock& clock;
+    ~StopFirst() {
+      std::atomic<bool> stopped{false};
+      std::thread ticker([&] {
+        while (!stopped) {
+          clock.Advance(1s);
+          std::this_thread::sleep_for(1ms);
+        }
+      });
+      stager.reset();
+      stopped = true;
+      ticker.join();
+    }
+  } stop_first{stager_, clock_};
+  stager_ = std::make_unique<Stager>(**busy_catalog, backends_, *cache_, clock_, options_, nullptr);
+  ASSERT_TRUE(stager_->Start().ok());
+  const uint64_t failures_before = SiteCount("E-BOOK-01");
+
+  const Entry f = AddFile("f", "the data");
+  faulty_->Hang(Op::kRead);
+  const Job job = Request(f);
+  auto done = Watch(f);
+  ASSERT_TRUE(Drive([&] { return faulty_->hanging() == 1; }));
+  auto lock = std::make_unique<CatalogWriteLock>(dir_ / "catalog.db");
+  faulty_->FailAlways(Op::kRead, UnavailableError("tape library busy"));
+  faulty_->Unhang(Op::kRead);
+  ASSERT_TRUE(WaitForSleepers(clock_, 1));  // the requeue waits for the catalog
+  EXPECT_EQ(JobOf(job.id).state, JobState::kRunning);
+  lock->Release();
+  faulty_->Clear(Op::kRead);
+  clock_.Advance(100ms);
+  ASSERT_TRUE(WaitForSleepers(clock_, 0));
+  // RunnerOptions::name is "jobs" here ("stage" in the engine).
+  EXPECT_NE(log->text().find("W E-BOOK-01: cannot record the retry of jobs job " +
+                             std::to_string(job.id) + " (vault/f) (attempt 1 of 3)"),
+            std::string::npos)
+      << log->text();
+  // Requeued with its back-off, then recalled: nothing was lost.
+  ASSERT_TRUE(Drive([&] { return Ready(done); }));
+  EXPECT_TRUE(done.get().ok());
+  EXPECT_EQ(JobOf(job.id).state, JobState::kDone);
+  EXPECT_EQ(JobOf(job.id).attempts, 2);
+  EXPECT_EQ(SiteCount("E-BOOK-01"), failures_before);
+}
+
 TEST_F(StagerTest, TransientFailuresAreRetriedWithBackOff) {
   StartStager();
   const Entry f = AddFile("f", "eventually");
