@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "catalog/catalog.h"
@@ -140,6 +141,15 @@ class JobQueue {
   // 1-based place of a queued job among the queued jobs of its kind and
   // backend, in dispatch order; 0 when it is running.
   static Result<int64_t> QueuePosition(Session& s, const Job& job);
+
+  // Entries written through the mount (`online`: a file with a cached copy,
+  // a directory or a symlink) with no active archive job: closed before a
+  // crash and never queued.
+  static Result<std::vector<EntryId>> UnarchivedWithoutJob(Session& s);
+  // (entry, job) of the active (queued or running) archive jobs of `dir` and
+  // of everything below it.
+  static Result<std::vector<std::pair<EntryId, int64_t>>> ActiveArchivesBelow(Session& s,
+                                                                              EntryId dir);
 };
 
 }  // namespace hsmfs::catalog

@@ -115,7 +115,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
       return ErrnoToStatus(errno, "write " + lock.string());
     }
   }
-  HSMFS_ASSIGN_OR_RETURN(engine->catalog_, catalog::Catalog::Open(config.catalog.path));
+  HSMFS_ASSIGN_OR_RETURN(engine->catalog_, catalog::Catalog::Open(config.catalog));
   std::filesystem::create_directories(config.cache.dir, ec);
   if (ec) {
     return ErrnoToStatus(ec.value(), "cannot create cache directory " + config.cache.dir.string());

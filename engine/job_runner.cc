@@ -189,7 +189,7 @@ void JobRunner::Refill(Lane& lane, std::unique_lock<std::mutex>& l) {
       ids.insert(j.id);
       if (!lane.prepared.count(j.id)) fresh.push_back(j);
     }
-    if (!fresh.empty()) work_.Prepare(*lane.impl, fresh);
+    if (!fresh.empty()) work_.Upcoming(*lane.impl, fresh);
     lane.prepared = std::move(ids);
   }
   l.lock();

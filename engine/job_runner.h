@@ -22,7 +22,7 @@
 // Jobs queued by other processes and cancellations made by them are noticed by
 // a monitor that polls the catalog every `monitor_interval`.
 //
-// Each job is shown once to Work::Prepare when it first enters a lane's
+// Each job is shown once to Work::Upcoming when it first enters a lane's
 // snapshot, so that a backend can be told of a whole batch before the workers
 // take its jobs one by one (the recall engine's Backend::StageMany).
 //
@@ -91,8 +91,8 @@ class JobRunner {
     virtual void Tick() {}
     // Jobs that have just entered a lane's dispatch snapshot (each job once),
     // in dispatch order, before any of them runs.
-    virtual void Prepare(backends::Backend& /*backend*/,
-                         const std::vector<catalog::Job>& /*jobs*/) {}
+    virtual void Upcoming(backends::Backend& /*backend*/,
+                          const std::vector<catalog::Job>& /*jobs*/) {}
   };
 
   JobRunner(catalog::JobKind kind, catalog::Catalog& catalog, const BackendMap& backends,

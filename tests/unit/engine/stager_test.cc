@@ -15,6 +15,7 @@
 
 #include "backends/testing/fake_backend.h"
 #include "backends/testing/fault_injecting_backend.h"
+#include "catalog/sqlite/raw_access.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -289,7 +290,7 @@ TEST_F(StagerTest, ChecksumMismatchIsDataLoss) {
   const Entry f = AddFile("f", "data");
   {
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db()
+    ASSERT_TRUE(catalog::RawSqlite(*s)
                     .Exec("UPDATE entries SET checksum = 'md5:00000000000000000000000000000000'"
                           " WHERE id = " +
                           std::to_string(f.id))
@@ -310,7 +311,7 @@ TEST_F(StagerTest, SizeDifferentFromTheCatalogFails) {
   {
     // As on a posix backend: no checksum to catch it first.
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db().Exec("UPDATE entries SET checksum = NULL").ok());
+    ASSERT_TRUE(catalog::RawSqlite(*s).Exec("UPDATE entries SET checksum = NULL").ok());
   }
   Request(f);
   auto done = Watch(f);
@@ -382,7 +383,7 @@ TEST_F(StagerTest, AFullCacheDelaysTheRecallInsteadOfFailingIt) {
   const Entry pinned = AddFile("pinned", "0123456789");
   {
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db()
+    ASSERT_TRUE(catalog::RawSqlite(*s)
                     .Exec("UPDATE entries SET cached = 1, state = 'dual', pinned = 1 "
                           "WHERE id = " +
                           std::to_string(pinned.id))
