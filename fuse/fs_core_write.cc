@@ -63,8 +63,9 @@ Status FsCore::BeginModify(EntryId id, bool cached) {
   {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-    HSMFS_RETURN_IF_ERROR(s.BeginModify(id, cached, engine_.clock().WallNanos()).status());
-    if (!options_.incomplete_error.empty()) {
+    HSMFS_ASSIGN_OR_RETURN(const Entry now, s.BeginModify(id, cached, engine_.clock().WallNanos()));
+    // hsmctl put marks the files it writes; a directory holds no data to lose.
+    if (!options_.incomplete_error.empty() && !now.is_dir()) {
       HSMFS_RETURN_IF_ERROR(s.MarkIncomplete(id, options_.incomplete_error));
     }
     HSMFS_ASSIGN_OR_RETURN(superseded,
@@ -643,6 +644,11 @@ void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& reque
         changed = BeginModify(now.id, true);
         modified = changed.ok();
       }
+    } else if (change.mode || change.mtime_ns) {
+      // A new version of the directory: its archive job carries the mode and
+      // time to the backend, and one already running with the old ones is
+      // superseded (it would otherwise end `dual` with them).
+      changed = BeginModify(now.id, now.cached);
     }
     if (changed.ok()) {
       HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
