@@ -59,8 +59,18 @@ Result<std::vector<Job>> JobQueue::Runnable(Session& s, JobKind kind, std::strin
   return Impl(s).Runnable(kind, backend, now_ns, limit);
 }
 
-Result<bool> JobQueue::Claim(Session& s, int64_t job_id, int64_t now_ns) {
-  return Impl(s).Claim(job_id, now_ns);
+Result<bool> JobQueue::Claim(Session& s, int64_t job_id, std::string_view owner,
+                             int64_t lease_until_ns, int64_t now_ns) {
+  return Impl(s).Claim(job_id, owner, lease_until_ns, now_ns);
+}
+
+Result<int> JobQueue::RenewLeases(Session& s, std::string_view owner, int64_t lease_until_ns) {
+  return Impl(s).RenewLeases(owner, lease_until_ns);
+}
+
+Result<int> JobQueue::RequeueAbandoned(Session& s, std::string_view me,
+                                       std::string_view dead_owner_prefix, int64_t now_ns) {
+  return Impl(s).RequeueAbandoned(me, dead_owner_prefix, now_ns);
 }
 
 Status JobQueue::FinishStage(Session& s, const Job& job, int64_t now_ns) {

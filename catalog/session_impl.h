@@ -111,7 +111,11 @@ class SessionImpl {
   virtual Result<std::vector<int64_t>> Supersede(EntryId entry, int64_t now_ns) = 0;
   virtual Result<std::vector<Job>> Runnable(JobKind kind, std::string_view backend, int64_t now_ns,
                                             int limit) = 0;
-  virtual Result<bool> Claim(int64_t job_id, int64_t now_ns) = 0;
+  virtual Result<bool> Claim(int64_t job_id, std::string_view owner, int64_t lease_until_ns,
+                             int64_t now_ns) = 0;
+  virtual Result<int> RenewLeases(std::string_view owner, int64_t lease_until_ns) = 0;
+  virtual Result<int> RequeueAbandoned(std::string_view me, std::string_view dead_owner_prefix,
+                                       int64_t now_ns) = 0;
   virtual Status FinishStage(const Job& job, int64_t now_ns) = 0;
   virtual Status FailStage(const Job& job, const Status& error, int64_t now_ns) = 0;
   virtual Status Requeue(const Job& job, const Status& error, int64_t not_before_ns, int64_t now_ns,

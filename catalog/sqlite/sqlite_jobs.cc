@@ -9,10 +9,10 @@ std::string JobColumns() {
   return "j.id, j.kind, j.entry_id, j.state, j.attempts, j.last_error, j.requester_uid, "
          "j.requester_pid, j.requester_cmd, j.created_ns, j.updated_ns, j.not_before_ns, "
          "j.started_ns, j.finished_ns, j.backend, j.volume, j.position, j.bytes_total, "
-         "j.bytes_done, j.version, j.checksum, " +
+         "j.bytes_done, j.version, j.checksum, j.owner, j.lease_until_ns, " +
          EntryColumns("e");
 }
-constexpr int kEntryFirstColumn = 21;
+constexpr int kEntryFirstColumn = 23;
 
 std::string SelectJobs() {
   return "SELECT " + JobColumns() + " FROM jobs j JOIN entries e ON e.id = j.entry_id ";
@@ -41,6 +41,8 @@ Job ReadJob(const Stmt& s) {
   j.bytes_done = static_cast<uint64_t>(s.Int(18));
   j.version = s.Int(19);
   j.checksum = s.Text(20);
+  j.owner = s.Text(21);
+  j.lease_until_ns = s.Int(22);
   j.entry = ReadEntryColumns(s, kEntryFirstColumn);
   return j;
 }
@@ -109,12 +111,13 @@ Result<std::vector<Job>> SqliteSession::Runnable(JobKind kind, std::string_view 
   return RunQuery(st);
 }
 
-Result<bool> SqliteSession::Claim(int64_t job_id, int64_t now_ns) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st,
-                         db_->Prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, "
-                                      "started_ns = ?, updated_ns = ?, bytes_done = 0 "
-                                      "WHERE id = ? AND state = 'queued'"));
-  st.Bind(1, now_ns).Bind(2, now_ns).Bind(3, job_id);
+Result<bool> SqliteSession::Claim(int64_t job_id, std::string_view owner, int64_t lease_until_ns,
+                                  int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, db_->Prepare("UPDATE jobs SET state = 'running', attempts = attempts + 1, "
+                            "started_ns = ?1, updated_ns = ?1, bytes_done = 0, owner = ?2, "
+                            "lease_until_ns = ?3 WHERE id = ?4 AND state = 'queued'"));
+  st.Bind(1, now_ns).Bind(2, owner).Bind(3, lease_until_ns).Bind(4, job_id);
   HSMFS_RETURN_IF_ERROR(st.Run());
   if (db_->Changes() != 1) return false;
   HSMFS_ASSIGN_OR_RETURN(
@@ -123,6 +126,35 @@ Result<bool> SqliteSession::Claim(int64_t job_id, int64_t now_ns) {
   e.Bind(1, job_id);
   HSMFS_RETURN_IF_ERROR(e.Run());
   return true;
+}
+
+Result<int> SqliteSession::RenewLeases(std::string_view owner, int64_t lease_until_ns) {
+  HSMFS_ASSIGN_OR_RETURN(Stmt st, db_->Prepare("UPDATE jobs SET lease_until_ns = ? WHERE "
+                                               "state = 'running' AND owner = ?"));
+  st.Bind(1, lease_until_ns).Bind(2, owner);
+  HSMFS_RETURN_IF_ERROR(st.Run());
+  return db_->Changes();
+}
+
+Result<int> SqliteSession::RequeueAbandoned(std::string_view me, std::string_view dead_owner_prefix,
+                                            int64_t now_ns) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st,
+      db_->Prepare("UPDATE jobs SET state = 'queued', updated_ns = ?1, bytes_done = 0, "
+                   "attempts = MAX(attempts - 1, 0), lease_until_ns = 0 WHERE state = 'running' "
+                   "AND COALESCE(owner, '') != ?2 AND (lease_until_ns <= ?1 OR (?3 != '' AND "
+                   "substr(COALESCE(owner, ''), 1, length(?3)) = ?3))"));
+  st.Bind(1, now_ns).Bind(2, me).Bind(3, dead_owner_prefix);
+  HSMFS_RETURN_IF_ERROR(st.Run());
+  const int requeued = db_->Changes();
+  if (requeued == 0) return 0;
+  // Only the entries of the jobs requeued: another engine's archives stay
+  // `archiving`.
+  HSMFS_RETURN_IF_ERROR(
+      db_->Exec("UPDATE entries SET state = 'queued' WHERE state = 'archiving' AND NOT EXISTS "
+                "(SELECT 1 FROM jobs j WHERE j.entry_id = entries.id AND j.kind = 'archive' AND "
+                "j.state = 'running')"));
+  return requeued;
 }
 
 Result<std::optional<Job>> SqliteSession::EnqueueArchive(const Entry& entry, int64_t now_ns) {
@@ -257,7 +289,8 @@ Status SqliteSession::Progress(int64_t job_id, uint64_t bytes_done, int64_t now_
 Result<int> SqliteSession::ResetRunning(int64_t now_ns) {
   HSMFS_ASSIGN_OR_RETURN(
       Stmt st, db_->Prepare("UPDATE jobs SET state = 'queued', updated_ns = ?, bytes_done = 0, "
-                            "attempts = MAX(attempts - 1, 0) WHERE state = 'running'"));
+                            "attempts = MAX(attempts - 1, 0), lease_until_ns = 0 "
+                            "WHERE state = 'running'"));
   st.Bind(1, now_ns);
   HSMFS_RETURN_IF_ERROR(st.Run());
   const int requeued = db_->Changes();

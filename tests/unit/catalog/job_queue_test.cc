@@ -74,7 +74,7 @@ class JobQueueTest : public ::testing::TestWithParam<CatalogImplementation> {
   // Plain SQL on the catalog's database, for states the interface cannot make.
   Status Exec(Session& s, const std::string& sql) { return GetParam().exec(s, sql); }
   bool Claim(int64_t id) {
-    return *InSession([&](Session& s_) { return JobQueue::Claim(s_, id, 20); });
+    return *InSession([&](Session& s_) { return JobQueue::Claim(s_, id, "me", 1000, 20); });
   }
 
   stdfs::path dir_;
@@ -274,7 +274,7 @@ TEST_P(JobQueueTest, QueuePositionFollowsDispatchOrder) {
   EXPECT_EQ(*JobQueue::QueuePosition(*s, a1), 1);
   EXPECT_EQ(*JobQueue::QueuePosition(*s, a2), 2);
   EXPECT_EQ(*JobQueue::QueuePosition(*s, b), 3);
-  ASSERT_TRUE(*JobQueue::Claim(*s, a1.id, 20));
+  ASSERT_TRUE(*JobQueue::Claim(*s, a1.id, "me", 1000, 20));
   EXPECT_EQ(*JobQueue::QueuePosition(*s, **JobQueue::Get(*s, a1.id)), 0);
   EXPECT_EQ(*JobQueue::QueuePosition(*s, a2), 1);
 }
@@ -432,6 +432,94 @@ TEST_P(JobQueueTest, ActiveArchivesBelowCoversTheWholeSubtreeAndNothingElse) {
                                                        {entries["b"].id, jobs["b"]}};
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(below, expected);
+}
+
+// Item 5 of issue 13: claims carry an owner and a lease.
+TEST_P(JobQueueTest, AClaimRecordsItsOwnerAndLease) {
+  const Job j = Enqueue(AddFile("f"));
+  ASSERT_TRUE(
+      *InSession([&](Session& s_) { return JobQueue::Claim(s_, j.id, "host-a pid 1", 500, 20); }));
+  const auto now = *InSession([&](Session& s_) { return JobQueue::Get(s_, j.id); });
+  EXPECT_EQ(now->state, JobState::kRunning);
+  EXPECT_EQ(now->owner, "host-a pid 1");
+  EXPECT_EQ(now->lease_until_ns, 500);
+  EXPECT_EQ(now->started_ns, 20);
+  // Someone else's claim of a running job fails and changes nothing.
+  EXPECT_FALSE(
+      *InSession([&](Session& s_) { return JobQueue::Claim(s_, j.id, "host-b pid 2", 900, 30); }));
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, j.id); }))->owner,
+            "host-a pid 1");
+}
+
+TEST_P(JobQueueTest, AnEndedLeaseIsRequeuedByAnyEngineButItsOwner) {
+  // An archive job, so that its entry's state goes back with it.
+  const Entry f = AddFile("f");
+  ASSERT_TRUE(InSession([&](Session& s_) {
+                return Exec(s_, "UPDATE entries SET state = 'online', cached = 1 WHERE id = " +
+                                    std::to_string(f.id));
+              }).ok());
+  const Entry written = Fresh(f);
+  auto queued = InSession([&](Session& s_) { return JobQueue::EnqueueArchive(s_, written, 10); });
+  ASSERT_TRUE(queued.ok() && queued->has_value());
+  const int64_t id = (*queued)->id;
+  ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Claim(s_, id, "a pid 1", 100, 20); }));
+  EXPECT_EQ(Fresh(f).state, FileState::kArchiving);
+  const auto requeue = [&](const std::string& me, int64_t now) {
+    return *InSession([&](Session& s_) { return JobQueue::RequeueAbandoned(s_, me, "", now); });
+  };
+  EXPECT_EQ(requeue("b pid 2", 99), 0);   // still held
+  EXPECT_EQ(requeue("a pid 1", 500), 0);  // its owner never takes its own job back
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, id); }))->state,
+            JobState::kRunning);
+  EXPECT_EQ(requeue("b pid 2", 100), 1);  // ended: the other engine takes it back
+  const auto job = *InSession([&](Session& s_) { return JobQueue::Get(s_, id); });
+  EXPECT_EQ(job->state, JobState::kQueued);
+  EXPECT_EQ(job->attempts, 0);  // the interrupted attempt does not count
+  EXPECT_EQ(Fresh(f).state, FileState::kQueued);
+  ASSERT_TRUE(
+      *InSession([&](Session& s_) { return JobQueue::Claim(s_, id, "b pid 2", 900, 110); }));
+  EXPECT_EQ(Fresh(f).state, FileState::kArchiving);
+}
+
+TEST_P(JobQueueTest, ARenewedLeaseIsNotRequeued) {
+  const Job j = Enqueue(AddFile("f"));
+  const Job k = Enqueue(AddFile("g"));
+  ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Claim(s_, j.id, "a", 100, 20); }));
+  ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Claim(s_, k.id, "c", 100, 20); }));
+  EXPECT_EQ(*InSession([&](Session& s_) { return JobQueue::RenewLeases(s_, "a", 200); }), 1);
+  // Only c's job had its lease end.
+  EXPECT_EQ(*InSession([&](Session& s_) { return JobQueue::RequeueAbandoned(s_, "b", "", 150); }),
+            1);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, j.id); }))->state,
+            JobState::kRunning);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, k.id); }))->state,
+            JobState::kQueued);
+  EXPECT_EQ(*InSession([&](Session& s_) { return JobQueue::RequeueAbandoned(s_, "b", "", 200); }),
+            1);
+}
+
+TEST_P(JobQueueTest, AStartingEngineRequeuesWhatItsHostsEarlierEnginesRan) {
+  const Job mine = Enqueue(AddFile("f"));
+  const Job theirs = Enqueue(AddFile("g"));
+  const Job similar = Enqueue(AddFile("h"));
+  ASSERT_TRUE(*InSession(
+      [&](Session& s_) { return JobQueue::Claim(s_, mine.id, "node1 pid 7 at 1", 1000, 20); }));
+  ASSERT_TRUE(*InSession(
+      [&](Session& s_) { return JobQueue::Claim(s_, theirs.id, "node2 pid 7 at 1", 1000, 20); }));
+  ASSERT_TRUE(*InSession(
+      [&](Session& s_) { return JobQueue::Claim(s_, similar.id, "node10 pid 7 at 1", 1000, 20); }));
+  // node1 restarts long before the leases end: its old engine's job comes
+  // back at once, the other hosts' jobs stay theirs.
+  EXPECT_EQ(*InSession([&](Session& s_) {
+    return JobQueue::RequeueAbandoned(s_, "node1 pid 9 at 2", "node1 ", 30);
+  }),
+            1);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, mine.id); }))->state,
+            JobState::kQueued);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, theirs.id); }))->state,
+            JobState::kRunning);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, similar.id); }))->state,
+            JobState::kRunning);
 }
 
 }  // namespace

@@ -64,11 +64,12 @@ class StagerTest : public ::testing::Test {
     catalog_.reset();
     stdfs::remove_all(dir_);
   }
-  // Starts a stager as the engine does: jobs left running go back to the queue.
+  // Starts a stager as the engine does: jobs this host's earlier engines left
+  // running go back to the queue.
   void StartStager() {
     {
       auto s = catalog_->Acquire();
-      ASSERT_TRUE(JobQueue::ResetRunning(*s, clock_.WallNanos()).ok());
+      ASSERT_TRUE(JobQueue::RequeueAbandoned(*s, "", EngineOwnerPrefix(), clock_.WallNanos()).ok());
     }
     stager_ = std::make_unique<Stager>(*catalog_, backends_, *cache_, clock_, options_, nullptr);
     ASSERT_TRUE(stager_->Start().ok());
@@ -371,6 +372,36 @@ TEST_F(StagerTest, ShutdownLeavesTheJobForTheNextEngine) {
   EXPECT_EQ(JobOf(job.id).state, JobState::kDone);
   EXPECT_EQ(JobOf(job.id).attempts, 1);  // the interrupted attempt does not count
   EXPECT_EQ(CachedData(f), "data");
+}
+
+// Item 5 of issue 13: a job another engine claimed stays its own while its
+// lease holds, and is recalled here once that engine stops renewing it.
+TEST_F(StagerTest, ARecallOfAnEngineThatStoppedRenewingItsLeaseIsTakenOver) {
+  const Entry f = AddFile("f", "data");
+  const int64_t lease_end = clock_.WallNanos() + std::chrono::nanoseconds(90s).count();
+  int64_t id = 0;
+  {
+    auto s = catalog_->Acquire();
+    auto job = JobQueue::EnqueueStage(*s, f, catalog::Requester{0, 2, "cat"}, clock_.WallNanos());
+    ASSERT_TRUE(job.ok() && job->has_value());
+    id = (*job)->id;
+    ASSERT_TRUE(*JobQueue::Claim(*s, id, "another-host pid 1 at 1", lease_end, clock_.WallNanos()));
+  }
+  // An engine that is not the claimant's successor: nothing is requeued at
+  // its start.
+  stager_ = std::make_unique<Stager>(*catalog_, backends_, *cache_, clock_, options_, nullptr);
+  ASSERT_TRUE(stager_->Start().ok());
+  auto done = Watch(f);
+  ASSERT_TRUE(Drive([&] { return clock_.WallNanos() >= lease_end - 1'000'000'000; }));
+  EXPECT_EQ(JobOf(id).state, JobState::kRunning);
+  EXPECT_EQ(JobOf(id).owner, "another-host pid 1 at 1");
+  EXPECT_EQ(fake_->calls(Op::kRead), 0);
+  ASSERT_TRUE(Drive([&] { return Ready(done); }, 100ms));
+  EXPECT_TRUE(done.get().ok());
+  EXPECT_EQ(CachedData(f), "data");
+  EXPECT_EQ(JobOf(id).state, JobState::kDone);
+  EXPECT_EQ(JobOf(id).attempts, 1);  // the other engine's interrupted attempt does not count
+  EXPECT_NE(JobOf(id).owner, "another-host pid 1 at 1");
 }
 
 TEST_F(StagerTest, AFullCacheDelaysTheRecallInsteadOfFailingIt) {
