@@ -498,6 +498,21 @@ TEST_P(JobQueueTest, ARenewedLeaseIsNotRequeued) {
             1);
 }
 
+// A job running when the catalog was migrated to schema 15 names no owner
+// and no lease: any engine takes it back.
+TEST_P(JobQueueTest, ARunningJobFromBeforeLeasesIsRequeuedByAnyEngine) {
+  const Job j = Enqueue(AddFile("f"));
+  ASSERT_TRUE(Claim(j.id));
+  ASSERT_TRUE(InSession([&](Session& s_) {
+                return Exec(s_, "UPDATE jobs SET owner = NULL, lease_until_ns = 0 WHERE id = " +
+                                    std::to_string(j.id));
+              }).ok());
+  EXPECT_EQ(
+      *InSession([&](Session& s_) { return JobQueue::RequeueAbandoned(s_, "b pid 2", "", 1); }), 1);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, j.id); }))->state,
+            JobState::kQueued);
+}
+
 TEST_P(JobQueueTest, AStartingEngineRequeuesWhatItsHostsEarlierEnginesRan) {
   const Job mine = Enqueue(AddFile("f"));
   const Job theirs = Enqueue(AddFile("g"));
