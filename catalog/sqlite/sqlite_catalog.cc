@@ -1,10 +1,10 @@
-#include <algorithm>
+#include "catalog/sqlite/sqlite_catalog.h"
+
 #include <cstdio>
 #include <cstdlib>
 
 #include "catalog/sqlite/migrations.h"
 #include "catalog/sqlite/raw_access.h"
-#include "catalog/sqlite/sqlite_catalog.h"
 
 namespace hsmfs::catalog {
 namespace {
