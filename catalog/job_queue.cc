@@ -123,6 +123,12 @@ Result<int64_t> JobQueue::QueuePosition(Session& s, const Job& job) {
   return Impl(s).QueuePosition(job);
 }
 
+Result<RecallTimes> JobQueue::RecentRecallTimes(Session& s, std::string_view backend, int limit) {
+  return Impl(s).RecentRecallTimes(backend, limit);
+}
+
+Result<std::vector<JobCount>> JobQueue::Summary(Session& s) { return Impl(s).Summary(); }
+
 Result<std::vector<EntryId>> JobQueue::UnarchivedWithoutJob(Session& s) {
   return Impl(s).UnarchivedWithoutJob();
 }

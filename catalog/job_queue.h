@@ -74,6 +74,19 @@ struct JobFilter {
   int limit = 0;                 // 0: no limit
 };
 
+// How long recent recalls of a backend took (the stage ETA's basis).
+struct RecallTimes {
+  int64_t recalls = 0;     // how many were timed (at most the limit asked)
+  int64_t average_ms = 0;  // their average duration
+};
+
+// How many jobs of a kind are in a state.
+struct JobCount {
+  JobKind kind = JobKind::kStage;
+  JobState state = JobState::kQueued;
+  int64_t count = 0;
+};
+
 class JobQueue {
  public:
   // Queues a recall of `entry` unless one is active, and marks the entry
@@ -165,6 +178,11 @@ class JobQueue {
   // a directory or a symlink) with no active archive job: closed before a
   // crash and never queued.
   static Result<std::vector<EntryId>> UnarchivedWithoutJob(Session& s);
+  // The last `limit` recalls of `backend` that finished and were timed.
+  static Result<RecallTimes> RecentRecallTimes(Session& s, std::string_view backend, int limit);
+  // Queued, running and failed jobs counted by kind and state, ordered by
+  // the names of kind, then state.
+  static Result<std::vector<JobCount>> Summary(Session& s);
   // (entry, job) of the active (queued or running) archive jobs of `dir` and
   // of everything below it.
   static Result<std::vector<std::pair<EntryId, int64_t>>> ActiveArchivesBelow(Session& s,

@@ -108,6 +108,8 @@ class SqliteSession final : public SessionImpl {
   Result<std::optional<Job>> ActiveFor(EntryId entry, JobKind kind) override;
   Result<std::vector<Job>> ListJobs(const JobFilter& filter) override;
   Result<int64_t> QueuePosition(const Job& job) override;
+  Result<RecallTimes> RecentRecallTimes(std::string_view backend, int limit) override;
+  Result<std::vector<JobCount>> Summary() override;
   Result<std::vector<EntryId>> UnarchivedWithoutJob() override;
   Result<std::vector<std::pair<EntryId, int64_t>>> ActiveArchivesBelow(EntryId dir) override;
 

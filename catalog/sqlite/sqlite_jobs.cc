@@ -418,6 +418,38 @@ Result<int64_t> SqliteSession::QueuePosition(const Job& job) {
   return (row ? st.Int(0) : 0) + 1;
 }
 
+Result<RecallTimes> SqliteSession::RecentRecallTimes(std::string_view backend, int limit) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st,
+      db_->Prepare("SELECT COUNT(*), COALESCE(AVG((finished_ns - started_ns) / 1000000), 0) FROM "
+                   "(SELECT finished_ns, started_ns FROM jobs WHERE kind = 'stage' AND state = "
+                   "'done' AND backend = ? AND started_ns > 0 ORDER BY id DESC LIMIT ?)"));
+  st.Bind(1, backend).Bind(2, int64_t{limit});
+  HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
+  RecallTimes out;
+  if (row) {
+    out.recalls = st.Int(0);
+    out.average_ms = st.Int(1);
+  }
+  return out;
+}
+
+Result<std::vector<JobCount>> SqliteSession::Summary() {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, db_->Prepare("SELECT kind, state, COUNT(*) FROM jobs WHERE state IN ('queued', "
+                            "'running', 'failed') GROUP BY kind, state ORDER BY kind, state"));
+  std::vector<JobCount> out;
+  for (;;) {
+    HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return out;
+    JobCount c;
+    c.kind = ParseJobKind(st.Text(0)).value_or(JobKind::kStage);
+    c.state = ParseJobState(st.Text(1)).value_or(JobState::kFailed);
+    c.count = st.Int(2);
+    out.push_back(c);
+  }
+}
+
 Result<std::vector<EntryId>> SqliteSession::UnarchivedWithoutJob() {
   HSMFS_ASSIGN_OR_RETURN(
       Stmt st,

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <map>
+#include <tuple>
 #include <utility>
 
 #include "tests/unit/catalog/catalog_implementations.h"
@@ -432,6 +433,73 @@ TEST_P(JobQueueTest, ActiveArchivesBelowCoversTheWholeSubtreeAndNothingElse) {
                                                        {entries["b"].id, jobs["b"]}};
   std::sort(expected.begin(), expected.end());
   EXPECT_EQ(below, expected);
+}
+
+// What hsmctl reports: recall times for the stage ETA, and the job summary.
+TEST_P(JobQueueTest, RecentRecallTimesAverageTheLastFinishedRecalls) {
+  EXPECT_EQ((*InSession([&](Session& s_) {
+              return JobQueue::RecentRecallTimes(s_, "vault", 200);
+            })).recalls,
+            0);
+  const int64_t ms = 1'000'000;
+  int64_t start = 1000 * ms;
+  for (const auto& [name, took_ms] :
+       std::vector<std::pair<std::string, int64_t>>{{"a", 100}, {"b", 300}, {"c", 500}}) {
+    const Job j = Enqueue(AddFile(name));
+    ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Claim(s_, j.id, "me", 0, start); }));
+    ASSERT_TRUE(InSession([&](Session& s_) {
+                  return JobQueue::FinishStage(s_, j, start + took_ms * ms);
+                }).ok());
+    start += 1000 * ms;
+  }
+  // One more that failed: not a timed recall.
+  const Job failed = Enqueue(AddFile("d"));
+  ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Claim(s_, failed.id, "me", 0, 1); }));
+  ASSERT_TRUE(InSession([&](Session& s_) {
+                return JobQueue::FailStage(s_, failed, NotFoundError("gone"), 99'000 * ms);
+              }).ok());
+  const auto all =
+      *InSession([&](Session& s_) { return JobQueue::RecentRecallTimes(s_, "vault", 200); });
+  EXPECT_EQ(all.recalls, 3);
+  EXPECT_EQ(all.average_ms, 300);
+  const auto last_two =
+      *InSession([&](Session& s_) { return JobQueue::RecentRecallTimes(s_, "vault", 2); });
+  EXPECT_EQ(last_two.recalls, 2);
+  EXPECT_EQ(last_two.average_ms, 400);
+  EXPECT_EQ((*InSession([&](Session& s_) {
+              return JobQueue::RecentRecallTimes(s_, "other", 200);
+            })).recalls,
+            0);
+}
+
+TEST_P(JobQueueTest, SummaryCountsActiveAndFailedJobsByKindAndState) {
+  const Job a = Enqueue(AddFile("a"));
+  Enqueue(AddFile("b"));
+  const Job c = Enqueue(AddFile("c"));
+  const Job d = Enqueue(AddFile("d"));
+  ASSERT_TRUE(Claim(a.id));
+  ASSERT_TRUE(Claim(c.id));
+  ASSERT_TRUE(InSession([&](Session& s_) {
+                return JobQueue::FailStage(s_, c, NotFoundError("gone"), 30);
+              }).ok());
+  ASSERT_TRUE(Claim(d.id));
+  ASSERT_TRUE(InSession([&](Session& s_) { return JobQueue::FinishStage(s_, d, 30); }).ok());
+  const Entry w = AddFile("w");
+  ASSERT_TRUE(InSession([&](Session& s_) {
+                return Exec(s_, "UPDATE entries SET state = 'online', cached = 1 WHERE id = " +
+                                    std::to_string(w.id));
+              }).ok());
+  const Entry written = Fresh(w);
+  ASSERT_TRUE(
+      InSession([&](Session& s_) { return JobQueue::EnqueueArchive(s_, written, 10); }).ok());
+  const auto summary = *InSession([&](Session& s_) { return JobQueue::Summary(s_); });
+  std::vector<std::tuple<JobKind, JobState, int64_t>> got;
+  for (const JobCount& n : summary) got.emplace_back(n.kind, n.state, n.count);
+  EXPECT_EQ(got, (std::vector<std::tuple<JobKind, JobState, int64_t>>{
+                     {JobKind::kArchive, JobState::kQueued, 1},
+                     {JobKind::kStage, JobState::kFailed, 1},
+                     {JobKind::kStage, JobState::kQueued, 1},
+                     {JobKind::kStage, JobState::kRunning, 1}}));
 }
 
 // Item 5 of issue 13: claims carry an owner and a lease.
