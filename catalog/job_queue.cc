@@ -123,12 +123,6 @@ Result<int64_t> JobQueue::QueuePosition(Session& s, const Job& job) {
   return Impl(s).QueuePosition(job);
 }
 
-Result<RecallTimes> JobQueue::RecentRecallTimes(Session& s, std::string_view backend, int limit) {
-  return Impl(s).RecentRecallTimes(backend, limit);
-}
-
-Result<std::vector<JobCount>> JobQueue::Summary(Session& s) { return Impl(s).Summary(); }
-
 Result<std::vector<EntryId>> JobQueue::UnarchivedWithoutJob(Session& s) {
   return Impl(s).UnarchivedWithoutJob();
 }
@@ -136,6 +130,12 @@ Result<std::vector<EntryId>> JobQueue::UnarchivedWithoutJob(Session& s) {
 Result<std::vector<std::pair<EntryId, int64_t>>> JobQueue::ActiveArchivesBelow(Session& s,
                                                                                EntryId dir) {
   return Impl(s).ActiveArchivesBelow(dir);
+}
+
+Result<std::vector<JobCount>> CountActiveJobs(Session& s) { return Impl(s).CountActiveJobs(); }
+
+Result<RecallTimes> RecentRecallTimes(Session& s, std::string_view backend, int limit) {
+  return Impl(s).RecentRecallTimes(backend, limit);
 }
 
 }  // namespace hsmfs::catalog

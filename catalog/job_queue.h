@@ -74,19 +74,6 @@ struct JobFilter {
   int limit = 0;                 // 0: no limit
 };
 
-// How long recent recalls of a backend took (the stage ETA's basis).
-struct RecallTimes {
-  int64_t recalls = 0;     // how many were timed (at most the limit asked)
-  int64_t average_ms = 0;  // their average duration
-};
-
-// How many jobs of a kind are in a state.
-struct JobCount {
-  JobKind kind = JobKind::kStage;
-  JobState state = JobState::kQueued;
-  int64_t count = 0;
-};
-
 class JobQueue {
  public:
   // Queues a recall of `entry` unless one is active, and marks the entry
@@ -178,15 +165,29 @@ class JobQueue {
   // a directory or a symlink) with no active archive job: closed before a
   // crash and never queued.
   static Result<std::vector<EntryId>> UnarchivedWithoutJob(Session& s);
-  // The last `limit` recalls of `backend` that finished and were timed.
-  static Result<RecallTimes> RecentRecallTimes(Session& s, std::string_view backend, int limit);
-  // Queued, running and failed jobs counted by kind and state, ordered by
-  // the names of kind, then state.
-  static Result<std::vector<JobCount>> Summary(Session& s);
   // (entry, job) of the active (queued or running) archive jobs of `dir` and
   // of everything below it.
   static Result<std::vector<std::pair<EntryId, int64_t>>> ActiveArchivesBelow(Session& s,
                                                                               EntryId dir);
 };
+
+// Queries of engine::Service (hsmctl daemon status, recall previews).
+
+// How many jobs of one kind are in one state.
+struct JobCount {
+  JobKind kind = JobKind::kStage;
+  JobState state = JobState::kQueued;
+  int64_t count = 0;
+};
+// Counts of queued, running and failed jobs, by kind then state.
+Result<std::vector<JobCount>> CountActiveJobs(Session& s);
+
+// The last recalls of a backend that finished: how many (at most `limit`)
+// and their mean run time.
+struct RecallTimes {
+  int64_t count = 0;
+  double mean_seconds = 0;
+};
+Result<RecallTimes> RecentRecallTimes(Session& s, std::string_view backend, int limit);
 
 }  // namespace hsmfs::catalog

@@ -131,7 +131,7 @@ class SessionImpl {
   virtual Result<std::vector<Job>> ListJobs(const JobFilter& filter) = 0;
   virtual Result<int64_t> QueuePosition(const Job& job) = 0;
   virtual Result<RecallTimes> RecentRecallTimes(std::string_view backend, int limit) = 0;
-  virtual Result<std::vector<JobCount>> Summary() = 0;
+  virtual Result<std::vector<JobCount>> CountActiveJobs() = 0;
   virtual Result<std::vector<EntryId>> UnarchivedWithoutJob() = 0;
   virtual Result<std::vector<std::pair<EntryId, int64_t>>> ActiveArchivesBelow(EntryId dir) = 0;
 };

@@ -109,7 +109,7 @@ class SqliteSession final : public SessionImpl {
   Result<std::vector<Job>> ListJobs(const JobFilter& filter) override;
   Result<int64_t> QueuePosition(const Job& job) override;
   Result<RecallTimes> RecentRecallTimes(std::string_view backend, int limit) override;
-  Result<std::vector<JobCount>> Summary() override;
+  Result<std::vector<JobCount>> CountActiveJobs() override;
   Result<std::vector<EntryId>> UnarchivedWithoutJob() override;
   Result<std::vector<std::pair<EntryId, int64_t>>> ActiveArchivesBelow(EntryId dir) override;
 

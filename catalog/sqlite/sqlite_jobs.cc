@@ -428,13 +428,13 @@ Result<RecallTimes> SqliteSession::RecentRecallTimes(std::string_view backend, i
   HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
   RecallTimes out;
   if (row) {
-    out.recalls = st.Int(0);
-    out.average_ms = st.Int(1);
+    out.count = st.Int(0);
+    out.mean_seconds = static_cast<double>(st.Int(1)) / 1000.0;
   }
   return out;
 }
 
-Result<std::vector<JobCount>> SqliteSession::Summary() {
+Result<std::vector<JobCount>> SqliteSession::CountActiveJobs() {
   HSMFS_ASSIGN_OR_RETURN(
       Stmt st, db_->Prepare("SELECT kind, state, COUNT(*) FROM jobs WHERE state IN ('queued', "
                             "'running', 'failed') GROUP BY kind, state ORDER BY kind, state"));
@@ -443,8 +443,8 @@ Result<std::vector<JobCount>> SqliteSession::Summary() {
     HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
     if (!row) return out;
     JobCount c;
-    c.kind = ParseJobKind(st.Text(0)).value_or(JobKind::kStage);
-    c.state = ParseJobState(st.Text(1)).value_or(JobState::kFailed);
+    HSMFS_ASSIGN_OR_RETURN(c.kind, ParseJobKind(st.Text(0)));
+    HSMFS_ASSIGN_OR_RETURN(c.state, ParseJobState(st.Text(1)));
     c.count = st.Int(2);
     out.push_back(c);
   }

@@ -437,9 +437,7 @@ TEST_P(JobQueueTest, ActiveArchivesBelowCoversTheWholeSubtreeAndNothingElse) {
 
 // What hsmctl reports: recall times for the stage ETA, and the job summary.
 TEST_P(JobQueueTest, RecentRecallTimesAverageTheLastFinishedRecalls) {
-  EXPECT_EQ((*InSession([&](Session& s_) {
-              return JobQueue::RecentRecallTimes(s_, "vault", 200);
-            })).recalls,
+  EXPECT_EQ((*InSession([&](Session& s_) { return RecentRecallTimes(s_, "vault", 200); })).count,
             0);
   const int64_t ms = 1'000'000;
   int64_t start = 1000 * ms;
@@ -458,21 +456,17 @@ TEST_P(JobQueueTest, RecentRecallTimesAverageTheLastFinishedRecalls) {
   ASSERT_TRUE(InSession([&](Session& s_) {
                 return JobQueue::FailStage(s_, failed, NotFoundError("gone"), 99'000 * ms);
               }).ok());
-  const auto all =
-      *InSession([&](Session& s_) { return JobQueue::RecentRecallTimes(s_, "vault", 200); });
-  EXPECT_EQ(all.recalls, 3);
-  EXPECT_EQ(all.average_ms, 300);
-  const auto last_two =
-      *InSession([&](Session& s_) { return JobQueue::RecentRecallTimes(s_, "vault", 2); });
-  EXPECT_EQ(last_two.recalls, 2);
-  EXPECT_EQ(last_two.average_ms, 400);
-  EXPECT_EQ((*InSession([&](Session& s_) {
-              return JobQueue::RecentRecallTimes(s_, "other", 200);
-            })).recalls,
+  const auto all = *InSession([&](Session& s_) { return RecentRecallTimes(s_, "vault", 200); });
+  EXPECT_EQ(all.count, 3);
+  EXPECT_DOUBLE_EQ(all.mean_seconds, 0.3);
+  const auto last_two = *InSession([&](Session& s_) { return RecentRecallTimes(s_, "vault", 2); });
+  EXPECT_EQ(last_two.count, 2);
+  EXPECT_DOUBLE_EQ(last_two.mean_seconds, 0.4);
+  EXPECT_EQ((*InSession([&](Session& s_) { return RecentRecallTimes(s_, "other", 200); })).count,
             0);
 }
 
-TEST_P(JobQueueTest, SummaryCountsActiveAndFailedJobsByKindAndState) {
+TEST_P(JobQueueTest, CountActiveJobsCountsQueuedRunningAndFailedJobsByKindAndState) {
   const Job a = Enqueue(AddFile("a"));
   Enqueue(AddFile("b"));
   const Job c = Enqueue(AddFile("c"));
@@ -492,7 +486,7 @@ TEST_P(JobQueueTest, SummaryCountsActiveAndFailedJobsByKindAndState) {
   const Entry written = Fresh(w);
   ASSERT_TRUE(
       InSession([&](Session& s_) { return JobQueue::EnqueueArchive(s_, written, 10); }).ok());
-  const auto summary = *InSession([&](Session& s_) { return JobQueue::Summary(s_); });
+  const auto summary = *InSession([&](Session& s_) { return CountActiveJobs(s_); });
   std::vector<std::tuple<JobKind, JobState, int64_t>> got;
   for (const JobCount& n : summary) got.emplace_back(n.kind, n.state, n.count);
   EXPECT_EQ(got, (std::vector<std::tuple<JobKind, JobState, int64_t>>{
