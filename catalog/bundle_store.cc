@@ -4,7 +4,7 @@
 #include <system_error>
 
 #include "catalog/catalog.h"
-#include "catalog/sqlite_db.h"
+#include "catalog/sqlite/raw_access.h"
 
 namespace hsmfs::catalog {
 namespace {
@@ -14,9 +14,10 @@ using backends::hpss::BundledRows;
 
 Status Insert(Session& s, const std::string& path, const BundledFile& f) {
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st, s.db().Prepare("INSERT OR REPLACE INTO hpss_bundled (path, archive, member, size, "
-                              "mtime_ns, mode, checksum, written_ns, link_target) "
-                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+      Stmt st,
+      RawSqlite(s).Prepare("INSERT OR REPLACE INTO hpss_bundled (path, archive, member, size, "
+                           "mtime_ns, mode, checksum, written_ns, link_target) "
+                           "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   st.Bind(1, path)
       .Bind(2, f.archive)
       .Bind(3, f.member)
@@ -30,7 +31,7 @@ Status Insert(Session& s, const std::string& path, const BundledFile& f) {
 }
 
 Status Delete(Session& s, const std::string& path) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st, s.db().Prepare("DELETE FROM hpss_bundled WHERE path = ?"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt st, RawSqlite(s).Prepare("DELETE FROM hpss_bundled WHERE path = ?"));
   st.Bind(1, path);
   return st.Run();
 }
@@ -41,9 +42,9 @@ class CatalogBundleStore final : public backends::hpss::BundleStore {
 
   Result<BundledRows> Load() override {
     HSMFS_ASSIGN_OR_RETURN(Session s, Acquire());
-    HSMFS_ASSIGN_OR_RETURN(Stmt st,
-                           s.db().Prepare("SELECT path, archive, member, size, mtime_ns, mode, "
-                                          "checksum, written_ns, link_target FROM hpss_bundled"));
+    HSMFS_ASSIGN_OR_RETURN(
+        Stmt st, RawSqlite(s).Prepare("SELECT path, archive, member, size, mtime_ns, mode, "
+                                      "checksum, written_ns, link_target FROM hpss_bundled"));
     BundledRows rows;
     while (true) {
       HSMFS_ASSIGN_OR_RETURN(const bool row, st.Step());

@@ -71,6 +71,8 @@ class Archiver final : private JobRunner::Work {
   // queues: a file reopened after it settled is never queued under its writer.
   void SetOpenForWriting(std::function<bool(catalog::EntryId)> fn);
   void Kick() { runner_.Kick(); }
+  // For tests: see JobRunner::TEST_IsIdle (Tick includes the settling).
+  bool TEST_IsIdle() { return runner_.TEST_IsIdle(); }
 
  private:
   Status Run(backends::Backend& backend, const catalog::Job& job,

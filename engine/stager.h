@@ -58,6 +58,8 @@ class Stager final : private JobRunner::Work {
 
   // Estimated time until a job at queue `position` (0 = running) is done.
   Duration Eta(const catalog::Job& job, int64_t position);
+  // For tests: see JobRunner::TEST_IsIdle.
+  bool TEST_IsIdle() { return runner_.TEST_IsIdle(); }
 
  private:
   Status Run(backends::Backend& backend, const catalog::Job& job,
@@ -66,7 +68,7 @@ class Stager final : private JobRunner::Work {
   void Cancelled(const catalog::Job& job) override;
   void Tick() override;
   // Tells the backend of the whole batch (Backend::StageMany).
-  void Prepare(backends::Backend& backend, const std::vector<catalog::Job>& jobs) override;
+  void Upcoming(backends::Backend& backend, const std::vector<catalog::Job>& jobs) override;
 
   void Finish(catalog::EntryId entry, const Status& s);
   Status WithSession(const std::function<Status(catalog::Session&)>& fn);
