@@ -407,4 +407,37 @@ Result<int64_t> JobQueue::QueuePosition(Session& s, const Job& job) {
   return (row ? st.Int(0) : 0) + 1;
 }
 
+Result<std::vector<JobCount>> CountActiveJobs(Session& s) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, s.db().Prepare("SELECT kind, state, COUNT(*) FROM jobs WHERE state IN ('queued', "
+                              "'running', 'failed') GROUP BY kind, state ORDER BY kind, state"));
+  std::vector<JobCount> counts;
+  for (;;) {
+    HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
+    if (!row) return counts;
+    JobCount c;
+    HSMFS_ASSIGN_OR_RETURN(c.kind, ParseJobKind(st.Text(0)));
+    HSMFS_ASSIGN_OR_RETURN(c.state, ParseJobState(st.Text(1)));
+    c.count = st.Int(2);
+    counts.push_back(c);
+  }
+}
+
+Result<RecallTimes> RecentRecallTimes(Session& s, std::string_view backend, int limit) {
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st,
+      s.db().Prepare("SELECT COUNT(*), COALESCE(AVG((finished_ns - started_ns) / 1000000), 0) "
+                     "FROM (SELECT finished_ns, started_ns FROM jobs WHERE kind = 'stage' AND "
+                     "state = 'done' AND backend = ?1 AND started_ns > 0 ORDER BY id DESC "
+                     "LIMIT ?2)"));
+  st.Bind(1, backend).Bind(2, int64_t{limit});
+  HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
+  RecallTimes t;
+  if (row) {
+    t.count = st.Int(0);
+    t.mean_seconds = static_cast<double>(st.Int(1)) / 1000.0;
+  }
+  return t;
+}
+
 }  // namespace hsmfs::catalog

@@ -142,4 +142,23 @@ class JobQueue {
   static Result<int64_t> QueuePosition(Session& s, const Job& job);
 };
 
+// Queries of engine::Service (hsmctl daemon status, recall previews).
+
+// How many jobs of one kind are in one state.
+struct JobCount {
+  JobKind kind = JobKind::kStage;
+  JobState state = JobState::kQueued;
+  int64_t count = 0;
+};
+// Counts of queued, running and failed jobs, by kind then state.
+Result<std::vector<JobCount>> CountActiveJobs(Session& s);
+
+// The last recalls of a backend that finished: how many (at most `limit`)
+// and their mean run time.
+struct RecallTimes {
+  int64_t count = 0;
+  double mean_seconds = 0;
+};
+Result<RecallTimes> RecentRecallTimes(Session& s, std::string_view backend, int limit);
+
 }  // namespace hsmfs::catalog

@@ -49,22 +49,10 @@ struct FsCore::OpenWait {
   TimerQueue::TimerId timer = 0;
 };
 
-FsCore::FsCore(Engine& engine, Options options) : engine_(engine), options_(options) {
-  if (Archiver* archiver = engine_.archiver()) {
-    archiver->SetOpenForWriting([this](EntryId id) {
-      std::lock_guard<std::mutex> l(write_mu_);
-      auto it = writers_.find(id);
-      if (it == writers_.end()) return false;
-      it->second.dirty = true;  // its last close settles it
-      return true;
-    });
-  }
-}
+FsCore::FsCore(Engine& engine, Options options)
+    : engine_(engine), service_(engine), options_(options) {}
 
-FsCore::~FsCore() {
-  if (Archiver* archiver = engine_.archiver()) archiver->SetOpenForWriting(nullptr);
-  engine_.Shutdown();
-}
+FsCore::~FsCore() { engine_.Shutdown(); }
 
 Result<Entry> FsCore::GetEntry(uint64_t ino) {
   auto session = engine_.catalog().Acquire();
@@ -451,11 +439,10 @@ Result<std::optional<std::string>> FsCore::GetXattr(uint64_t ino, std::string_vi
     auto position = catalog::JobQueue::QueuePosition(*session, **job);
     if (!position.ok()) return CatalogError(position.status());
     if (name == kXattrQueuePosition) return std::optional<std::string>(std::to_string(*position));
-    Stager* stager = engine_.stager();
-    if (!stager) return std::optional<std::string>();
-    const auto eta =
-        std::chrono::duration_cast<std::chrono::seconds>(stager->Eta(**job, *position));
-    return std::optional<std::string>(std::to_string(eta.count()) + "s");
+    auto eta = service_.recalls().Eta(**job, *position);
+    if (!eta.ok()) return CatalogError(eta.status());
+    return std::optional<std::string>(
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*eta).count()) + "s");
   }
   if (name == kXattrError && e->is_dir()) {
     // A directory whose first listing failed or is incomplete says why.
