@@ -550,25 +550,6 @@ TEST_F(FsCoreWriteTest, DirectoriesAreMadeAndRemovedOnTheBackend) {
   EXPECT_TRUE(Drive([&] { return !fake_->Exists("incoming/run1"); }));
 }
 
-TEST_F(FsCoreWriteTest, ADirectoryKeepsItsModeOnTheBackendWhateverMadeItThere) {
-  Start();
-  // The directory's own job is held up, so the job of a file inside it makes
-  // it first (as a missing parent, 0755): tar -x of a 0700 directory.
-  faulty_->Hang(Op::kMakeDir);
-  auto d = core_->MakeDir(incoming_, "private", 0700, kMe);
-  ASSERT_TRUE(d.ok());
-  const uint64_t f = WriteFile(d->ino, "f", "x");
-  ASSERT_TRUE(Drive([&] { return State(f) == "dual"; }));
-  ASSERT_EQ(fake_->Stat("incoming/private")->mode, 0755u);
-  faulty_->Unhang(Op::kMakeDir);
-  EXPECT_TRUE(Drive([&] { return fake_->Stat("incoming/private")->mode == 0700u; }));
-  // A chmod of the archived directory reaches the backend too.
-  AttrChange chmod;
-  chmod.mode = 0750;
-  ASSERT_TRUE(SetAttrNow(*core_, d->ino, nullptr, chmod).ok());
-  EXPECT_TRUE(Drive([&] { return fake_->Stat("incoming/private")->mode == 0750u; }));
-}
-
 TEST_F(FsCoreWriteTest, ASymlinkIsArchivedAndReadlinkAnswersFromTheCatalog) {
   Start();
   auto made = core_->Symlink(incoming_, "latest", "../runs/run42/out.dat", kMe);
@@ -854,6 +835,25 @@ TEST_F(FsCoreWriteTest, NamesAnHpssBackendCannotStoreAreRefusedWhenCreated) {
   EXPECT_EQ(ToErrno(core_->Rename(incoming_, "with space", incoming_, "a\nb", 0)), EINVAL);
   // Nothing reached the catalog to fail later.
   for (const auto& j : Jobs()) EXPECT_EQ(j.entry_id, static_cast<catalog::EntryId>(ino));
+}
+
+TEST_F(FsCoreWriteTest, ADirectoryKeepsItsModeOnTheBackendWhateverMadeItThere) {
+  Start();
+  // The directory's own job is held up, so the job of a file inside it makes
+  // it first (as a missing parent, 0755): tar -x of a 0700 directory.
+  faulty_->Hang(Op::kMakeDir);
+  auto d = core_->MakeDir(incoming_, "private", 0700, kMe);
+  ASSERT_TRUE(d.ok());
+  const uint64_t f = WriteFile(d->ino, "f", "x");
+  ASSERT_TRUE(Drive([&] { return State(f) == "dual"; }));
+  ASSERT_EQ(fake_->Stat("incoming/private")->mode, 0755u);
+  faulty_->Unhang(Op::kMakeDir);
+  EXPECT_TRUE(Drive([&] { return fake_->Stat("incoming/private")->mode == 0700u; }));
+  // A chmod of the archived directory reaches the backend too.
+  AttrChange chmod;
+  chmod.mode = 0750;
+  ASSERT_TRUE(SetAttrNow(*core_, d->ino, nullptr, chmod).ok());
+  EXPECT_TRUE(Drive([&] { return fake_->Stat("incoming/private")->mode == 0750u; }));
 }
 
 TEST_F(FsCoreWriteTest, DirectoryTimesFollowChangesInsideAndSurviveListings) {
