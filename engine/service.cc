@@ -177,6 +177,22 @@ Result<Duration> Recalls::Eta(const Job& job, int64_t position) {
   return RecallEta(t, position, running);
 }
 
+Result<std::optional<RecallStatus>> Recalls::Where(EntryId entry) {
+  RecallStatus status;
+  {
+    // Released before Eta, which takes a session of its own.
+    HSMFS_ASSIGN_OR_RETURN(catalog::Session session, engine_.catalog().Acquire());
+    HSMFS_ASSIGN_OR_RETURN(Entry e, session.Get(entry));
+    if (e.state != FileState::kStaging) return std::optional<RecallStatus>();
+    HSMFS_ASSIGN_OR_RETURN(auto job, JobQueue::ActiveFor(session, e.id, catalog::JobKind::kStage));
+    if (!job) return std::optional<RecallStatus>();
+    status.job = *job;
+    HSMFS_ASSIGN_OR_RETURN(status.position, JobQueue::QueuePosition(session, *job));
+  }
+  HSMFS_ASSIGN_OR_RETURN(status.eta, Eta(status.job, status.position));
+  return std::optional<RecallStatus>(std::move(status));
+}
+
 Result<RecallPreview> Recalls::Preview(const std::vector<Entry>& files) {
   RecallPreview preview;
   std::map<std::string, RecallPlan> plans;

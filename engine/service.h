@@ -102,6 +102,13 @@ struct RecallPreview {
   std::vector<RecallPlan> backends;  // by backend name
 };
 
+// A staging file's recall (user.hsm.queue_position, user.hsm.eta).
+struct RecallStatus {
+  catalog::Job job;
+  int64_t position = 0;  // 1 = next; 0 = running
+  Duration eta{};
+};
+
 struct RecallBatch {
   std::vector<int64_t> jobs;  // one per file not online, new or joined
   int64_t created = 0;        // of `jobs`, made by this request
@@ -133,6 +140,8 @@ class Recalls {
   // Estimated time until the recall `job`, at queue `position` (0 =
   // running), is done.
   Result<Duration> Eta(const catalog::Job& job, int64_t position);
+  // Where the recall of `entry` stands: nullopt unless it is staging.
+  Result<std::optional<RecallStatus>> Where(catalog::EntryId entry);
   // Polls the recalls `jobs` until none is queued or running; `progress`
   // sees each round. Returns the jobs as they ended.
   Result<std::vector<catalog::Job>> Wait(

@@ -427,23 +427,20 @@ Result<std::optional<std::string>> FsCore::GetXattr(uint64_t ino, std::string_vi
   // Other namespaces (security.*, system.posix_acl_*) are asked for on every
   // write and exec; answer them without touching the catalog.
   if (name.substr(0, 9) != "user.hsm.") return std::optional<std::string>();
+  if (name == kXattrQueuePosition || name == kXattrEta) {
+    auto where = service_.recalls().Where(static_cast<EntryId>(ino));
+    if (!where.ok()) return CatalogError(where.status());
+    if (!*where) return std::optional<std::string>();
+    if (name == kXattrQueuePosition) {
+      return std::optional<std::string>(std::to_string((*where)->position));
+    }
+    const auto eta = std::chrono::duration_cast<std::chrono::seconds>((*where)->eta);
+    return std::optional<std::string>(std::to_string(eta.count()) + "s");
+  }
   auto session = engine_.catalog().Acquire();
   if (!session.ok()) return CatalogError(session.status());
   auto e = session->Get(static_cast<EntryId>(ino));
   if (!e.ok()) return CatalogError(e.status());
-  if (name == kXattrQueuePosition || name == kXattrEta) {
-    if (e->state != catalog::FileState::kStaging) return std::optional<std::string>();
-    auto job = catalog::JobQueue::ActiveFor(*session, e->id, catalog::JobKind::kStage);
-    if (!job.ok()) return CatalogError(job.status());
-    if (!*job) return std::optional<std::string>();
-    auto position = catalog::JobQueue::QueuePosition(*session, **job);
-    if (!position.ok()) return CatalogError(position.status());
-    if (name == kXattrQueuePosition) return std::optional<std::string>(std::to_string(*position));
-    auto eta = service_.recalls().Eta(**job, *position);
-    if (!eta.ok()) return CatalogError(eta.status());
-    return std::optional<std::string>(
-        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(*eta).count()) + "s");
-  }
   if (name == kXattrError && e->is_dir()) {
     // A directory whose first listing failed or is incomplete says why.
     std::string problem = engine_.sync().ListingProblem(e->id);
