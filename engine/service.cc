@@ -328,8 +328,11 @@ Status Writes::BeginModify(EntryId id, bool cached, std::string_view incomplete)
   {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-    HSMFS_RETURN_IF_ERROR(s.BeginModify(id, cached, engine_.clock().WallNanos()).status());
-    if (!incomplete.empty()) HSMFS_RETURN_IF_ERROR(s.MarkIncomplete(id, incomplete));
+    HSMFS_ASSIGN_OR_RETURN(const Entry now, s.BeginModify(id, cached, engine_.clock().WallNanos()));
+    // hsmctl put marks the files it writes; a directory holds no data to lose.
+    if (!incomplete.empty() && !now.is_dir()) {
+      HSMFS_RETURN_IF_ERROR(s.MarkIncomplete(id, incomplete));
+    }
     HSMFS_ASSIGN_OR_RETURN(superseded, JobQueue::Supersede(s, id, engine_.clock().WallNanos()));
     HSMFS_RETURN_IF_ERROR(tx.Commit());
   }

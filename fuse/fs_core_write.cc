@@ -497,6 +497,11 @@ void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& reque
         changed = BeginModify(now.id, true);
         modified = changed.ok();
       }
+    } else if (change.mode || change.mtime_ns) {
+      // A new version of the directory: its archive job carries the mode and
+      // time to the backend, and one already running with the old ones is
+      // superseded (it would otherwise end `dual` with them).
+      changed = BeginModify(now.id, now.cached);
     }
     if (changed.ok()) {
       HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
