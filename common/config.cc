@@ -2,8 +2,11 @@
 
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <toml++/toml.h>
 #include <unistd.h>
 
@@ -11,6 +14,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -583,7 +587,112 @@ struct Place {
   Kind kind;
   const toml::node* node;  // where the key is set; null for a default
   fs::path real{};         // symbolic links resolved, for comparison
+  // What stat(2) said of `path`; unset if it does not exist or did not
+  // answer in time (a hung file system: see ResolvePlaces).
+  std::optional<struct stat> st{};
 };
+
+// How long reading a config waits for one path to resolve. A stat of a hung
+// file system (an NFS server gone, a frozen FUSE backend) never returns; the
+// config of a mount whose backend root hangs must still load, so that the
+// mount starts and reports the backend's outage (docs/SEMANTICS.md) rather
+// than hang before it logs anything.
+constexpr auto kResolveLimit = std::chrono::seconds(2);
+
+// Resolves each place (its symbolic links, then stat) in a child process,
+// waiting at most kResolveLimit for all of them. A path that does not answer
+// in time is compared as written (lexically) and its type is not checked: the
+// component that uses it reports the outage when it first needs it. A child,
+// not a thread: a thread stuck in the kernel cannot be taken back (and stops
+// LeakSanitizer's exit check for good), while a child is killed (FUSE and NFS
+// waits end on SIGKILL). Called while the program is still single-threaded
+// (config loading), so the child may allocate.
+void ResolvePlaces(std::vector<Place>& places) {
+  for (Place& p : places) p.real = p.path.lexically_normal();
+  // One record per place, in order: stat result, stat, length, resolved path.
+  struct Header {
+    int32_t stat_ok;
+    uint32_t len;
+    struct stat st;
+  };
+  int fds[2];
+  pid_t pid = -1;
+  if (::pipe2(fds, O_CLOEXEC) == 0) {
+    pid = ::fork();
+    if (pid == 0) {
+      ::close(fds[0]);
+      for (const Place& p : places) {
+        Header h{};
+        std::error_code ec;
+        fs::path real = fs::weakly_canonical(p.path, ec);
+        if (ec) real = p.path.lexically_normal();
+        h.stat_ok = ::stat(p.path.c_str(), &h.st) == 0;
+        const std::string& r = real.native();
+        h.len = static_cast<uint32_t>(r.size());
+        std::string record(reinterpret_cast<const char*>(&h), sizeof h);
+        record += r;
+        for (size_t off = 0; off < record.size();) {
+          const ssize_t n = ::write(fds[1], record.data() + off, record.size() - off);
+          if (n <= 0 && errno != EINTR) ::_exit(1);
+          if (n > 0) off += static_cast<size_t>(n);
+        }
+      }
+      ::_exit(0);
+    }
+    ::close(fds[1]);
+  }
+  if (pid <= 0) {  // no pipe or no fork: resolve here (and block if it must)
+    if (pid < 0 && fds[0] >= 0) ::close(fds[0]);
+    for (Place& p : places) {
+      std::error_code ec;
+      p.real = fs::weakly_canonical(p.path, ec);
+      if (ec) p.real = p.path.lexically_normal();
+      struct stat st;
+      if (::stat(p.path.c_str(), &st) == 0) p.st = st;
+      if (!p.real.has_filename() && p.real.has_relative_path()) p.real = p.real.parent_path();
+    }
+    return;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + kResolveLimit;
+  std::string got;
+  size_t done = 0;
+  bool eof = false;
+  while (done < places.size() && !eof) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    struct pollfd pfd {
+      fds[0], POLLIN, 0
+    };
+    const int r = ::poll(&pfd, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    char buf[8192];
+    const ssize_t n = ::read(fds[0], buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) eof = true;
+    if (n > 0) got.append(buf, static_cast<size_t>(n));
+    // Every complete record is an answer.
+    while (done < places.size() && got.size() >= sizeof(Header)) {
+      Header h;
+      std::memcpy(&h, got.data(), sizeof h);
+      if (got.size() < sizeof h + h.len) break;
+      Place& p = places[done++];
+      p.real = fs::path(got.substr(sizeof h, h.len));
+      if (h.stat_ok) p.st = h.st;
+      got.erase(0, sizeof h + h.len);
+    }
+  }
+  ::close(fds[0]);
+  if (done < places.size()) ::kill(pid, SIGKILL);
+  // Reaped now if it has ended; one killed in a hung call is left to end
+  // (an unreaped child costs a process-table slot until we exit).
+  int status;
+  ::waitpid(pid, &status, done < places.size() ? WNOHANG : 0);
+  for (Place& p : places) {
+    if (!p.real.has_filename() && p.real.has_relative_path()) p.real = p.real.parent_path();
+  }
+}
 
 const toml::node* NodeAt(const toml::table* root, std::string_view table, std::string_view key) {
   const toml::table* t = root ? root->get_as<toml::table>(table) : nullptr;
@@ -647,12 +756,7 @@ std::vector<Place> CollectPlaces(const Config& c, const toml::table* root) {
       }
     }
   }
-  for (Place& p : places) {
-    std::error_code ec;
-    p.real = fs::weakly_canonical(p.path, ec);
-    if (ec) p.real = p.path.lexically_normal();
-    if (!p.real.has_filename() && p.real.has_relative_path()) p.real = p.real.parent_path();
-  }
+  ResolvePlaces(places);
   return places;
 }
 
@@ -687,8 +791,9 @@ Status CheckPlaces(const Config& c, const toml::table* root) {
     }
   }
   for (const Place& p : places) {
-    struct stat st;
-    if (::stat(p.path.c_str(), &st) != 0) continue;  // created when first needed
+    // Not there (created when first needed), or not answering.
+    if (!p.st) continue;
+    const struct stat& st = *p.st;
     if (p.kind == Place::kDir && !S_ISDIR(st.st_mode)) {
       return ConfigError(c.file, p.node, p.key, p.path.string() + " is not a directory");
     }

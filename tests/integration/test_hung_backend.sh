@@ -27,7 +27,9 @@ for d in d1 d2 d3 d4 d5; do
 done
 echo "archived long ago" >"$REAL/old/x.dat"
 
-bindfs -f "$REAL" "$ROOT" 2>"$WORK/bindfs.log" &
+# No attribute caching: every stat of the root reaches bindfs, so that once it
+# is frozen each one hangs, as on an NFS server gone away.
+bindfs -f -o attr_timeout=0,entry_timeout=0 "$REAL" "$ROOT" 2>"$WORK/bindfs.log" &
 BINDFS_PID=$!
 # The backend first: a frozen bindfs must be continued before anything can
 # unmount it.
@@ -56,6 +58,15 @@ for i in 1 2 3; do
 done
 kill -STOP "$BINDFS_PID"  # before the files settle: their archives will hang
 pass "backend frozen (bindfs pid $BINDFS_PID stopped)"
+
+# Reading the config stats the backend root (overlap and type checks): a
+# hung root must not hang every hsmctl command, nor a (re)start of the mount.
+start=$(date +%s%N)
+timeout 30 $HSMCTL jobs >/dev/null 2>"$WORK/jobs.err" ||
+  fail "hsmctl jobs with the backend root frozen: $(cat "$WORK/jobs.err")"
+ms=$((($(date +%s%N) - start) / 1000000))
+[ "$ms" -lt 10000 ] || fail "hsmctl jobs with the backend root frozen took ${ms} ms"
+pass "hsmctl jobs with the backend root frozen answered in ${ms} ms"
 
 # First listings while the backend hangs.
 start=$(date +%s%N)
