@@ -38,6 +38,11 @@ size_t Executor::pending() const {
   return queue_.size();
 }
 
+bool Executor::TEST_IsIdle() const {
+  std::lock_guard<std::mutex> l(mu_);
+  return queue_.empty() && running_ == 0;
+}
+
 void Executor::Run() {
   for (;;) {
     std::function<void()> task;
@@ -47,8 +52,11 @@ void Executor::Run() {
       if (queue_.empty()) return;
       task = std::move(queue_.front());
       queue_.pop_front();
+      ++running_;
     }
     task();
+    std::lock_guard<std::mutex> l(mu_);
+    --running_;
   }
 }
 

@@ -26,6 +26,8 @@ class Executor {
   void Shutdown();
   // Tasks queued and not yet started.
   size_t pending() const;
+  // For tests (LevelDB's TEST_ hooks): no task is queued or running.
+  bool TEST_IsIdle() const;
 
  private:
   void Run();
@@ -35,6 +37,7 @@ class Executor {
   std::condition_variable cv_;
   std::deque<std::function<void()>> queue_;  // GUARDED_BY(mu_)
   bool stopping_ = false;                    // GUARDED_BY(mu_)
+  int running_ = 0;                          // GUARDED_BY(mu_): tasks started, not finished
   std::vector<std::thread> threads_;
 };
 

@@ -56,10 +56,17 @@ void TimerQueue::Run() {
     std::function<void()> fn = std::move(first->second);
     deadline_of_.erase(first->first.second);
     timers_.erase(first);
+    running_ = true;
     l.unlock();
     fn();
     l.lock();
+    running_ = false;
   }
+}
+
+bool TimerQueue::TEST_IsIdle() {
+  std::lock_guard<std::mutex> l(mu_);
+  return !running_ && (timers_.empty() || timers_.begin()->first.first > clock_.Now());
 }
 
 }  // namespace hsmfs

@@ -32,6 +32,9 @@ class TimerQueue {
   bool Cancel(TimerId id);
   // Stops the thread; timers not yet run never run. Idempotent.
   void Shutdown();
+  // For tests (LevelDB's TEST_ hooks): no callback is running and none is due
+  // (every timer left is set after the clock's now).
+  bool TEST_IsIdle();
 
  private:
   void Run();
@@ -44,6 +47,7 @@ class TimerQueue {
   std::map<TimerId, TimePoint> deadline_of_;                               // GUARDED_BY(mu_)
   TimerId next_id_ = 1;                                                    // GUARDED_BY(mu_)
   bool stopping_ = false;                                                  // GUARDED_BY(mu_)
+  bool running_ = false;  // GUARDED_BY(mu_): a callback is running
   std::thread thread_;
 };
 

@@ -7,6 +7,7 @@
 
 #include "common/logging.h"
 #include "common/units.h"
+#include "engine/bookkeeping.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -82,18 +83,8 @@ Status Archiver::Start() {
   // passed.
   std::vector<EntryId> orphans;
   HSMFS_RETURN_IF_ERROR(WithSession([&](catalog::Session& s) -> Status {
-    HSMFS_ASSIGN_OR_RETURN(
-        catalog::Stmt st,
-        s.db().Prepare(
-            "SELECT e.id FROM entries e WHERE e.state = 'online' AND "
-            "(e.cached = 1 OR e.type IN (2, 3)) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "
-            "j.entry_id = e.id AND j.kind = 'archive' AND j.state IN "
-            "('queued', 'running'))"));
-    for (;;) {
-      HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) return Status::Ok();
-      orphans.push_back(st.Int(0));
-    }
+    HSMFS_ASSIGN_OR_RETURN(orphans, catalog::JobQueue::UnarchivedWithoutJob(s));
+    return Status::Ok();
   }));
   if (!orphans.empty()) {
     spdlog::info("archiving {} files written before hsmfs last stopped", orphans.size());
@@ -334,9 +325,13 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
       const TimePoint now = clock_.Now();
       if (now - last_progress < std::chrono::seconds(1)) return;
       last_progress = now;
-      WithSession([&](catalog::Session& s) {
-        return JobQueue::Progress(s, job.id, done, clock_.WallNanos());
-      }).IgnoreError();
+      // Not retried: the next report (in a second) says more.
+      if (Status s = WithSession([&](catalog::Session& session) {
+            return JobQueue::Progress(session, job.id, done, clock_.WallNanos());
+          });
+          !s.ok()) {
+        spdlog::debug("archive of {}: progress not recorded: {}", e.display(), s.message());
+      }
     };
     HSMFS_ASSIGN_OR_RETURN(stored, backend.Put(copy, path, po));
     put = true;
@@ -415,11 +410,15 @@ void Archiver::Failed(const Job& job, const Status& error) {
       "the cache{}",
       job.entry.display(), job.attempts + 1, error.message(),
       outage ? ", and it is retried when " + job.backend + " answers again" : "");
-  WithSession([&](catalog::Session& s) -> Status {
-    HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-    HSMFS_RETURN_IF_ERROR(JobQueue::FailArchive(s, job, error, clock_.WallNanos(), outage));
-    return tx.Commit();
-  }).IgnoreError();
+  RecordBookkeeping(
+      "E-BOOK-03", "the failed archive of " + job.entry.display(),
+      "its job stays running in the catalog until the next start tries it again", clock_, [&] {
+        return WithSession([&](catalog::Session& s) -> Status {
+          HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+          HSMFS_RETURN_IF_ERROR(JobQueue::FailArchive(s, job, error, clock_.WallNanos(), outage));
+          return tx.Commit();
+        });
+      });
   if (outage) {
     std::lock_guard<std::mutex> l(mu_);
     down_.emplace(job.backend, clock_.Now() + options_.probe_interval);

@@ -69,6 +69,8 @@ class Archiver final : private JobRunner::Work {
   // Queues archiving of `entries` now (QueueArchives), as after settling.
   Status QueueNow(const std::vector<catalog::EntryId>& entries);
   void Kick() { runner_.Kick(); }
+  // For tests: see JobRunner::TEST_IsIdle (Tick includes the settling).
+  bool TEST_IsIdle() { return runner_.TEST_IsIdle(); }
 
  private:
   Status Run(backends::Backend& backend, const catalog::Job& job,

@@ -79,6 +79,14 @@ class Engine {
   // nullptr if no backend of that name is configured.
   backends::Backend* backend(std::string_view name) const;
 
+  // For tests (LevelDB's TEST_ hooks), instead of sleeping before asserting
+  // that something did not happen: waits up to `timeout` (real time) until the
+  // engine has caught up with its clock's now: no listing queued or running,
+  // no timer due, and the stager and archiver idle (JobRunner::TEST_IsIdle:
+  // no job running or due, settling and probes done for now). False on timeout
+  // (work is still due: with a FakeClock, maybe because it waits for the clock).
+  bool TEST_WaitIdle(Duration timeout = std::chrono::seconds(10));
+
  private:
   Engine(Config config, Clock& clock);
 

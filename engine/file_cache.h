@@ -91,6 +91,7 @@ class FileCache {
   // Notes a use of the copy, for LRU order (written to the catalog in batches
   // by FlushTouches).
   void Touch(catalog::EntryId id);
+  // Uses not written are kept for the next call.
   Status FlushTouches();
 
   // Drops the cached copy of a `dual` file. kBusy if it is open,

@@ -1,11 +1,15 @@
 #include "engine/job_runner.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "common/thread.h"
+#include "engine/bookkeeping.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -27,13 +31,37 @@ bool Retryable(Code code) {
   }
 }
 
+// `options` with an owner of its own if it names none.
+RunnerOptions WithOwner(RunnerOptions options) {
+  if (options.owner.empty()) options.owner = NewEngineOwner();
+  return options;
+}
+
 }  // namespace
 
 bool IsOutage(Code code) { return code == Code::kUnavailable || code == Code::kDeadlineExceeded; }
 
+std::string EngineOwnerPrefix() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof(host), "localhost");
+  }
+  return std::string(host) + " ";
+}
+
+std::string NewEngineOwner() {
+  const auto started = std::chrono::system_clock::now().time_since_epoch();
+  return EngineOwnerPrefix() + "pid " + std::to_string(::getpid()) + " at " +
+         std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(started).count());
+}
+
 JobRunner::JobRunner(catalog::JobKind kind, catalog::Catalog& catalog, const BackendMap& backends,
                      Clock& clock, RunnerOptions options, Work& work)
-    : kind_(kind), catalog_(catalog), clock_(clock), options_(std::move(options)), work_(work) {
+    : kind_(kind),
+      catalog_(catalog),
+      clock_(clock),
+      options_(WithOwner(std::move(options))),
+      work_(work) {
   for (const auto& [name, impl] : backends) {
     auto lane = std::make_unique<Lane>();
     lane->backend = name;
@@ -58,6 +86,15 @@ Status JobRunner::WithSession(const std::function<Status(catalog::Session&)>& fn
 }
 
 Status JobRunner::Start() {
+  {
+    // Each lane starts with a coalescing window, as after a Kick on an idle
+    // lane: recalls requested while the engine starts (or just before) are
+    // one burst with the jobs a previous engine left, not split by a first
+    // refill that takes whatever happened to be queued when its worker ran.
+    std::lock_guard<std::mutex> l(mu_);
+    const TimePoint now = clock_.Now();
+    for (auto& [name, lane] : lanes_) lane->window_until = now + options_.coalesce;
+  }
   for (auto& [name, lane] : lanes_) {
     for (int i = 0; i < lane->workers; ++i) {
       Lane* l = lane.get();
@@ -195,7 +232,7 @@ void JobRunner::Refill(Lane& lane, std::unique_lock<std::mutex>& l) {
       ids.insert(j.id);
       if (!lane.prepared.count(j.id)) fresh.push_back(j);
     }
-    if (!fresh.empty()) work_.Prepare(*lane.impl, fresh);
+    if (!fresh.empty()) work_.Upcoming(*lane.impl, fresh);
     lane.prepared = std::move(ids);
   }
   l.lock();
@@ -239,7 +276,10 @@ void JobRunner::WorkerLoop(Lane& lane) {
 void JobRunner::Process(Lane& lane, const Job& job) {
   bool claimed = false;
   Status s = WithSession([&](catalog::Session& session) -> Status {
-    HSMFS_ASSIGN_OR_RETURN(claimed, JobQueue::Claim(session, job.id, clock_.WallNanos()));
+    const int64_t now = clock_.WallNanos();
+    HSMFS_ASSIGN_OR_RETURN(
+        claimed, JobQueue::Claim(session, job.id, options_.owner,
+                                 now + std::chrono::nanoseconds(options_.lease).count(), now));
     return Status::Ok();
   });
   if (!s.ok()) {
@@ -290,8 +330,9 @@ void JobRunner::Process(Lane& lane, const Job& job) {
       std::lock_guard<std::mutex> l(mu_);
       shutting_down = stopping_;
     }
-    // On shutdown the job stays running in the catalog; the next Start()
-    // requeues it. Otherwise a user (or a newer version) cancelled it.
+    // On shutdown the job stays running in the catalog: the next engine of
+    // this host requeues it when it starts, any other once its lease ends. Otherwise a user (or a
+    // newer version) cancelled it.
     if (!shutting_down) work_.Cancelled(job);
     return;
   }
@@ -313,25 +354,69 @@ void JobRunner::Process(Lane& lane, const Job& job) {
                    options_.name, job.backend, job.entry.backend_path, attempts, result.message(),
                    FormatDuration(delay));
     }
-    WithSession([&](catalog::Session& session) {
-      return JobQueue::Requeue(session, job, result,
-                               clock_.WallNanos() + std::chrono::nanoseconds(delay).count(),
-                               clock_.WallNanos(), /*count_attempt=*/!cache_full);
-    }).IgnoreError();
+    RecordBookkeeping(
+        "E-BOOK-01",
+        "the retry of " + options_.name + " job " + std::to_string(job.id) + " (" + job.backend +
+            "/" + job.entry.backend_path + ")",
+        "it stays running in the catalog until the next start queues it again", clock_, [&] {
+          return WithSession([&](catalog::Session& session) {
+            return JobQueue::Requeue(session, job, result,
+                                     clock_.WallNanos() + std::chrono::nanoseconds(delay).count(),
+                                     clock_.WallNanos(), /*count_attempt=*/!cache_full);
+          });
+        });
     return;
   }
   work_.Failed(job, result);
 }
 
+bool JobRunner::TEST_IsIdle() {
+  // In memory, then the catalog, then memory again: a job taken or a tick run
+  // between the two looks is seen by the second.
+  const auto idle_in_memory = [this](uint64_t* ticks) {
+    std::lock_guard<std::mutex> l(mu_);
+    if (stopping_) return true;
+    const TimePoint now = clock_.Now();
+    if (monitor_busy_ || monitor_next_ <= now || !running_.empty()) return false;
+    for (const auto& [name, lane] : lanes_) {
+      if (lane->refilling || !lane->ready.empty() || !lane->busy_volumes.empty()) return false;
+      if (lane->dirty && lane->window_until <= now) return false;
+    }
+    *ticks = monitor_ticks_;
+    return true;
+  };
+  uint64_t before = 0;
+  uint64_t after = 0;
+  if (!idle_in_memory(&before)) return false;
+  for (const auto& [name, lane] : lanes_) {
+    std::vector<Job> due;
+    Status s = WithSession([&](catalog::Session& session) -> Status {
+      HSMFS_ASSIGN_OR_RETURN(
+          due, JobQueue::Runnable(session, kind_, lane->backend, clock_.WallNanos(), 1));
+      return Status::Ok();
+    });
+    if (!s.ok() || !due.empty()) return false;
+  }
+  return idle_in_memory(&after) && after == before;
+}
+
 void JobRunner::MonitorLoop() {
   std::unique_lock<std::mutex> l(mu_);
   TimePoint next = clock_.Now();
+  TimePoint next_renewal = clock_.Now();
+  TimePoint next_expiry_check = clock_.Now();
   while (!stopping_) {
     if (clock_.Now() < next) {
+      if (monitor_busy_) {
+        monitor_busy_ = false;
+        ++monitor_ticks_;
+      }
       clock_.WaitUntil(cv_, l, next);
       continue;
     }
+    monitor_busy_ = true;
     next = clock_.Now() + options_.monitor_interval;
+    monitor_next_ = next;
     std::vector<int64_t> running;
     for (const auto& [id, token] : running_) running.push_back(id);
     l.unlock();
@@ -340,15 +425,55 @@ void JobRunner::MonitorLoop() {
       filter.ids = running;
       filter.states = {catalog::JobState::kCancelled};
       std::vector<Job> cancelled;
-      WithSession([&](catalog::Session& session) -> Status {
+      const Status listed = WithSession([&](catalog::Session& session) -> Status {
         HSMFS_ASSIGN_OR_RETURN(cancelled, JobQueue::List(session, filter));
         return Status::Ok();
-      }).IgnoreError();
+      });
+      // A read, asked again on the next tick: a cancellation is noticed late.
+      if (!listed.ok()) {
+        spdlog::warn("{}: cannot look for cancelled jobs: {}", options_.name, listed.message());
+      }
       for (const Job& j : cancelled) CancelRunning(j.id);
     }
+    RenewAndReclaimLeases(!running.empty(), &next_renewal, &next_expiry_check);
     Kick();
     work_.Tick();
     l.lock();
+  }
+}
+
+void JobRunner::RenewAndReclaimLeases(bool running, TimePoint* next_renewal,
+                                      TimePoint* next_expiry_check) {
+  const TimePoint now = clock_.Now();
+  if (running && now >= *next_renewal) {
+    *next_renewal = now + options_.lease / 3;
+    Status s = WithSession([&](catalog::Session& session) -> Status {
+      return JobQueue::RenewLeases(
+                 session, options_.owner,
+                 clock_.WallNanos() + std::chrono::nanoseconds(options_.lease).count())
+          .status();
+    });
+    if (!s.ok()) {
+      // Retried at the next tick; the lease has two thirds of its time left.
+      *next_renewal = now;
+      spdlog::warn("{}: cannot renew the leases of running jobs: {}", options_.name, s.message());
+    }
+  }
+  if (now < *next_expiry_check) return;
+  *next_expiry_check = now + options_.lease / 4;
+  int requeued = 0;
+  Status s = WithSession([&](catalog::Session& session) -> Status {
+    HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+    HSMFS_ASSIGN_OR_RETURN(
+        requeued, JobQueue::RequeueAbandoned(session, options_.owner, "", clock_.WallNanos()));
+    return tx.Commit();
+  });
+  if (!s.ok()) {
+    spdlog::warn("{}: cannot look for jobs of engines that are gone: {}", options_.name,
+                 s.message());
+  } else if (requeued > 0) {
+    spdlog::info("{}: {} jobs whose engine stopped renewing its claim are queued again",
+                 options_.name, requeued);
   }
 }
 

@@ -3,8 +3,9 @@
 // JobRunner: executes the durable jobs of one kind (recalls or archives) with a
 // pool of workers per backend (a "lane"). The kind-specific part is a Work.
 //
-// Ordering: when new jobs arrive on an idle lane, the lane waits a short
-// coalescing window so that a burst is sorted together; workers then take
+// Ordering: when new jobs arrive on an idle lane, and when a lane starts, the
+// lane waits a short coalescing window so that a burst is sorted together
+// (also one that arrives while the engine starts); workers then take
 // queued jobs in volume and position order, each preferring the volume it
 // used last (on tape: the mounted cartridge), then the volume no other worker
 // is on with the most waiting jobs, so that each cartridge is read by one worker
@@ -16,13 +17,16 @@
 // backend that does not answer (IsOutage) past that until the back-off waited
 // adds up to `retry_horizon`; ResourceExhausted (our own cache is full) waits
 // without using an attempt; anything else is final (Work::Failed). The job row
-// is the truth: a crash at any point loses nothing (Start requeues jobs left
-// running).
+// is the truth: a crash at any point loses nothing. A claim names this
+// engine (`owner`) and holds for `lease`, renewed by the monitor while the job
+// runs; the monitor also requeues jobs of other engines whose lease ended
+// (their engine died), and the engine, when it starts, those its host's
+// earlier engines left running.
 //
 // Jobs queued by other processes and cancellations made by them are noticed by
 // a monitor that polls the catalog every `monitor_interval`.
 //
-// Each job is shown once to Work::Prepare when it first enters a lane's
+// Each job is shown once to Work::Upcoming when it first enters a lane's
 // snapshot, so that a backend can be told of a whole batch before the workers
 // take its jobs one by one (the recall engine's Backend::StageMany).
 //
@@ -67,7 +71,20 @@ struct RunnerOptions {
   // RootGuard::Check) the lane's jobs stay queued, re-checked every
   // retry_delay, and use up no attempt.
   std::function<Status(std::string_view backend)> root_check;
+  // Who claims the jobs (catalog Job::owner): one string per engine, shared
+  // by its runners so that neither requeues the other's jobs; "" makes one
+  // (NewEngineOwner()).
+  std::string owner;
+  // A claim lasts this long unless renewed; the monitor renews it every third
+  // of it and looks for other engines' ended leases every quarter of it.
+  Duration lease = std::chrono::minutes(1);
 };
+
+// The start of the owner of every engine of this host ("<hostname> ").
+std::string EngineOwnerPrefix();
+// A new owner for an engine: EngineOwnerPrefix() followed by the pid and the
+// start time, so that no two engines (even of a reused pid) share one.
+std::string NewEngineOwner();
 
 // The backend did not answer (down, unreachable, timed out), as opposed to
 // answering with an error about this job: worth waiting for.
@@ -91,8 +108,8 @@ class JobRunner {
     virtual void Tick() {}
     // Jobs that have just entered a lane's dispatch snapshot (each job once),
     // in dispatch order, before any of them runs.
-    virtual void Prepare(backends::Backend& /*backend*/,
-                         const std::vector<catalog::Job>& /*jobs*/) {}
+    virtual void Upcoming(backends::Backend& /*backend*/,
+                          const std::vector<catalog::Job>& /*jobs*/) {}
   };
 
   JobRunner(catalog::JobKind kind, catalog::Catalog& catalog, const BackendMap& backends,
@@ -122,6 +139,15 @@ class JobRunner {
   double TimedSeconds(std::string_view backend);
   int Workers(std::string_view backend);
 
+  // For tests (LevelDB's TEST_ hooks), so that a test can assert that nothing
+  // happened without sleeping: true when the runner has caught up with the
+  // clock's now: no job is being run or is due (queued in the catalog with its
+  // time come), no refill is under way, and the monitor's tick for now has run
+  // (Work::Tick: settling, probes). A job due now counts even while its lane's
+  // coalescing window waits for the clock; what is set for a later time (a
+  // back-off, the next tick, a settle time) does not. Thread-safe.
+  bool TEST_IsIdle();
+
  private:
   struct Lane {
     std::string backend;
@@ -144,6 +170,9 @@ class JobRunner {
   void Refill(Lane& lane, std::unique_lock<std::mutex>& l);
   void Process(Lane& lane, const catalog::Job& job);
   void MonitorLoop();
+  // The monitor's lease work: renews this engine's claims (when `running`)
+  // and requeues other engines' jobs whose lease ended, each when due.
+  void RenewAndReclaimLeases(bool running, TimePoint* next_renewal, TimePoint* next_expiry_check);
   Duration Backoff(int attempts) const;
   // Whether a job that failed its attempt number `attempts` is tried again.
   bool MayRetry(const Status& error, int attempts) const;
@@ -160,6 +189,10 @@ class JobRunner {
   std::map<std::string, std::unique_ptr<Lane>, std::less<>> lanes_;    // fixed after construction
   std::unordered_map<int64_t, std::shared_ptr<CancelToken>> running_;  // GUARDED_BY(mu_)
   bool stopping_ = false;                                              // GUARDED_BY(mu_)
+  // The monitor: in a tick, and when its next tick is due. For TEST_IsIdle.
+  bool monitor_busy_ = true;    // GUARDED_BY(mu_): true until its first tick has run
+  TimePoint monitor_next_;      // GUARDED_BY(mu_)
+  uint64_t monitor_ticks_ = 0;  // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;
 };
 

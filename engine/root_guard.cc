@@ -7,6 +7,7 @@
 
 #include "catalog/backend_ids.h"
 #include "common/logging.h"
+#include "engine/bookkeeping.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -167,11 +168,17 @@ void RootGuard::Report(std::string_view backend, const Status& s) {
     CountErrorSite(message.substr(0, 9));
     spdlog::error("{}", message);
   }
-  auto session = catalog_.Acquire();
-  if (!session.ok()) return;
-  auto top = session->Lookup(catalog::kRootId, backend);
-  if (!top.ok()) return;
-  catalog::SetEntryError(*session, top->id, message).IgnoreError();
+  RecordBookkeeping("E-BOOK-08", "user.hsm.error of backend " + std::string(backend),
+                    "its directory's user.hsm.error is stale until the root's state changes again",
+                    clock_, [&]() -> Status {
+                      HSMFS_ASSIGN_OR_RETURN(catalog::Session session, catalog_.Acquire());
+                      auto top = session.Lookup(catalog::kRootId, backend);
+                      if (!top.ok()) {
+                        // No directory (yet) to carry it.
+                        return top.status().code() == Code::kNotFound ? Status::Ok() : top.status();
+                      }
+                      return catalog::SetEntryError(session, top->id, message);
+                    });
 }
 
 Status RootGuard::LoadRecordedIds() {

@@ -11,6 +11,7 @@
 
 #include "backends/registry.h"
 #include "common/logging.h"
+#include "engine/bookkeeping.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -401,10 +402,14 @@ bool Writes::CloseWriter(EntryId id, int fd, bool keep) {
   // The last writer closed: record the size and start the settle time.
   struct stat st;
   if (::fstat(fd, &st) == 0) {
-    auto session = engine_.catalog().Acquire();
-    if (session.ok()) {
-      session->SetLocalAttrs(id, static_cast<uint64_t>(st.st_size), MtimeNs(st)).IgnoreError();
-    }
+    RecordBookkeeping("E-BOOK-05", "the size at close of entry " + std::to_string(id),
+                      "it shows its last recorded size until it settles (the archive takes "
+                      "the size of its cached copy)",
+                      engine_.clock(), [&]() -> Status {
+                        HSMFS_ASSIGN_OR_RETURN(auto session, engine_.catalog().Acquire());
+                        return session.SetLocalAttrs(id, static_cast<uint64_t>(st.st_size),
+                                                     MtimeNs(st));
+                      });
   }
   engine_.cache().SizeRecorded(id);
   return true;
@@ -433,13 +438,14 @@ void Writes::SettleAll(const std::vector<EntryId>& ids) {
   // path as the archiver; whichever engine runs next archives them. What
   // fails here is archived when the next engine starts (Archiver::Start
   // queues every unarchived file that has no job).
-  int queued = 0;
-  if (Status s = QueueArchives(engine_.catalog(), engine_.cache(), engine_.clock(),
-                               engine_.writers(), due, &queued);
-      !s.ok()) {
-    spdlog::warn("cannot queue {} archive jobs now: {}; the next engine that runs jobs queues them",
-                 due.size(), s.message());
-  }
+  RecordBookkeeping("E-BOOK-06",
+                    "the archive jobs of " + std::to_string(due.size()) + " settled entries",
+                    "the next engine that runs jobs archives them when it starts", engine_.clock(),
+                    [&]() -> Status {
+                      int queued = 0;
+                      return QueueArchives(engine_.catalog(), engine_.cache(), engine_.clock(),
+                                           engine_.writers(), due, &queued);
+                    });
 }
 
 void Writes::AddSettle(EntryId id, PendingSettles* pending) {
@@ -484,8 +490,11 @@ Status Writes::IngestFile(const Entry& dir, const stdfs::path& local, const std:
     auto copy = engine_.cache().CreateCopy(id);
     if (!copy.ok()) {
       ::close(in);
-      auto s = engine_.catalog().Acquire();
-      if (s.ok()) s->Remove(id).IgnoreError();
+      RecordBookkeeping("E-BOOK-07", "the removal of " + created->display() + " (its copy failed)",
+                        "the name stays, empty: remove it", engine_.clock(), [&]() -> Status {
+                          HSMFS_ASSIGN_OR_RETURN(auto session, engine_.catalog().Acquire());
+                          return session.Remove(id);
+                        });
       return AtSite("E-CACHE-01", copy.status());
     }
     fd = *copy;

@@ -9,6 +9,7 @@
 #include "common/checksum.h"
 #include "common/logging.h"
 #include "common/units.h"
+#include "engine/bookkeeping.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -123,9 +124,13 @@ Status Stager::Run(backends::Backend& backend, const Job& job, const CancelToken
       const TimePoint now = clock_.Now();
       if (now - last_progress < std::chrono::seconds(1)) return;
       last_progress = now;
-      WithSession([&](catalog::Session& session) {
-        return JobQueue::Progress(session, job.id, done, clock_.WallNanos());
-      }).IgnoreError();
+      // Not retried: the next report (in a second) says more.
+      if (Status s = WithSession([&](catalog::Session& session) {
+            return JobQueue::Progress(session, job.id, done, clock_.WallNanos());
+          });
+          !s.ok()) {
+        spdlog::debug("recall of {}: progress not recorded: {}", e.display(), s.message());
+      }
     };
     HSMFS_RETURN_IF_ERROR(backend.Read(e.backend_path, fill->tmp_path(), ro));
     struct stat st;
@@ -152,7 +157,7 @@ Status Stager::Run(backends::Backend& backend, const Job& job, const CancelToken
   return Status::Ok();
 }
 
-void Stager::Prepare(backends::Backend& backend, const std::vector<Job>& jobs) {
+void Stager::Upcoming(backends::Backend& backend, const std::vector<Job>& jobs) {
   std::vector<backends::ObjectPath> paths;
   std::string backend_name;
   for (const Job& j : jobs) {
@@ -177,11 +182,17 @@ void Stager::Failed(const Job& job, const Status& error) {
   CountErrorSite("E-STAGE-01");
   spdlog::error("E-STAGE-01: recall of {} failed after {} attempt(s): {}", job.entry.display(),
                 job.attempts + 1, error.message());
-  WithSession([&](catalog::Session& session) -> Status {
-    HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
-    HSMFS_RETURN_IF_ERROR(JobQueue::FailStage(session, job, error, clock_.WallNanos()));
-    return tx.Commit();
-  }).IgnoreError();
+  RecordBookkeeping(
+      "E-BOOK-02", "the failed recall of " + job.entry.display(),
+      "its job stays running in the catalog until the next start tries it again; "
+      "its waiters are told now",
+      clock_, [&] {
+        return WithSession([&](catalog::Session& session) -> Status {
+          HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+          HSMFS_RETURN_IF_ERROR(JobQueue::FailStage(session, job, error, clock_.WallNanos()));
+          return tx.Commit();
+        });
+      });
   if (notifier_) notifier_->InvalidateInode(static_cast<uint64_t>(job.entry_id));
   Finish(job.entry_id, FailedPreconditionError("E-STAGE-01: recall of " + job.entry.display() +
                                                " failed: " + error.message()));
@@ -218,7 +229,9 @@ void Stager::Tick() {
       Finish(id, AbortedError("the recall of " + e.display() + " was cancelled"));
     }
   }
-  if (Status s = cache_.FlushTouches(); !s.ok()) spdlog::debug("cache: {}", s.message());
+  RecordBookkeeping("E-BOOK-04", "which cached copies were used",
+                    "kept for the next tick; meanwhile eviction may take a copy in use first",
+                    clock_, [&] { return cache_.FlushTouches(); });
 }
 
 }  // namespace hsmfs::fs

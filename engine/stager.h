@@ -65,6 +65,8 @@ class Stager final : private JobRunner::Work {
   // Mean seconds of the recalls of `backend` this stager timed; 0 if none yet.
   double TimedSeconds(std::string_view backend) { return runner_.TimedSeconds(backend); }
   int Workers(std::string_view backend) { return runner_.Workers(backend); }
+  // For tests: see JobRunner::TEST_IsIdle.
+  bool TEST_IsIdle() { return runner_.TEST_IsIdle(); }
 
  private:
   Status Run(backends::Backend& backend, const catalog::Job& job,
@@ -73,7 +75,7 @@ class Stager final : private JobRunner::Work {
   void Cancelled(const catalog::Job& job) override;
   void Tick() override;
   // Tells the backend of the whole batch (Backend::StageMany).
-  void Prepare(backends::Backend& backend, const std::vector<catalog::Job>& jobs) override;
+  void Upcoming(backends::Backend& backend, const std::vector<catalog::Job>& jobs) override;
 
   void Finish(catalog::EntryId entry, const Status& s);
   Status WithSession(const std::function<Status(catalog::Session&)>& fn);

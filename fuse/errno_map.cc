@@ -1,6 +1,13 @@
 #include "fuse/errno_map.h"
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "common/logging.h"
 
 namespace hsmfs::fs {
 
@@ -66,6 +73,28 @@ int ToErrno(const Status& status) {
       // Growing past what the cache can ever hold: no wait would help, and
       // ENOSPC would suggest that freeing space might.
       return EFBIG;
+  }
+  return EIO;
+}
+
+int ErrnoForCaughtException(std::string_view op, uint64_t ino) noexcept {
+  try {
+    std::string what = "unknown exception";
+    // Rethrown to learn its type; checked first, as `throw;` with nothing
+    // being handled would terminate.
+    if (std::exception_ptr caught = std::current_exception()) {
+      try {
+        std::rethrow_exception(caught);
+      } catch (const std::exception& e) {
+        what = e.what();
+      } catch (...) {
+      }
+    }
+    CountErrorSite("E-FUSE-01");
+    spdlog::error("E-FUSE-01: {} (inode {}): unexpected exception: {} -> {}", op, ino, what,
+                  std::strerror(EIO));
+  } catch (...) {
+    // Out of memory while logging: the reply matters more than the line.
   }
   return EIO;
 }

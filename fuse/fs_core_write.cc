@@ -10,6 +10,7 @@
 #include "backends/registry.h"
 #include "catalog/job_queue.h"
 #include "common/logging.h"
+#include "engine/bookkeeping.h"
 #include "fuse/fs_core.h"
 
 namespace hsmfs::fs {
@@ -90,8 +91,11 @@ Result<std::pair<Attr, OpenFile>> FsCore::Create(uint64_t parent, std::string_vi
                          AddLocalEntry(parent, name, catalog::EntryType::kFile, mode, who));
   auto fd = engine_.cache().CreateCopy(e.id);
   if (!fd.ok()) {
-    auto s = engine_.catalog().Acquire();
-    if (s.ok()) s->Remove(e.id).IgnoreError();
+    RecordBookkeeping("E-BOOK-07", "the removal of " + e.display() + " (its copy failed)",
+                      "the name stays, empty: remove it", engine_.clock(), [&]() -> Status {
+                        HSMFS_ASSIGN_OR_RETURN(auto session, engine_.catalog().Acquire());
+                        return session.Remove(e.id);
+                      });
     return AtSite("E-CACHE-01", fd.status());
   }
   engine_.cache().Opened(e.id);
@@ -307,19 +311,7 @@ Status FsCore::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
   {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-    HSMFS_ASSIGN_OR_RETURN(
-        catalog::Stmt st,
-        s.db().Prepare("WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL SELECT e.id FROM entries e "
-                       "JOIN sub ON e.parent = sub.id) SELECT j.entry_id, j.id FROM jobs j WHERE "
-                       "j.entry_id IN sub AND j.kind = 'archive' AND j.state IN "
-                       "('queued', 'running')"));
-    st.Bind(1, src.id);
-    for (;;) {
-      HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) break;
-      stopped.emplace_back(st.Int(0), st.Int(1));
-    }
-    st.Reset();
+    HSMFS_ASSIGN_OR_RETURN(stopped, catalog::JobQueue::ActiveArchivesBelow(s, src.id));
     for (const auto& [entry, job] : stopped) {
       HSMFS_RETURN_IF_ERROR(
           catalog::JobQueue::Cancel(s, job, engine_.clock().WallNanos()).status());

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdarg>
 #include <cstdio>
@@ -51,6 +52,24 @@ void ReplyError(fuse_req_t req, const Status& s, const char* op, uint64_t ino) {
   }
   spdlog::log(level, "{} (inode {}): {} -> {}", op, ino, s.message(), std::strerror(err));
   fuse_reply_err(req, err);
+}
+
+// Shared by a handler and the callback that replies for it: the first to
+// claim replies, so a handler that throws after its callback ran (or before
+// the callback, which then runs later) still replies exactly once.
+class ReplyOnce {
+ public:
+  bool Claim() { return !done_.exchange(true); }
+
+ private:
+  std::atomic<bool> done_{false};
+};
+
+// Ends a handler whose body threw (call inside its catch): logs what was
+// caught (E-FUSE-01) and replies EIO, unless `once` says a reply was sent.
+void ReplyCaught(fuse_req_t req, const char* op, uint64_t ino, ReplyOnce* once = nullptr) {
+  const int err = ErrnoForCaughtException(op, ino);
+  if (!once || once->Claim()) fuse_reply_err(req, err);
 }
 
 void FillStat(const Attr& a, struct stat* st) {
@@ -106,9 +125,12 @@ class FuseDirSink final : public DirSink {
   }
 
   void Finish(Status status) override {
+    if (!once_.Claim()) return;
     if (!status.ok() && used_ == 0) return ReplyError(req_, status, "readdir", ino_);
     fuse_reply_buf(req_, buf_.data(), used_);
   }
+  // For the handler's catch: Finish has not replied and now never will.
+  ReplyOnce& once() { return once_; }
 
  private:
   fuse_req_t req_;
@@ -116,6 +138,7 @@ class FuseDirSink final : public DirSink {
   bool plus_;
   std::vector<char> buf_;
   size_t used_ = 0;
+  ReplyOnce once_;
 };
 
 catalog::Requester RequesterOf(fuse_req_t req) {
@@ -133,14 +156,19 @@ class PendingOpen {
       : req_(req), ino_(ino), core_(&Core(req)), fi_(fi) {}
 
   void Complete(Result<OpenFile> r) {
+    bool abandoned;
     {
       std::lock_guard<std::mutex> l(mu_);
       if (!armed_) {
         early_.emplace(std::move(r));
         return;
       }
+      abandoned = answered_;
+      answered_ = true;
     }
-    Reply(std::move(r));
+    if (!abandoned) return Reply(std::move(r));
+    // The handler threw and replied EIO: nobody will use or release it.
+    if (r.ok()) core_->Release(ino_, *r);
   }
 
   void Arm() {
@@ -149,8 +177,27 @@ class PendingOpen {
       std::lock_guard<std::mutex> l(mu_);
       armed_ = true;
       early.swap(early_);
+      if (early) answered_ = true;
     }
     if (early) Reply(std::move(*early));
+  }
+
+  // For the handler's catch: replies EIO (logged, E-FUSE-01) unless the open
+  // was answered; an answer that comes later only releases its file.
+  void Abandon() {
+    std::optional<Result<OpenFile>> early;
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      if (answered_) {
+        ErrnoForCaughtException("open", ino_);
+        return;
+      }
+      armed_ = true;
+      answered_ = true;
+      early.swap(early_);
+    }
+    ReplyCaught(req_, "open", ino_);
+    if (early && early->ok()) core_->Release(ino_, **early);
   }
 
  private:
@@ -169,7 +216,8 @@ class PendingOpen {
   FsCore* core_;  // the request is freed by the reply; the core is not
   fuse_file_info fi_;
   std::mutex mu_;
-  bool armed_ = false;
+  bool armed_ = false;     // GUARDED_BY(mu_)
+  bool answered_ = false;  // GUARDED_BY(mu_): the request has its reply
   std::optional<Result<OpenFile>> early_;
 };
 
@@ -190,26 +238,34 @@ void OpInit(void* /*userdata*/, fuse_conn_info* conn) noexcept {
 }
 
 void OpOpen(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
+  std::shared_ptr<PendingOpen> pending;
   try {
-    auto pending = std::make_shared<PendingOpen>(req, ino, *fi);
+    pending = std::make_shared<PendingOpen>(req, ino, *fi);
     const uint64_t wait =
         Core(req).Open(ino, fi->flags, RequesterOf(req),
                        [pending](Result<OpenFile> r) { pending->Complete(std::move(r)); });
     if (wait != 0) fuse_req_interrupt_func(req, OnInterrupt, reinterpret_cast<void*>(wait));
     pending->Arm();
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    if (pending) {
+      pending->Abandon();
+    } else {
+      ReplyCaught(req, "open", ino);
+    }
   }
 }
 
-void OpRead(fuse_req_t req, fuse_ino_t /*ino*/, size_t size, off_t off,
-            fuse_file_info* fi) noexcept {
-  // The file handle is the cached copy's descriptor: libfuse splices from it.
-  fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-  buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-  buf.buf[0].fd = static_cast<int>(fi->fh);
-  buf.buf[0].pos = off;
-  fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+void OpRead(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) noexcept {
+  try {
+    // The file handle is the cached copy's descriptor: libfuse splices from it.
+    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
+    buf.buf[0].fd = static_cast<int>(fi->fh);
+    buf.buf[0].pos = off;
+    fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+  } catch (...) {
+    ReplyCaught(req, "read", ino);
+  }
 }
 
 // `writable` from the open flags is informational only: FsCore knows its
@@ -220,8 +276,15 @@ OpenFile FileOf(const fuse_file_info* fi) {
 }
 
 void OpRelease(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) noexcept {
-  Core(req).Release(ino, FileOf(fi));
-  fuse_reply_err(req, 0);
+  int err = 0;
+  try {
+    Core(req).Release(ino, FileOf(fi));
+  } catch (...) {
+    // close(2) has returned already (the kernel ignores a release's error):
+    // the log line is what is left of it.
+    err = ErrnoForCaughtException("release", ino);
+  }
+  fuse_reply_err(req, err);
 }
 
 void ReplyStatus(fuse_req_t req, const Status& s, const char* op, uint64_t ino) {
@@ -237,9 +300,16 @@ void OpCreate(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     const fuse_entry_param e = ToEntryParam(Core(req), r->first);
     fi->fh = static_cast<uint64_t>(r->second.fd);
     fi->keep_cache = r->second.keep_cache;
-    if (fuse_reply_create(req, &e, fi) != 0) Core(req).Release(e.ino, r->second);
+    if (fuse_reply_create(req, &e, fi) != 0) {
+      // Replied (the creator is gone): an exception here must not reply again.
+      try {
+        Core(req).Release(e.ino, r->second);
+      } catch (...) {
+        ErrnoForCaughtException("create", parent);
+      }
+    }
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "create", parent);
   }
 }
 
@@ -254,7 +324,7 @@ void OpMknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
     const fuse_entry_param e = ToEntryParam(Core(req), r->first);
     fuse_reply_entry(req, &e);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "mknod", parent);
   }
 }
 
@@ -265,7 +335,7 @@ void OpMkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) n
     const fuse_entry_param e = ToEntryParam(Core(req), *r);
     fuse_reply_entry(req, &e);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "mkdir", parent);
   }
 }
 
@@ -276,7 +346,7 @@ void OpSymlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* 
     const fuse_entry_param e = ToEntryParam(Core(req), *r);
     fuse_reply_entry(req, &e);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "symlink", parent);
   }
 }
 
@@ -286,7 +356,7 @@ void OpReadlink(fuse_req_t req, fuse_ino_t ino) noexcept {
     if (!r.ok()) return ReplyError(req, r.status(), "readlink", ino);
     fuse_reply_readlink(req, r->c_str());
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "readlink", ino);
   }
 }
 
@@ -294,7 +364,7 @@ void OpLink(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* ne
   try {
     ReplyStatus(req, Core(req).Link(ino, newparent, newname), "link", ino);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "link", ino);
   }
 }
 
@@ -302,7 +372,7 @@ void OpUnlink(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
   try {
     ReplyStatus(req, Core(req).Unlink(parent, name), "unlink", parent);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "unlink", parent);
   }
 }
 
@@ -310,7 +380,7 @@ void OpRmdir(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
   try {
     ReplyStatus(req, Core(req).RemoveDir(parent, name), "rmdir", parent);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "rmdir", parent);
   }
 }
 
@@ -319,7 +389,7 @@ void OpRename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t ne
   try {
     ReplyStatus(req, Core(req).Rename(parent, name, newparent, newname, flags), "rename", parent);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "rename", parent);
   }
 }
 
@@ -330,7 +400,7 @@ void OpWrite(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t
     if (!r.ok()) return ReplyError(req, r.status(), "write", ino);
     fuse_reply_write(req, *r);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "write", ino);
   }
 }
 
@@ -343,12 +413,13 @@ void OpFsync(fuse_req_t req, fuse_ino_t ino, int /*datasync*/, fuse_file_info* f
   try {
     ReplyStatus(req, Core(req).Fsync(ino, FileOf(fi)), "fsync", ino);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "fsync", ino);
   }
 }
 
 void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
                fuse_file_info* fi) noexcept {
+  std::shared_ptr<ReplyOnce> once;
   try {
     AttrChange change;
     if (to_set & FUSE_SET_ATTR_MODE) change.mode = attr->st_mode & 07777;
@@ -363,15 +434,17 @@ void OpSetattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
     if (to_set & FUSE_SET_ATTR_UID) change.uid = attr->st_uid;
     if (to_set & FUSE_SET_ATTR_GID) change.gid = attr->st_gid;
     const OpenFile file = fi ? FileOf(fi) : OpenFile{};
+    once = std::make_shared<ReplyOnce>();
     Core(req).SetAttr(ino, fi ? &file : nullptr, change, RequesterOf(req),
-                      [req, ino](Result<Attr> r) {
+                      [req, ino, once](Result<Attr> r) {
+                        if (!once->Claim()) return;
                         if (!r.ok()) return ReplyError(req, r.status(), "setattr", ino);
                         struct stat st;
                         FillStat(*r, &st);
                         fuse_reply_attr(req, &st, Seconds(Core(req).attr_timeout()));
                       });
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "setattr", ino, once.get());
   }
 }
 
@@ -382,19 +455,22 @@ void OpSetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* /*
     if (!s.ok()) return ReplyError(req, s, "setxattr", ino);
     fuse_reply_err(req, 0);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "setxattr", ino);
   }
 }
 
 void OpLookup(fuse_req_t req, fuse_ino_t parent, const char* name) noexcept {
+  std::shared_ptr<ReplyOnce> once;
   try {
-    Core(req).Lookup(parent, name, [req, parent](Result<Attr> r) {
+    once = std::make_shared<ReplyOnce>();
+    Core(req).Lookup(parent, name, [req, parent, once](Result<Attr> r) {
+      if (!once->Claim()) return;
       if (!r.ok()) return ReplyError(req, r.status(), "lookup", parent);
       const fuse_entry_param e = ToEntryParam(Core(req), *r);
       fuse_reply_entry(req, &e);
     });
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "lookup", parent, once.get());
   }
 }
 
@@ -415,16 +491,17 @@ void OpGetattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) noexcept 
     FillStat(*r, &st);
     fuse_reply_attr(req, &st, Seconds(Core(req).attr_timeout()));
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "getattr", ino);
   }
 }
 
-void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) {
+void ReadDirCommon(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus) noexcept {
+  std::shared_ptr<FuseDirSink> sink;
   try {
-    Core(req).ReadDir(ino, static_cast<uint64_t>(off),
-                      std::make_shared<FuseDirSink>(req, ino, size, plus));
+    sink = std::make_shared<FuseDirSink>(req, ino, size, plus);
+    Core(req).ReadDir(ino, static_cast<uint64_t>(off), sink);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, plus ? "readdirplus" : "readdir", ino, sink ? &sink->once() : nullptr);
   }
 }
 
@@ -448,7 +525,7 @@ void OpGetxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) n
     if (size < value.size()) return (void)fuse_reply_err(req, ERANGE);
     fuse_reply_buf(req, value.data(), value.size());
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "getxattr", ino);
   }
 }
 
@@ -462,7 +539,7 @@ void OpListxattr(fuse_req_t req, fuse_ino_t ino, size_t size) noexcept {
     if (size < names.size()) return (void)fuse_reply_err(req, ERANGE);
     fuse_reply_buf(req, names.data(), names.size());
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "listxattr", ino);
   }
 }
 
@@ -483,7 +560,7 @@ void OpStatfs(fuse_req_t req, fuse_ino_t ino) noexcept {
     st.f_namemax = r->name_max;
     fuse_reply_statfs(req, &st);
   } catch (...) {
-    fuse_reply_err(req, EIO);
+    ReplyCaught(req, "statfs", ino);
   }
 }
 

@@ -4,8 +4,10 @@
 #include "engine/stager.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -15,6 +17,9 @@
 
 #include "backends/testing/fake_backend.h"
 #include "backends/testing/fault_injecting_backend.h"
+#include "catalog/sqlite/raw_access.h"
+#include "common/logging.h"
+#include "tests/unit/log_capture.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -63,11 +68,12 @@ class StagerTest : public ::testing::Test {
     catalog_.reset();
     stdfs::remove_all(dir_);
   }
-  // Starts a stager as the engine does: jobs left running go back to the queue.
+  // Starts a stager as the engine does: jobs this host's earlier engines left
+  // running go back to the queue.
   void StartStager() {
     {
       auto s = catalog_->Acquire();
-      ASSERT_TRUE(JobQueue::ResetRunning(*s, clock_.WallNanos()).ok());
+      ASSERT_TRUE(JobQueue::RequeueAbandoned(*s, "", EngineOwnerPrefix(), clock_.WallNanos()).ok());
     }
     stager_ = std::make_unique<Stager>(*catalog_, backends_, *cache_, clock_, options_, nullptr);
     ASSERT_TRUE(stager_->Start().ok());
@@ -222,6 +228,43 @@ TEST_F(StagerTest, ANewVolumeIsTheOneWithTheMostWaitingRecalls) {
   EXPECT_EQ(fake_->reads(), (std::vector<std::string>{"b1", "b2", "b3", "a1"}));
 }
 
+TEST_F(StagerTest, ABurstDuringEngineStartIsOneCoalescingWindow) {
+  // The first recall of the burst arrives while the engine starts (before its
+  // workers run), the others just after: still one window, one batch. A lane
+  // that began without its window dispatched the first recall alone whenever
+  // its worker ran before the rest arrived (a flaky
+  // ANewVolumeIsTheOneWithTheMostWaitingRecalls); rounds make that visible.
+  {
+    auto s = catalog_->Acquire();
+    ASSERT_TRUE(JobQueue::ResetRunning(*s, clock_.WallNanos()).ok());
+  }
+  size_t batches = 0;
+  for (int round = 0; round < 20; ++round) {
+    const std::string r = std::to_string(round);
+    std::vector<Entry> files = {
+        AddFile("a1-" + r, "x", "A" + r, 1), AddFile("b3-" + r, "x", "B" + r, 3),
+        AddFile("b1-" + r, "x", "B" + r, 1), AddFile("b2-" + r, "x", "B" + r, 2)};
+    stager_ = std::make_unique<Stager>(*catalog_, backends_, *cache_, clock_, options_, nullptr);
+    const size_t reads_before = fake_->reads().size();
+    Request(files[0]);  // queued before the workers start
+    ASSERT_TRUE(stager_->Start().ok());
+    for (size_t i = 1; i < files.size(); ++i) Request(files[i]);
+    std::vector<std::future<Status>> waiters;
+    for (const Entry& f : files) waiters.push_back(Watch(f));
+    ASSERT_TRUE(Drive([&] {
+      return std::all_of(waiters.begin(), waiters.end(), [&](auto& w) { return Ready(w); });
+    })) << "round "
+        << round;
+    const std::vector<std::string> all = fake_->reads();
+    const std::vector<std::string> reads(all.begin() + static_cast<ptrdiff_t>(reads_before),
+                                         all.end());
+    EXPECT_EQ(reads, (std::vector<std::string>{"b1-" + r, "b2-" + r, "b3-" + r, "a1-" + r}))
+        << "round " << round;
+    ASSERT_EQ(fake_->stage_batches().size(), ++batches) << "round " << round;
+    stager_.reset();
+  }
+}
+
 TEST_F(StagerTest, AWorkerStaysOnTheVolumeItUsedLast) {
   StartStager();
   const Entry b1 = AddFile("b1", "x", "B", 1);
@@ -236,6 +279,170 @@ TEST_F(StagerTest, AWorkerStaysOnTheVolumeItUsedLast) {
   ASSERT_TRUE(Drive([&] { return Ready(wa) && Ready(wb); }));
   // Volume A sorts first, but B is mounted: finish B before switching.
   EXPECT_EQ(fake_->reads(), (std::vector<std::string>{"b1", "b9", "a1"}));
+}
+
+// Holds the catalog's write lock from a connection of its own, as another
+// process writing would: writers that give up waiting get SQLITE_BUSY.
+class CatalogWriteLock {
+ public:
+  explicit CatalogWriteLock(const stdfs::path& db) {
+    EXPECT_EQ(sqlite3_open(db.c_str(), &db_), SQLITE_OK);
+    EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  ~CatalogWriteLock() { Release(); }
+  void Release() {
+    if (!db_) return;
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    sqlite3_close(db_);
+    db_ = nullptr;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+uint64_t SiteCount(const std::string& id) {
+  const auto counts = ErrorSiteCounts();
+  auto it = counts.find(id);
+  return it == counts.end() ? 0 : it->second;
+}
+
+// Until `n` threads sleep on the fake clock (a bookkeeping back-off), in real time.
+bool WaitForSleepers(const FakeClock& clock, int n) {
+  for (int i = 0; i < 10000 && clock.sleepers() != n; ++i) std::this_thread::sleep_for(1ms);
+  return clock.sleepers() == n;
+}
+
+TEST_F(StagerTest, AFailedRecallIsRecordedOnceTheBusyCatalogLetsGoOrLoggedWithItsSite) {
+  // The stager's catalog gives up on a lock after 20 ms, not 10 s.
+  catalog::Catalog::Options quick;
+  quick.busy_timeout_ms = 20;
+  auto busy_catalog = catalog::Catalog::Open(dir_ / "catalog.db", quick);
+  ASSERT_TRUE(busy_catalog.ok()) << busy_catalog.status().ToString();
+  auto log = std::make_unique<LogCapture>();
+  // The stager goes first, also when an assertion returns early: its threads
+  // use the catalog and the log above.
+  // A worker may be in a back-off on the fake clock: time moves on meanwhile.
+  struct StopFirst {
+    std::unique_ptr<Stager>& stager;
+    FakeClock& clock;
+    ~StopFirst() {
+      std::atomic<bool> stopped{false};
+      std::thread ticker([&] {
+        while (!stopped) {
+          clock.Advance(1s);
+          std::this_thread::sleep_for(1ms);
+        }
+      });
+      stager.reset();
+      stopped = true;
+      ticker.join();
+    }
+  } stop_first{stager_, clock_};
+  stager_ = std::make_unique<Stager>(**busy_catalog, backends_, *cache_, clock_, options_, nullptr);
+  ASSERT_TRUE(stager_->Start().ok());
+  const uint64_t failures_before = SiteCount("E-BOOK-02");
+
+  // The failure is recorded while another writer holds the catalog: it waits
+  // for it (back-off on the clock) and is recorded once the lock is let go.
+  const Entry f = AddFile("f", "x");
+  faulty_->Hang(Op::kRead);
+  const Job job = Request(f);
+  auto done = Watch(f);
+  ASSERT_TRUE(Drive([&] { return faulty_->hanging() == 1; }));
+  auto lock = std::make_unique<CatalogWriteLock>(dir_ / "catalog.db");
+  faulty_->FailAlways(Op::kRead, FailedPreconditionError("the object is gone"));
+  faulty_->Unhang(Op::kRead);
+  ASSERT_TRUE(WaitForSleepers(clock_, 1));
+  EXPECT_EQ(JobOf(job.id).state, JobState::kRunning);  // not recorded yet
+  lock->Release();
+  clock_.Advance(100ms);
+  ASSERT_TRUE(Drive([&] { return Ready(done); }));
+  EXPECT_EQ(done.get().code(), Code::kFailedPrecondition);
+  EXPECT_EQ(JobOf(job.id).state, JobState::kFailed);
+  EXPECT_EQ(Get(f).state, FileState::kFailed);
+  EXPECT_EQ(SiteCount("E-BOOK-02"), failures_before);
+  EXPECT_NE(log->text().find("W E-BOOK-02: cannot record the failed recall of "), std::string::npos)
+      << log->text();
+
+  // A lock that is never let go: after the retries, one error line under the
+  // site, counted; the job stays running for the next start to requeue.
+  const Entry g = AddFile("g", "y");
+  faulty_->Clear(Op::kRead);
+  faulty_->Hang(Op::kRead);
+  const Job job_g = Request(g);
+  auto done_g = Watch(g);
+  ASSERT_TRUE(Drive([&] { return faulty_->hanging() == 1; }));
+  lock = std::make_unique<CatalogWriteLock>(dir_ / "catalog.db");
+  faulty_->FailAlways(Op::kRead, FailedPreconditionError("the object is gone"));
+  faulty_->Unhang(Op::kRead);
+  for (Duration backoff : {Duration(100ms), Duration(200ms)}) {
+    ASSERT_TRUE(WaitForSleepers(clock_, 1));
+    clock_.Advance(backoff);
+    ASSERT_TRUE(WaitForSleepers(clock_, 0));
+  }
+  for (int i = 0; i < 10000 && !Ready(done_g); ++i) std::this_thread::sleep_for(1ms);
+  ASSERT_TRUE(Ready(done_g));
+  EXPECT_EQ(done_g.get().code(), Code::kFailedPrecondition);  // the waiter is told anyway
+  EXPECT_EQ(SiteCount("E-BOOK-02"), failures_before + 1);
+  EXPECT_NE(log->text().find("E E-BOOK-02: cannot record the failed recall of "), std::string::npos)
+      << log->text();
+  EXPECT_NE(log->text().find("after 3 attempt(s)"), std::string::npos) << log->text();
+  lock->Release();
+  EXPECT_EQ(JobOf(job_g.id).state, JobState::kRunning);
+}
+
+TEST_F(StagerTest, TheRetryOfAFailedAttemptIsRecordedOnceTheBusyCatalogLetsGo) {
+  catalog::Catalog::Options quick;
+  quick.busy_timeout_ms = 20;
+  auto busy_catalog = catalog::Catalog::Open(dir_ / "catalog.db", quick);
+  ASSERT_TRUE(busy_catalog.ok()) << busy_catalog.status().ToString();
+  auto log = std::make_unique<LogCapture>();
+  struct StopFirst {
+    std::unique_ptr<Stager>& stager;
+    FakeClock& clock;
+    ~StopFirst() {
+      std::atomic<bool> stopped{false};
+      std::thread ticker([&] {
+        while (!stopped) {
+          clock.Advance(1s);
+          std::this_thread::sleep_for(1ms);
+        }
+      });
+      stager.reset();
+      stopped = true;
+      ticker.join();
+    }
+  } stop_first{stager_, clock_};
+  stager_ = std::make_unique<Stager>(**busy_catalog, backends_, *cache_, clock_, options_, nullptr);
+  ASSERT_TRUE(stager_->Start().ok());
+  const uint64_t failures_before = SiteCount("E-BOOK-01");
+
+  const Entry f = AddFile("f", "the data");
+  faulty_->Hang(Op::kRead);
+  const Job job = Request(f);
+  auto done = Watch(f);
+  ASSERT_TRUE(Drive([&] { return faulty_->hanging() == 1; }));
+  auto lock = std::make_unique<CatalogWriteLock>(dir_ / "catalog.db");
+  faulty_->FailAlways(Op::kRead, UnavailableError("tape library busy"));
+  faulty_->Unhang(Op::kRead);
+  ASSERT_TRUE(WaitForSleepers(clock_, 1));  // the requeue waits for the catalog
+  EXPECT_EQ(JobOf(job.id).state, JobState::kRunning);
+  lock->Release();
+  faulty_->Clear(Op::kRead);
+  clock_.Advance(100ms);
+  ASSERT_TRUE(WaitForSleepers(clock_, 0));
+  // RunnerOptions::name is "jobs" here ("stage" in the engine).
+  EXPECT_NE(log->text().find("W E-BOOK-01: cannot record the retry of jobs job " +
+                             std::to_string(job.id) + " (vault/f) (attempt 1 of 3)"),
+            std::string::npos)
+      << log->text();
+  // Requeued with its back-off, then recalled: nothing was lost.
+  ASSERT_TRUE(Drive([&] { return Ready(done); }));
+  EXPECT_TRUE(done.get().ok());
+  EXPECT_EQ(JobOf(job.id).state, JobState::kDone);
+  EXPECT_EQ(JobOf(job.id).attempts, 2);
+  EXPECT_EQ(SiteCount("E-BOOK-01"), failures_before);
 }
 
 TEST_F(StagerTest, TransientFailuresAreRetriedWithBackOff) {
@@ -289,7 +496,7 @@ TEST_F(StagerTest, ChecksumMismatchIsDataLoss) {
   const Entry f = AddFile("f", "data");
   {
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db()
+    ASSERT_TRUE(catalog::RawSqlite(*s)
                     .Exec("UPDATE entries SET checksum = 'md5:00000000000000000000000000000000'"
                           " WHERE id = " +
                           std::to_string(f.id))
@@ -310,7 +517,7 @@ TEST_F(StagerTest, SizeDifferentFromTheCatalogFails) {
   {
     // As on a posix backend: no checksum to catch it first.
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db().Exec("UPDATE entries SET checksum = NULL").ok());
+    ASSERT_TRUE(catalog::RawSqlite(*s).Exec("UPDATE entries SET checksum = NULL").ok());
   }
   Request(f);
   auto done = Watch(f);
@@ -372,6 +579,36 @@ TEST_F(StagerTest, ShutdownLeavesTheJobForTheNextEngine) {
   EXPECT_EQ(CachedData(f), "data");
 }
 
+// Item 5 of issue 13: a job another engine claimed stays its own while its
+// lease holds, and is recalled here once that engine stops renewing it.
+TEST_F(StagerTest, ARecallOfAnEngineThatStoppedRenewingItsLeaseIsTakenOver) {
+  const Entry f = AddFile("f", "data");
+  const int64_t lease_end = clock_.WallNanos() + std::chrono::nanoseconds(90s).count();
+  int64_t id = 0;
+  {
+    auto s = catalog_->Acquire();
+    auto job = JobQueue::EnqueueStage(*s, f, catalog::Requester{0, 2, "cat"}, clock_.WallNanos());
+    ASSERT_TRUE(job.ok() && job->has_value());
+    id = (*job)->id;
+    ASSERT_TRUE(*JobQueue::Claim(*s, id, "another-host pid 1 at 1", lease_end, clock_.WallNanos()));
+  }
+  // An engine that is not the claimant's successor: nothing is requeued at
+  // its start.
+  stager_ = std::make_unique<Stager>(*catalog_, backends_, *cache_, clock_, options_, nullptr);
+  ASSERT_TRUE(stager_->Start().ok());
+  auto done = Watch(f);
+  ASSERT_TRUE(Drive([&] { return clock_.WallNanos() >= lease_end - 1'000'000'000; }));
+  EXPECT_EQ(JobOf(id).state, JobState::kRunning);
+  EXPECT_EQ(JobOf(id).owner, "another-host pid 1 at 1");
+  EXPECT_EQ(fake_->calls(Op::kRead), 0);
+  ASSERT_TRUE(Drive([&] { return Ready(done); }, 100ms));
+  EXPECT_TRUE(done.get().ok());
+  EXPECT_EQ(CachedData(f), "data");
+  EXPECT_EQ(JobOf(id).state, JobState::kDone);
+  EXPECT_EQ(JobOf(id).attempts, 1);  // the other engine's interrupted attempt does not count
+  EXPECT_NE(JobOf(id).owner, "another-host pid 1 at 1");
+}
+
 TEST_F(StagerTest, AFullCacheDelaysTheRecallInsteadOfFailingIt) {
   FileCache::Options co;
   co.dir = dir_ / "cache";
@@ -382,7 +619,7 @@ TEST_F(StagerTest, AFullCacheDelaysTheRecallInsteadOfFailingIt) {
   const Entry pinned = AddFile("pinned", "0123456789");
   {
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db()
+    ASSERT_TRUE(catalog::RawSqlite(*s)
                     .Exec("UPDATE entries SET cached = 1, state = 'dual', pinned = 1 "
                           "WHERE id = " +
                           std::to_string(pinned.id))

@@ -12,12 +12,14 @@
 #include <filesystem>
 #include <future>
 #include <set>
+#include <stdexcept>
 
 #include "backends/testing/fake_backend.h"
 #include "backends/testing/fault_injecting_backend.h"
 #include "catalog/job_queue.h"
 #include "common/logging.h"
 #include "fuse/errno_map.h"
+#include "tests/unit/log_capture.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -363,7 +365,7 @@ TEST_F(FsCoreTest, BackendDownAfterSyncKeepsTheTree) {
   const int before = faulty_->calls(Op::kList);
   ASSERT_TRUE(ReadDirAll(vault->ino).ok());
   ASSERT_TRUE(Eventually([&] { return faulty_->calls(Op::kList) > before; }));
-  std::this_thread::sleep_for(20ms);
+  ASSERT_TRUE(engine_->TEST_WaitIdle());  // the failed refresh has ended
   auto after = ReadDirAll(vault->ino);
   ASSERT_TRUE(after.ok());
   EXPECT_EQ(Names(*after), (std::set<std::string>{".", "..", "act6", "README"}));
@@ -619,6 +621,43 @@ TEST_F(FsCoreTest, StageAndReleaseThroughXattrs) {
   EXPECT_EQ(StateOf(tod->ino), "offline");
   EXPECT_EQ(core_->GetAttr(tod->ino)->blocks, 0u);
   EXPECT_EQ(ToErrno(core_->SetXattr(tod->ino, "user.other", me)), ENOTSUP);
+}
+
+// The FUSE adapter's catch blocks reply with what this returns; what they
+// caught is in the log, not lost.
+TEST(FuseBoundaryTest, ACaughtExceptionIsLoggedWithWhatItSaysCountedAndBecomesEio) {
+  LogCapture log;
+  const auto count = [] {
+    const auto counts = ErrorSiteCounts();
+    auto it = counts.find("E-FUSE-01");
+    return it == counts.end() ? uint64_t{0} : it->second;
+  };
+  const uint64_t before = count();
+  int err = 0;
+  try {
+    throw std::out_of_range("vector::_M_range_check: __n (which is 7) >= this->size()");
+  } catch (...) {
+    err = ErrnoForCaughtException("read", 42);
+  }
+  EXPECT_EQ(err, EIO);
+  EXPECT_NE(log.text().find("E E-FUSE-01: read (inode 42): unexpected exception: "
+                            "vector::_M_range_check: __n (which is 7) >= this->size() -> "
+                            "Input/output error"),
+            std::string::npos)
+      << log.text();
+  try {
+    throw 7;
+  } catch (...) {
+    err = ErrnoForCaughtException("release", 9);
+  }
+  EXPECT_EQ(err, EIO);
+  EXPECT_NE(log.text().find("E E-FUSE-01: release (inode 9): unexpected exception: unknown "
+                            "exception -> Input/output error"),
+            std::string::npos)
+      << log.text();
+  // Called with nothing being handled it still answers, and does not terminate.
+  EXPECT_EQ(ErrnoForCaughtException("lookup", 1), EIO);
+  EXPECT_EQ(count(), before + 3);
 }
 
 }  // namespace

@@ -18,11 +18,12 @@
 #include "backends/testing/fake_backend.h"
 #include "backends/testing/fault_injecting_backend.h"
 #include "catalog/job_queue.h"
+#include "catalog/sqlite/raw_access.h"
 #include "common/checksum.h"
 #include "common/logging.h"
+#include "engine/fsck.h"
 #include "fuse/errno_map.h"
 #include "fuse/fs_core.h"
-#include "engine/fsck.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -272,7 +273,7 @@ TEST_F(FsCoreWriteTest, AClosedFileIsArchivedAfterSettlingAndVerified) {
   EXPECT_EQ(State(ino), "online");
   EXPECT_EQ(core_->GetAttr(ino)->size, data.size());
   clock_.Advance(4s);
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(engine_->TEST_WaitIdle());
   EXPECT_EQ(faulty_->calls(Op::kPut), 0);  // still settling
   ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
   EXPECT_EQ(fake_->Data("incoming/results.txt"), data);
@@ -482,7 +483,7 @@ TEST_F(FsCoreWriteTest, AnOutageLongerThanTheHorizonFailsThenRetriesWhenTheBacke
   ASSERT_TRUE(Drive([&] { return faulty_->calls(Op::kPut) == 13; }, 1s));
   ASSERT_TRUE(Drive([&] { return State(small) == "failed"; }, 1s));
   clock_.Advance(1min);
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(engine_->TEST_WaitIdle());
   EXPECT_EQ(faulty_->calls(Op::kPut), 13);
   EXPECT_EQ(State(big), "failed");
   // The backend answers again: both are archived without a manual retry.
@@ -652,13 +653,27 @@ TEST_F(FsCoreWriteTest, SymlinksAreEpermWhereTheBackendCannotStoreThemAndHardLin
   EXPECT_EQ(Lookup(incoming_, "hard").status().code(), Code::kNotFound);
 }
 
+TEST_F(FsCoreWriteTest, TheIdleHookWaitsForWorkThatIsDue) {
+  // What the tests above lean on: TEST_WaitIdle does not pass while a job is
+  // due, so "idle, and no Put" means no Put was ever coming.
+  Start();
+  const uint64_t ino = WriteFile(incoming_, "f", "data");
+  clock_.Advance(10s);  // settled: the tick queues its archive job
+  ASSERT_TRUE(Drive([&] { return State(ino) != "online"; }, 0s));
+  EXPECT_FALSE(engine_->TEST_WaitIdle(300ms));  // the job is due; its window waits for the clock
+  EXPECT_EQ(faulty_->calls(Op::kPut), 0);
+  ASSERT_TRUE(Drive([&] { return State(ino) == "dual"; }));
+  EXPECT_TRUE(engine_->TEST_WaitIdle());
+  EXPECT_EQ(faulty_->calls(Op::kPut), 1);
+}
+
 TEST_F(FsCoreWriteTest, AFileReopenedForWritingBeforeItSettlesIsNotQueuedUnderItsWriter) {
   Start();
   const uint64_t ino = WriteFile(incoming_, "f", "first");
   auto f = Open(ino, O_WRONLY);  // reopened before its settle time ends
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   clock_.Advance(10s);  // past the settle time: the settle tick runs
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(engine_->TEST_WaitIdle());
   for (const auto& j : Jobs()) {
     EXPECT_NE(j.kind, catalog::JobKind::kArchive) << "an archive job was queued under a writer";
   }
@@ -801,7 +816,7 @@ TEST_F(FsCoreWriteTest, AnUnlinkedOpenFileWorksUntilItsLastCloseAndIsNeverArchiv
   EXPECT_FALSE(stdfs::exists(copy));
   // Nothing is archived for it, however long we wait.
   clock_.Advance(60s);
-  std::this_thread::sleep_for(100ms);
+  ASSERT_TRUE(engine_->TEST_WaitIdle());
   EXPECT_EQ(faulty_->calls(Op::kPut), 0);
   EXPECT_FALSE(fake_->Exists("incoming/tmp"));
   for (const auto& j : Jobs()) ADD_FAILURE() << "job " << j.id << " for an unlinked file";
@@ -1143,7 +1158,9 @@ TEST_F(FsCoreWriteTest, ADirectoryWithOneBadRowStillListsTheOthers) {
   {
     // As a catalog written before names were checked holds it.
     auto s = engine_->catalog().Acquire();
-    ASSERT_TRUE(s->db().Exec("UPDATE entries SET name = '' WHERE id = " + std::to_string(b)).ok());
+    ASSERT_TRUE(catalog::RawSqlite(*s)
+                    .Exec("UPDATE entries SET name = '' WHERE id = " + std::to_string(b))
+                    .ok());
   }
   auto sink = std::make_shared<NameSink>();
   core_->ReadDir(incoming_, 0, sink);
@@ -1162,7 +1179,7 @@ TEST_F(FsCoreWriteTest, FsckRepairsAnEmptyNamedDirectoryAndArchivesWhatIsBelow) 
   ASSERT_TRUE(Drive([&] { return State(f) == "dual"; }));
   {
     auto s = engine_->catalog().Acquire();
-    ASSERT_TRUE(s->db()
+    ASSERT_TRUE(catalog::RawSqlite(*s)
                     .Exec("UPDATE entries SET name = '', backend_path = 'incoming/' WHERE id = " +
                           std::to_string(run) +
                           "; UPDATE entries SET backend_path = 'incoming//f', state = 'failed', "
@@ -1210,13 +1227,13 @@ TEST_F(FsCoreWriteTest, AnIncompleteCopyIsNeverArchivedAndFsckDropsItOnceItsWrit
   ASSERT_TRUE(core_->Write(ino, created->second, "part", 4, 0).ok());
   core_->Release(ino, created->second);  // the put dies here, before it cleared the mark
   clock_.Advance(1min);
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(engine_->TEST_WaitIdle());
   EXPECT_EQ(State(ino), "failed");
   EXPECT_FALSE(fake_->Stat("incoming/half").ok());
   core_options_ = FsCore::Options{0, 0};
   Start();  // a new engine archives what was left online, but not this
   clock_.Advance(1min);
-  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(engine_->TEST_WaitIdle());
   EXPECT_EQ(State(ino), "failed");
   for (const catalog::Job& j : Jobs()) EXPECT_NE(j.entry_id, static_cast<catalog::EntryId>(ino));
   FsckOptions repair;
