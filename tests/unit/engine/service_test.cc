@@ -170,7 +170,8 @@ TEST_F(ServiceTest, PreviewAndEtaShareOneModel) {
     auto session = engine_->catalog().Acquire();
     ASSERT_TRUE(session.ok());
     const int64_t t0 = clock_.WallNanos();
-    ASSERT_TRUE(*catalog::JobQueue::Claim(*session, one->jobs[0], t0));
+    ASSERT_TRUE(
+        *catalog::JobQueue::Claim(*session, one->jobs[0], "service_test", t0 + 60'000'000'000, t0));
     auto job = catalog::JobQueue::Get(*session, one->jobs[0]);
     ASSERT_TRUE(job.ok() && *job);
     ASSERT_TRUE(catalog::JobQueue::FinishStage(*session, **job, t0 + 3'000'000'000).ok());
