@@ -58,13 +58,14 @@ Result<backends::ObjectInfo> PutSymlink(backends::Backend& backend, const Entry&
 }  // namespace
 
 Archiver::Archiver(catalog::Catalog& catalog, const BackendMap& backends, FileCache& cache,
-                   Clock& clock, RunnerOptions runner, ArchiveOptions options,
+                   Clock& clock, OpenWriters& writers, RunnerOptions runner, ArchiveOptions options,
                    KernelNotifier* notifier)
     : catalog_(catalog),
       cache_(cache),
       clock_(clock),
       options_(options),
       notifier_(notifier),
+      writers_(writers),
       runner_(catalog::JobKind::kArchive, catalog, backends, clock, std::move(runner), *this) {
   // A previous engine may have left archives failed while a backend was down.
   for (const auto& [name, impl] : backends) down_[name] = clock_.Now();
@@ -105,56 +106,54 @@ void Archiver::Modified(EntryId entry, const std::vector<int64_t>& superseded_jo
   for (int64_t id : superseded_jobs) runner_.CancelRunning(id);
 }
 
-void Archiver::SetOpenForWriting(std::function<bool(EntryId)> fn) {
-  std::lock_guard<std::mutex> l(mu_);
-  open_for_writing_ = std::move(fn);
+Status Archiver::QueueNow(const std::vector<EntryId>& entries) {
+  int queued = 0;
+  HSMFS_RETURN_IF_ERROR(QueueArchives(catalog_, cache_, clock_, writers_, entries, &queued));
+  if (queued > 0) {
+    spdlog::debug("queued {} archive jobs", queued);
+    runner_.Kick();
+  }
+  return Status::Ok();
 }
 
-Status Archiver::QueueNow(const std::vector<EntryId>& entries) {
+Status QueueArchives(catalog::Catalog& catalog, FileCache& cache, Clock& clock,
+                     OpenWriters& writers, const std::vector<EntryId>& entries, int* queued) {
+  *queued = 0;
   if (entries.empty()) return Status::Ok();
   // One syncfs makes every settled copy durable: cheaper than an fsync each,
   // and the job must not exist before its data is on disk.
-  const int fd = ::open(cache_.dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int fd = ::open(cache.dir().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return ErrnoToStatus(errno, "open the cache directory");
   const int rc = ::syncfs(fd);
   const int err = errno;
   ::close(fd);
   if (rc != 0) return ErrnoToStatus(err, "syncfs of the cache");
-  int queued = 0;
-  std::function<bool(EntryId)> open_for_writing;
-  {
-    std::lock_guard<std::mutex> l(mu_);
-    open_for_writing = open_for_writing_;
-  }
-  HSMFS_RETURN_IF_ERROR(WithSession([&](catalog::Session& s) -> Status {
-    HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-    for (EntryId id : entries) {
-      auto e = s.Get(id);
-      if (!e.ok()) continue;  // deleted meanwhile
-      // Reopened for writing since it settled: its writer's next write would
-      // not make a new version (the first one did), so a job now could mark
-      // half-written data dual. The last close settles it again. A writer
-      // that opens after this check waits for this transaction to modify.
-      if (!e->is_dir() && open_for_writing && open_for_writing(id)) continue;
-      if (!e->is_dir() && e->state == catalog::FileState::kOnline) {
-        // close(2) returns before the kernel's RELEASE reaches us, so a crash
-        // can keep the last size from the catalog: take it from the copy.
-        struct stat st;
-        if (::stat(cache_.PathOf(id).c_str(), &st) == 0) {
-          e->size = static_cast<uint64_t>(st.st_size);
-          e->mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
-          HSMFS_RETURN_IF_ERROR(s.SetLocalAttrs(id, e->size, e->mtime_ns));
-        }
+  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, catalog.Acquire());
+  HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
+  int made = 0;
+  for (EntryId id : entries) {
+    auto e = s.Get(id);
+    if (!e.ok()) continue;  // deleted meanwhile
+    // Reopened for writing since it settled: its writer's next write would
+    // not make a new version (the first one did), so a job now could mark
+    // half-written data dual. The last close settles it again. A writer
+    // that opens after this check waits for this transaction to modify.
+    if (!e->is_dir() && writers.MarkDirty(id)) continue;
+    if (!e->is_dir() && e->state == catalog::FileState::kOnline) {
+      // close(2) returns before the kernel's RELEASE reaches us, so a crash
+      // can keep the last size from the catalog: take it from the copy.
+      struct stat st;
+      if (::stat(cache.PathOf(id).c_str(), &st) == 0) {
+        e->size = static_cast<uint64_t>(st.st_size);
+        e->mtime_ns = int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec;
+        HSMFS_RETURN_IF_ERROR(s.SetLocalAttrs(id, e->size, e->mtime_ns));
       }
-      HSMFS_ASSIGN_OR_RETURN(auto job, JobQueue::EnqueueArchive(s, *e, clock_.WallNanos()));
-      queued += job.has_value();
     }
-    return tx.Commit();
-  }));
-  if (queued > 0) {
-    spdlog::debug("queued {} archive jobs", queued);
-    runner_.Kick();
+    HSMFS_ASSIGN_OR_RETURN(auto job, JobQueue::EnqueueArchive(s, *e, clock.WallNanos()));
+    made += job.has_value();
   }
+  HSMFS_RETURN_IF_ERROR(tx.Commit());
+  *queued = made;
   return Status::Ok();
 }
 

@@ -37,6 +37,7 @@
 #include "engine/file_cache.h"
 #include "engine/job_runner.h"
 #include "engine/kernel_notifier.h"
+#include "engine/open_writers.h"
 
 namespace hsmfs::fs {
 
@@ -50,7 +51,8 @@ struct ArchiveOptions {
 class Archiver final : private JobRunner::Work {
  public:
   Archiver(catalog::Catalog& catalog, const BackendMap& backends, FileCache& cache, Clock& clock,
-           RunnerOptions runner, ArchiveOptions options, KernelNotifier* notifier);
+           OpenWriters& writers, RunnerOptions runner, ArchiveOptions options,
+           KernelNotifier* notifier);
   ~Archiver() override;
   Archiver(const Archiver&) = delete;
   Archiver& operator=(const Archiver&) = delete;
@@ -64,12 +66,8 @@ class Archiver final : private JobRunner::Work {
   void Closed(catalog::EntryId entry);
   // `entry` is being modified: forget its pending settle, stop its running job.
   void Modified(catalog::EntryId entry, const std::vector<int64_t>& superseded_jobs);
-  // Queues archiving of `entries` now (sync, then the jobs), as after settling.
+  // Queues archiving of `entries` now (QueueArchives), as after settling.
   Status QueueNow(const std::vector<catalog::EntryId>& entries);
-  // Tells whether a file is open for writing right now (and, if so, makes its
-  // last close settle it again). QueueNow asks inside the transaction that
-  // queues: a file reopened after it settled is never queued under its writer.
-  void SetOpenForWriting(std::function<bool(catalog::EntryId)> fn);
   void Kick() { runner_.Kick(); }
   // For tests: see JobRunner::TEST_IsIdle (Tick includes the settling).
   bool TEST_IsIdle() { return runner_.TEST_IsIdle(); }
@@ -100,8 +98,9 @@ class Archiver final : private JobRunner::Work {
   const ArchiveOptions options_;
   KernelNotifier* const notifier_;
 
+  OpenWriters& writers_;
+
   std::mutex mu_;
-  std::function<bool(catalog::EntryId)> open_for_writing_;  // GUARDED_BY(mu_)
   std::map<catalog::EntryId, TimePoint> settling_;  // GUARDED_BY(mu_): entry -> when it settles
   // Backends that may have archives failed while they were down, and when to
   // probe each next. GUARDED_BY(mu_)
@@ -109,5 +108,15 @@ class Archiver final : private JobRunner::Work {
 
   JobRunner runner_;  // last: its threads use the members above
 };
+
+// The one way a settled file gets its archive job, with or without an
+// archiver running here: one syncfs makes every copy durable, then one
+// transaction queues the jobs, skipping entries deleted meanwhile and files
+// open for writing (`writers` asks inside the transaction, so a file reopened
+// after it settled is never queued under its writer; its last close settles
+// it again). `*queued` counts the jobs made.
+Status QueueArchives(catalog::Catalog& catalog, FileCache& cache, Clock& clock,
+                     OpenWriters& writers, const std::vector<catalog::EntryId>& entries,
+                     int* queued);
 
 }  // namespace hsmfs::fs

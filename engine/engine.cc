@@ -255,7 +255,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
     archive_options.verify = config.archive.verify;
     engine->archiver_ =
         std::make_unique<Archiver>(*engine->catalog_, engine->backend_ptrs_, *engine->cache_, clock,
-                                   archive, archive_options, options.notifier);
+                                   engine->writers_, archive, archive_options, options.notifier);
     HSMFS_RETURN_IF_ERROR(engine->archiver_->Start());
   }
   return engine;

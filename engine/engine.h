@@ -20,6 +20,7 @@
 #include "engine/file_cache.h"
 #include "engine/kernel_notifier.h"
 #include "engine/namespace_sync.h"
+#include "engine/open_writers.h"
 #include "engine/root_guard.h"
 #include "engine/stager.h"
 
@@ -52,6 +53,8 @@ class Engine {
   NamespaceSync& sync() { return *sync_; }
   const BackendMap& backends() const { return backend_ptrs_; }
   FileCache& cache() { return *cache_; }
+  // Who has files open for writing (the mount, hsmctl put): the archiver asks.
+  OpenWriters& writers() { return writers_; }
   // nullptr unless the engine runs jobs.
   Stager* stager() { return stager_.get(); }
   Archiver* archiver() { return archiver_.get(); }
@@ -97,6 +100,7 @@ class Engine {
   std::unique_ptr<Executor> sync_pool_;
   std::unique_ptr<NamespaceSync> sync_;
   std::unique_ptr<FileCache> cache_;
+  OpenWriters writers_;  // before the archiver, which uses it
   std::unique_ptr<Stager> stager_;
   std::unique_ptr<Archiver> archiver_;
   int lock_fd_ = -1;

@@ -149,6 +149,12 @@ double JobRunner::AverageSeconds(std::string_view backend) {
   return it == lanes_.end() ? 0 : it->second->avg_seconds;
 }
 
+double JobRunner::TimedSeconds(std::string_view backend) {
+  std::lock_guard<std::mutex> l(mu_);
+  auto it = lanes_.find(backend);
+  return it == lanes_.end() || !it->second->timed ? 0 : it->second->avg_seconds;
+}
+
 int JobRunner::Workers(std::string_view backend) {
   auto it = lanes_.find(backend);
   return it == lanes_.end() ? 1 : it->second->workers;
@@ -313,6 +319,7 @@ void JobRunner::Process(Lane& lane, const Job& job) {
     if (result.ok()) {
       const double seconds = std::chrono::duration<double>(clock_.Now() - started).count();
       lane.avg_seconds = lane.avg_seconds == 0 ? seconds : 0.8 * lane.avg_seconds + 0.2 * seconds;
+      lane.timed = true;
     }
   }
   if (result.ok()) return;

@@ -134,6 +134,9 @@ class JobRunner {
   // Moving average of recent job durations on `backend` (0 if none yet) and
   // the lane's worker count.
   double AverageSeconds(std::string_view backend);
+  // As AverageSeconds, but 0 until a job on `backend` was timed (not the
+  // expected_by_backend guess).
+  double TimedSeconds(std::string_view backend);
   int Workers(std::string_view backend);
 
   // For tests (LevelDB's TEST_ hooks), so that a test can assert that nothing
@@ -156,6 +159,7 @@ class JobRunner {
     bool refilling = false;
     TimePoint window_until;  // coalescing: no dispatch before this
     double avg_seconds = 0;
+    bool timed = false;  // avg_seconds includes a job that ran
     // Volumes workers are on now: another worker starts on a different one,
     // so that two workers do not fight over one cartridge.
     std::multiset<std::string> busy_volumes;

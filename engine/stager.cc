@@ -99,17 +99,12 @@ void Stager::Finish(EntryId entry, const Status& s) {
 }
 
 Duration Stager::Eta(const Job& job, int64_t position) {
-  double avg = runner_.AverageSeconds(job.backend);
-  if (avg <= 0) avg = 5.0;  // nothing known about this backend yet
-  const int workers = runner_.Workers(job.backend);
-  double seconds;
-  if (position <= 0) {
-    const double elapsed = static_cast<double>(clock_.WallNanos() - job.started_ns) / 1e9;
-    seconds = std::max(0.0, avg - elapsed);
-  } else {
-    seconds = std::ceil(static_cast<double>(position) / workers) * avg;
-  }
-  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(seconds));
+  RecallTiming timing;
+  timing.seconds_per_recall = runner_.AverageSeconds(job.backend);
+  if (timing.seconds_per_recall <= 0) timing.seconds_per_recall = 5.0;  // nothing known yet
+  timing.workers = runner_.Workers(job.backend);
+  const double elapsed = static_cast<double>(clock_.WallNanos() - job.started_ns) / 1e9;
+  return RecallEta(timing, position, elapsed);
 }
 
 Status Stager::Run(backends::Backend& backend, const Job& job, const CancelToken& cancel) {

@@ -22,6 +22,7 @@
 #include "engine/file_cache.h"
 #include "engine/job_runner.h"
 #include "engine/kernel_notifier.h"
+#include "engine/recall_eta.h"
 
 namespace hsmfs::fs {
 
@@ -56,8 +57,14 @@ class Stager final : private JobRunner::Work {
   // True if the watcher was removed before being called.
   bool Unwatch(uint64_t id);
 
-  // Estimated time until a job at queue `position` (0 = running) is done.
+  // Estimated time until a job at queue `position` (0 = running) is done,
+  // from this stager's timing alone (RecallEta): recalls it timed, else the
+  // backend's stage_delay, else 5 s. Service::Recalls::Eta also knows the
+  // catalog's history.
   Duration Eta(const catalog::Job& job, int64_t position);
+  // Mean seconds of the recalls of `backend` this stager timed; 0 if none yet.
+  double TimedSeconds(std::string_view backend) { return runner_.TimedSeconds(backend); }
+  int Workers(std::string_view backend) { return runner_.Workers(backend); }
   // For tests: see JobRunner::TEST_IsIdle.
   bool TEST_IsIdle() { return runner_.TEST_IsIdle(); }
 

@@ -49,22 +49,10 @@ struct FsCore::OpenWait {
   TimerQueue::TimerId timer = 0;
 };
 
-FsCore::FsCore(Engine& engine, Options options) : engine_(engine), options_(options) {
-  if (Archiver* archiver = engine_.archiver()) {
-    archiver->SetOpenForWriting([this](EntryId id) {
-      std::lock_guard<std::mutex> l(write_mu_);
-      auto it = writers_.find(id);
-      if (it == writers_.end()) return false;
-      it->second.dirty = true;  // its last close settles it
-      return true;
-    });
-  }
-}
+FsCore::FsCore(Engine& engine, Options options)
+    : engine_(engine), service_(engine), options_(options) {}
 
-FsCore::~FsCore() {
-  if (Archiver* archiver = engine_.archiver()) archiver->SetOpenForWriting(nullptr);
-  engine_.Shutdown();
-}
+FsCore::~FsCore() { engine_.Shutdown(); }
 
 Result<Entry> FsCore::GetEntry(uint64_t ino) {
   auto session = engine_.catalog().Acquire();
@@ -439,24 +427,20 @@ Result<std::optional<std::string>> FsCore::GetXattr(uint64_t ino, std::string_vi
   // Other namespaces (security.*, system.posix_acl_*) are asked for on every
   // write and exec; answer them without touching the catalog.
   if (name.substr(0, 9) != "user.hsm.") return std::optional<std::string>();
+  if (name == kXattrQueuePosition || name == kXattrEta) {
+    auto where = service_.recalls().Where(static_cast<EntryId>(ino));
+    if (!where.ok()) return CatalogError(where.status());
+    if (!*where) return std::optional<std::string>();
+    if (name == kXattrQueuePosition) {
+      return std::optional<std::string>(std::to_string((*where)->position));
+    }
+    const auto eta = std::chrono::duration_cast<std::chrono::seconds>((*where)->eta);
+    return std::optional<std::string>(std::to_string(eta.count()) + "s");
+  }
   auto session = engine_.catalog().Acquire();
   if (!session.ok()) return CatalogError(session.status());
   auto e = session->Get(static_cast<EntryId>(ino));
   if (!e.ok()) return CatalogError(e.status());
-  if (name == kXattrQueuePosition || name == kXattrEta) {
-    if (e->state != catalog::FileState::kStaging) return std::optional<std::string>();
-    auto job = catalog::JobQueue::ActiveFor(*session, e->id, catalog::JobKind::kStage);
-    if (!job.ok()) return CatalogError(job.status());
-    if (!*job) return std::optional<std::string>();
-    auto position = catalog::JobQueue::QueuePosition(*session, **job);
-    if (!position.ok()) return CatalogError(position.status());
-    if (name == kXattrQueuePosition) return std::optional<std::string>(std::to_string(*position));
-    Stager* stager = engine_.stager();
-    if (!stager) return std::optional<std::string>();
-    const auto eta =
-        std::chrono::duration_cast<std::chrono::seconds>(stager->Eta(**job, *position));
-    return std::optional<std::string>(std::to_string(eta.count()) + "s");
-  }
   if (name == kXattrError && e->is_dir()) {
     // A directory whose first listing failed or is incomplete says why.
     std::string problem = engine_.sync().ListingProblem(e->id);

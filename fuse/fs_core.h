@@ -1,8 +1,11 @@
 #pragma once
 
 // FsCore: the file system's namespace and open semantics, with no FUSE types,
-// so that it can be tested without a mount. fs/fuse_ops.cc calls exactly one
-// FsCore method per FUSE request.
+// so that it can be tested without a mount. fuse/fuse_ops.cc calls exactly one
+// FsCore method per FUSE request. It is the POSIX translation (inodes, open
+// descriptors, flags, files unlinked while open) on top of engine::Service:
+// the write path it shares with every front end (entries made, new versions,
+// the open-writer registry, settle) is the Service's Writes.
 //
 // Inode numbers are catalog entry ids (the root is 1). Metadata operations
 // (GetAttr, GetXattr, ListXattr, StatFs) answer from the catalog only and never
@@ -39,6 +42,7 @@
 #include "catalog/job_queue.h"
 #include "common/result.h"
 #include "engine/engine.h"
+#include "engine/service.h"
 
 namespace hsmfs::fs {
 
@@ -62,10 +66,6 @@ class DirSink {
   virtual bool Add(std::string_view name, const Attr& attr, uint64_t next_offset) = 0;
   virtual void Finish(Status status) = 0;
 };
-
-// The longest name (one path component, in bytes) the mount accepts, as
-// statfs's f_namemax says: ENAMETOOLONG past it.
-inline constexpr size_t kNameMax = 255;
 
 struct FsStats {
   uint64_t block_size = 4096;
@@ -212,8 +212,7 @@ class FsCore {
   void CompleteWait(uint64_t wait_id, const Status& s);
   // Opens the cached copy read-write, for an open that may write.
   Result<OpenFile> OpenForWrite(const catalog::Entry& e, int flags);
-  // Records that `id`'s data is changing: state online, version + 1, its
-  // archive jobs superseded. `cached`: the copy exists (it is being created).
+  // Writes::BeginModify, with this core's incomplete mark.
   Status BeginModify(catalog::EntryId id, bool cached);
   // Adds a file or directory made through the mount to the catalog: `online`,
   // not on the backend yet (create and mkdir).
@@ -233,8 +232,7 @@ class FsCore {
   Result<Attr> SetUnlinkedAttr(catalog::EntryId id, const OpenFile* file, const AttrChange& change);
   // EROFS unless backend-relative `path` of `backend` is writable.
   Status CheckWritable(const std::string& backend, const std::string& path) const;
-  // Settles `id` for archiving (or queues it at once when no engine runs jobs).
-  void Settle(catalog::EntryId id);
+  void Settle(catalog::EntryId id) { service_.writes().Settle(id); }
   Result<catalog::Entry> LookupChild(uint64_t parent, std::string_view name);
   // Deletes an entry (and its copy, and its backend object where allowed).
   Status DeleteEntry(const catalog::Entry& e);
@@ -249,21 +247,17 @@ class FsCore {
   void EmitEntries(const catalog::Entry& dir, uint64_t offset, DirSink& sink);
 
   Engine& engine_;
+  Service service_;
   const Options options_;
   std::mutex waits_mu_;
   std::unordered_map<uint64_t, std::shared_ptr<OpenWait>> waits_;  // GUARDED_BY(waits_mu_)
   uint64_t next_wait_ = 1;                                         // GUARDED_BY(waits_mu_)
   std::atomic<uint64_t> denied_recalls_{0};
 
-  // Files open for writing: per descriptor, whether it wrote; per entry, how
-  // many descriptors may write and whether any did.
-  struct Writers {
-    int count = 0;
-    bool dirty = false;
-  };
-  std::mutex write_mu_;                                    // Acquire after no other lock of ours.
-  std::unordered_map<int, bool> handle_modified_;          // GUARDED_BY(write_mu_): fd -> wrote
-  std::unordered_map<catalog::EntryId, Writers> writers_;  // GUARDED_BY(write_mu_)
+  // Descriptors open for writing: whether each wrote. (Which entries have
+  // writers, and whether any wrote, is the engine's OpenWriters.)
+  std::mutex write_mu_;                            // Acquire after no other lock of ours.
+  std::unordered_map<int, bool> handle_modified_;  // GUARDED_BY(write_mu_): fd -> wrote
   // Open descriptors per entry, and the files unlinked while open (their
   // attributes as at the unlink; size and times come from the cached copy,
   // which stays until the last close).

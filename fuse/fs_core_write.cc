@@ -31,25 +31,11 @@ int64_t MtimeNs(const struct stat& st) {
 }  // namespace
 
 Status FsCore::CheckWritable(const std::string& backend, const std::string& path) const {
-  const BackendConfig* b = engine_.config().FindBackend(backend);
-  if (b && IsWritablePath(*b, path)) return Status::Ok();
-  std::string where;
-  if (b && !b->writable.empty()) {
-    for (const std::string& w : b->writable) where += (where.empty() ? "" : ", ") + w;
-    where = " (writable here: " + where + ")";
-  }
-  return ReadOnlyError(backend + "/" + path + ": not in a writable directory" + where);
+  return ::hsmfs::fs::CheckWritable(engine_.config(), backend, path);
 }
 
 Status FsCore::CheckName(const std::string& backend, std::string_view name) const {
-  if (name.size() > kNameMax) {
-    return Status(Code::kNameTooLong, "a name of " + std::to_string(name.size()) +
-                                          " bytes is longer than NAME_MAX (" +
-                                          std::to_string(kNameMax) + ")");
-  }
-  const BackendConfig* b = engine_.config().FindBackend(backend);
-  if (!b) return Status::Ok();
-  return backends::CheckStorableName(b->type, name);
+  return ::hsmfs::fs::CheckName(engine_.config(), backend, name);
 }
 
 Result<Entry> FsCore::LookupChild(uint64_t parent, std::string_view name) {
@@ -60,115 +46,29 @@ Result<Entry> FsCore::LookupChild(uint64_t parent, std::string_view name) {
 }
 
 Status FsCore::BeginModify(EntryId id, bool cached) {
-  std::vector<int64_t> superseded;
-  {
-    HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
-    HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-    HSMFS_ASSIGN_OR_RETURN(const Entry now, s.BeginModify(id, cached, engine_.clock().WallNanos()));
-    // hsmctl put marks the files it writes; a directory holds no data to lose.
-    if (!options_.incomplete_error.empty() && !now.is_dir()) {
-      HSMFS_RETURN_IF_ERROR(s.MarkIncomplete(id, options_.incomplete_error));
-    }
-    HSMFS_ASSIGN_OR_RETURN(superseded,
-                           catalog::JobQueue::Supersede(s, id, engine_.clock().WallNanos()));
-    HSMFS_RETURN_IF_ERROR(tx.Commit());
-  }
-  if (Archiver* archiver = engine_.archiver()) archiver->Modified(id, superseded);
-  return Status::Ok();
-}
-
-void FsCore::Settle(EntryId id) {
-  {
-    // A writer still has it open: its next writes would not make a new
-    // version, so archiving now could mark half-written data dual. Its last
-    // close settles it.
-    std::lock_guard<std::mutex> l(write_mu_);
-    auto it = writers_.find(id);
-    if (it != writers_.end()) {
-      it->second.dirty = true;
-      return;
-    }
-  }
-  if (Archiver* archiver = engine_.archiver()) return archiver->Closed(id);
-  // No engine runs jobs here (hsmctl put): make the copy durable and queue the
-  // job now; whichever engine runs next archives it.
-  auto e = GetEntry(static_cast<uint64_t>(id));
-  if (!e.ok()) return;
-  if (!e->is_dir()) {
-    const int fd = ::open(engine_.cache().PathOf(id).c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd >= 0) {
-      ::fsync(fd);
-      ::close(fd);
-    }
-  }
-  RecordBookkeeping(
-      "E-BOOK-06", "the archive job of " + e->display(),
-      "the next engine that runs jobs archives it when it starts", engine_.clock(),
-      [&]() -> Status {
-        HSMFS_ASSIGN_OR_RETURN(auto session, engine_.catalog().Acquire());
-        return catalog::JobQueue::EnqueueArchive(session, *e, engine_.clock().WallNanos()).status();
-      });
+  return service_.writes().BeginModify(id, cached, options_.incomplete_error);
 }
 
 Result<OpenFile> FsCore::OpenForWrite(const Entry& e, int flags) {
-  const EntryId id = e.id;
-  int fd;
   bool modified = false;
-  if (!e.cached) {
-    // Only for O_TRUNC: the new data starts empty.
-    HSMFS_ASSIGN_OR_RETURN(fd, engine_.cache().CreateCopy(id));
-    if (Status s = BeginModify(id, /*cached=*/true); !s.ok()) {
-      ::close(fd);
-      return s;
-    }
-    modified = true;
-  } else {
-    const auto path = engine_.cache().PathOf(id);
-    fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-      if (errno == ENOENT) return NotFoundError("the cached copy of " + e.name + " is gone");
-      return AtSite("E-CACHE-01", ErrnoToStatus(errno, "open cached copy " + path.string()));
-    }
-    if (flags & O_TRUNC) {
-      if (Status s = BeginModify(id, true); !s.ok()) {
-        ::close(fd);
-        return s;
-      }
-      if (::ftruncate(fd, 0) != 0) {
-        const int err = errno;
-        ::close(fd);
-        return ErrnoToStatus(err, "truncate " + path.string());
-      }
-      engine_.cache().Shrunk(id, 0);
-      modified = true;
-    }
-  }
-  engine_.cache().Opened(id);
+  HSMFS_ASSIGN_OR_RETURN(int fd, service_.writes().Open(e, (flags & O_TRUNC) != 0, &modified,
+                                                        options_.incomplete_error));
   std::lock_guard<std::mutex> l(write_mu_);
   handle_modified_[fd] = modified;
-  Writers& w = writers_[id];
-  ++w.count;
-  w.dirty = w.dirty || modified;
-  ++open_count_[id];
+  ++open_count_[e.id];
   return OpenFile{fd, true, true};
 }
 
 void FsCore::Release(uint64_t ino, const OpenFile& file) {
   const EntryId id = static_cast<EntryId>(ino);
-  bool settle = false;
+  bool writer = false;
   bool unlinked = false;
   bool drop_copy = false;
   {
     std::lock_guard<std::mutex> l(write_mu_);
     // A writer is whoever registered the descriptor, not whoever asked for
     // write access: create registers one whatever the flags (O_CREAT|O_RDONLY).
-    if (handle_modified_.erase(file.fd) != 0) {
-      auto it = writers_.find(id);
-      if (it != writers_.end() && --it->second.count <= 0) {
-        settle = it->second.dirty;
-        writers_.erase(it);
-      }
-    }
+    writer = handle_modified_.erase(file.fd) != 0;
     unlinked = unlinked_.count(id) != 0;
     auto open = open_count_.find(id);
     if (open != open_count_.end() && --open->second <= 0) {
@@ -176,26 +76,12 @@ void FsCore::Release(uint64_t ino, const OpenFile& file) {
       drop_copy = unlinked_.erase(id) != 0;
     }
   }
-  if (unlinked) settle = false;  // nothing refers to its data any more
-  if (settle) {
-    // The last writer closed: record the size and start the settle time.
-    struct stat st;
-    if (::fstat(file.fd, &st) == 0) {
-      RecordBookkeeping("E-BOOK-05", "the size at close of entry " + std::to_string(id),
-                        "it shows its last recorded size until it settles (the archive takes "
-                        "the size of its cached copy)",
-                        engine_.clock(), [&]() -> Status {
-                          HSMFS_ASSIGN_OR_RETURN(auto session, engine_.catalog().Acquire());
-                          return session.SetLocalAttrs(id, static_cast<uint64_t>(st.st_size),
-                                                       MtimeNs(st));
-                        });
-    }
-    engine_.cache().SizeRecorded(id);
-  }
+  // The last writer's close records the size and settles the file, unless
+  // it was unlinked: then nothing refers to its data any more.
+  if (writer) service_.writes().Close(id, file.fd, /*keep=*/!unlinked);
   ::close(file.fd);
   engine_.cache().Closed(id);
   if (drop_copy) engine_.cache().RemoveCopyOf(id);
-  if (settle) Settle(id);
 }
 
 Result<std::pair<Attr, OpenFile>> FsCore::Create(uint64_t parent, std::string_view name,
@@ -213,12 +99,10 @@ Result<std::pair<Attr, OpenFile>> FsCore::Create(uint64_t parent, std::string_vi
     return AtSite("E-CACHE-01", fd.status());
   }
   engine_.cache().Opened(e.id);
+  engine_.writers().Opened(e.id, /*dirty=*/true);
   {
     std::lock_guard<std::mutex> l(write_mu_);
     handle_modified_[*fd] = true;
-    Writers& w = writers_[e.id];
-    ++w.count;
-    w.dirty = true;
     ++open_count_[e.id];
   }
   static_cast<void>(flags);
@@ -229,51 +113,14 @@ Result<Entry> FsCore::AddLocalEntry(uint64_t parent, std::string_view name, cata
                                     uint32_t mode, const catalog::Requester& who,
                                     std::string_view link_target) {
   HSMFS_ASSIGN_OR_RETURN(Entry dir, GetEntry(parent));
-  if (!dir.is_dir()) return Status(Code::kNotDirectory, dir.name + ": not a directory");
-  HSMFS_RETURN_IF_ERROR(CheckName(dir.backend, name));
-  const std::string path = Join(dir.backend_path, name);
-  HSMFS_RETURN_IF_ERROR(CheckWritable(dir.backend, path));
-  const int64_t now = engine_.clock().WallNanos();
-  Entry e;
-  e.parent = dir.id;
-  e.name = std::string(name);
-  e.type = type;
-  e.mode = mode & 07777;
-  e.uid = who.uid;
-  e.gid = who.gid;
-  if (dir.mode & S_ISGID) {
-    // As on a local disk: a setgid directory gives its group to what is made
-    // in it, and its setgid bit to new directories. (The kernel already took
-    // S_ISGID off `mode` of a file made by someone outside that group.)
-    e.gid = OwnerOf(dir).second;
-    if (type == catalog::EntryType::kDir) e.mode |= S_ISGID;
-  }
-  e.mtime_ns = now;
-  e.ctime_ns = now;
-  e.local_mtime = type == catalog::EntryType::kDir;  // the backend's differs by its archive time
-  e.backend = dir.backend;
-  e.backend_path = path;
-  e.state = FileState::kOnline;                  // not on the backend yet
-  e.cached = type == catalog::EntryType::kFile;  // its data is the cache copy
-  e.on_backend = false;
-  e.version = 1;
-  e.seen_gen = now;
-  e.link_target = std::string(link_target);
-  e.size = link_target.size();
-  if (type == catalog::EntryType::kFile && !options_.incomplete_error.empty()) {
-    e.state = FileState::kFailed;  // in the insert itself: no instant looks complete
-    e.error = options_.incomplete_error;
-  }
-  HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
-  HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-  auto created = s.Create(e);
-  if (!created.ok() && created.status().code() != Code::kAlreadyExists) {
-    return AtSite("E-CAT-01", created.status());
-  }
-  if (!created.ok()) return created;
-  HSMFS_RETURN_IF_ERROR(s.DirChanged(dir.id, now));
-  HSMFS_RETURN_IF_ERROR(tx.Commit());
-  return created;
+  NewEntry what;
+  what.type = type;
+  what.mode = mode;
+  what.who = who;
+  what.dir_group = OwnerOf(dir).second;
+  what.link_target = std::string(link_target);
+  what.incomplete = options_.incomplete_error;
+  return service_.writes().Create(dir, name, what);
 }
 
 Result<Attr> FsCore::MakeDir(uint64_t parent, std::string_view name, uint32_t mode,
@@ -521,25 +368,13 @@ Result<size_t> FsCore::Write(uint64_t ino, const OpenFile& file, const char* dat
     // file unlinked while open has no entry any more: its data just goes to
     // the unlinked copy, as on a local disk.
     if (Status s = BeginModify(id, true); !s.ok() && s.code() != Code::kNotFound) return s;
-    std::lock_guard<std::mutex> l(write_mu_);
-    handle_modified_[file.fd] = true;
-    writers_[id].dirty = true;
-  }
-  struct stat st;
-  if (::fstat(file.fd, &st) != 0) return ErrnoToStatus(errno, "stat the cached copy");
-  HSMFS_RETURN_IF_ERROR(engine_.cache().Grow(id, static_cast<uint64_t>(st.st_size), offset + size,
-                                             engine_.config().cache.write_wait));
-  size_t done = 0;
-  while (done < size) {
-    const ssize_t n =
-        ::pwrite(file.fd, data + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return AtSite("E-CACHE-03", ErrnoToStatus(errno, "write to the cache"));
+    {
+      std::lock_guard<std::mutex> l(write_mu_);
+      handle_modified_[file.fd] = true;
     }
-    done += static_cast<size_t>(n);
+    engine_.writers().MarkDirty(id);
   }
-  return done;
+  return service_.writes().Write(id, file.fd, data, size, offset);
 }
 
 Status FsCore::Fsync(uint64_t ino, const OpenFile& file) {
@@ -675,14 +510,8 @@ void FsCore::SetAttr(uint64_t ino, const OpenFile* file, const AttrChange& reque
             {0, UTIME_OMIT}, {*change.mtime_ns / 1'000'000'000, *change.mtime_ns % 1'000'000'000}};
         ::utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW);
       }
-      bool open_for_writing;
-      {
-        std::lock_guard<std::mutex> l(write_mu_);
-        auto it = writers_.find(now.id);
-        open_for_writing = it != writers_.end();
-        if (open_for_writing) it->second.dirty = true;
-      }
-      if (!open_for_writing) {
+      // Open for writing: its last close settles it.
+      if (!engine_.writers().MarkDirty(now.id)) {
         // Nobody writes it: record the attributes and settle now.
         struct stat st;
         if (::stat(path.c_str(), &st) == 0) {

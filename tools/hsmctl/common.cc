@@ -12,8 +12,19 @@ Status OpenEngine(Context& ctx) {
   HSMFS_ASSIGN_OR_RETURN(ctx.config, LoadConfig(ctx.config_path));
   fs::EngineOptions options;
   options.program = "hsmctl";
-  HSMFS_ASSIGN_OR_RETURN(ctx.engine,
-                         fs::Engine::Open(ctx.config, Clock::Real(), std::move(options)));
+  HSMFS_ASSIGN_OR_RETURN(ctx.service,
+                         fs::Service::Open(ctx.config, Clock::Real(), std::move(options)));
+  return Status::Ok();
+}
+
+Status OpenJobRunner(Context& ctx, const std::string& description) {
+  ctx.service.reset();  // one engine per process: its catalog handles go first
+  fs::EngineOptions options;
+  options.program = "hsmctl";
+  options.run_jobs = true;
+  options.description = description;
+  HSMFS_ASSIGN_OR_RETURN(ctx.service,
+                         fs::Service::Open(ctx.config, Clock::Real(), std::move(options)));
   return Status::Ok();
 }
 
@@ -56,48 +67,16 @@ std::vector<catalog::Entry> CollectFiles(Context& ctx, const std::vector<std::st
       cli::Fail(kProgram, cpath.status().message(), cli::kExitUsage);
       continue;
     }
-    auto entry = ctx.engine->sync().Resolve(*cpath, CancelToken::None());
+    auto entry = ctx.service->names().Resolve(*cpath, CancelToken::None());
     if (!entry.ok()) {
       *ok = false;
       cli::Fail(kProgram, entry.status().message(), cli::kExitFailed);
       continue;
     }
-    if (!entry->is_dir()) {
-      files.push_back(std::move(entry).value());
-      continue;
-    }
-    std::vector<catalog::Entry> dirs{std::move(entry).value()};
-    while (!dirs.empty()) {
-      catalog::Entry dir = std::move(dirs.back());
-      dirs.pop_back();
-      if (Status s = ctx.engine->sync().EnsureListedNow(dir, CancelToken::None()); !s.ok()) {
-        *ok = false;
-        cli::Fail(kProgram, s.message(), cli::kExitFailed);
-        continue;
-      }
-      auto session = ctx.engine->catalog().Acquire();
-      if (!session.ok()) {
-        *ok = false;
-        cli::Fail(kProgram, session.status().message(), cli::kExitFailed);
-        continue;
-      }
-      catalog::EntryId after = 0;
-      for (;;) {
-        std::vector<catalog::Entry> children;
-        if (Status s = session->Children(dir.id, after, 4096, &children); !s.ok()) {
-          *ok = false;
-          cli::Fail(kProgram, s.message(), cli::kExitFailed);
-          break;
-        }
-        if (children.empty()) break;
-        after = children.back().id;
-        for (catalog::Entry& c : children) {
-          if (dir.id == catalog::kRootId && !ctx.engine->backend(c.name)) continue;
-          if (!catalog::ValidEntryName(c.name)) continue;  // hsmctl ls names it
-          (c.is_dir() ? dirs : files).push_back(std::move(c));
-        }
-      }
-    }
+    ctx.service->names().FilesBelow(*entry, &files, [&](const Status& s) {
+      *ok = false;
+      cli::Fail(kProgram, s.message(), cli::kExitFailed);
+    });
   }
   return files;
 }

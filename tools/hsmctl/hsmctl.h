@@ -8,7 +8,7 @@
 
 #include "catalog/catalog.h"
 #include "common/config.h"
-#include "engine/engine.h"
+#include "engine/service.h"
 
 namespace hsmfs::hsmctl {
 
@@ -17,14 +17,19 @@ inline constexpr char kProgram[] = "hsmctl";
 struct Context {
   std::string config_path;
   Config config;
-  std::unique_ptr<fs::Engine> engine;
+  // The one way into the engine (engine::Service); hsmctl reaches the
+  // catalog and the workers through nothing else.
+  std::unique_ptr<fs::Service> service;
   // sync, fsck: give up when the backends have not answered for this long
   // (StallGuard); zero waits forever.
   Duration timeout = std::chrono::minutes(30);
 };
 
-// Loads the config and opens an engine that runs no jobs.
+// Loads the config and opens a service whose engine runs no jobs.
 Status OpenEngine(Context& ctx);
+// Replaces ctx.service by one whose engine runs the jobs (when no other
+// engine does), as `description` ("hsmctl stage --wait").
+Status OpenJobRunner(Context& ctx, const std::string& description);
 
 // "vault/act6/tod.dat" for an entry; "" for the root.
 std::string CatalogPathOf(const catalog::Entry& e);

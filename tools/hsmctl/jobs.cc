@@ -10,35 +10,19 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
-#include "catalog/job_queue.h"
-#include "common/units.h"
 #include "cli/cli.h"
 #include "cli/names.h"
 #include "cli/progress.h"
+#include "common/units.h"
 #include "tools/hsmctl/hsmctl.h"
 
 namespace hsmfs::hsmctl {
 namespace {
 
 using catalog::Job;
-using catalog::JobQueue;
 using catalog::JobState;
 
 constexpr int kRecentFinished = 20;
-
-// Jobs to show: all active ones and the most recent finished ones (or all).
-Result<std::vector<Job>> FetchJobs(Context& ctx, bool all) {
-  HSMFS_ASSIGN_OR_RETURN(catalog::Session session, ctx.engine->catalog().Acquire());
-  catalog::JobFilter active;
-  active.states = {JobState::kQueued, JobState::kRunning};
-  HSMFS_ASSIGN_OR_RETURN(std::vector<Job> jobs, JobQueue::List(session, active));
-  catalog::JobFilter finished;
-  finished.states = {JobState::kDone, JobState::kFailed, JobState::kCancelled};
-  if (!all) finished.limit = kRecentFinished;
-  HSMFS_ASSIGN_OR_RETURN(std::vector<Job> done, JobQueue::List(session, finished));
-  jobs.insert(jobs.end(), done.begin(), done.end());
-  return jobs;
-}
 
 // Queue positions of queued jobs, per kind and backend, in dispatch order.
 std::map<int64_t, int64_t> Positions(const std::vector<Job>& jobs) {
@@ -142,7 +126,8 @@ int CmdJobs(Context& ctx, const JobsArgs& args) {
   if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
   for (;;) {
-    auto jobs = FetchJobs(ctx, args.all);
+    // All active jobs and the most recent finished ones (or all).
+    auto jobs = ctx.service->jobs().Recent(args.all ? 0 : kRecentFinished);
     if (!jobs.ok()) return cli::Fail(kProgram, jobs.status().message(), cli::kExitFailed);
     if (args.watch && tty) std::printf("\033[H\033[2J");
     if (args.json) {
@@ -159,11 +144,9 @@ int CmdJobs(Context& ctx, const JobsArgs& args) {
 
 int CmdCancel(Context& ctx, const std::vector<int64_t>& ids) {
   if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
-  auto session = ctx.engine->catalog().Acquire();
-  if (!session.ok()) return cli::Fail(kProgram, session.status().message(), cli::kExitFailed);
   int rc = cli::kExitOk;
   for (int64_t id : ids) {
-    auto cancelled = JobQueue::Cancel(*session, id, Clock::Real().WallNanos());
+    auto cancelled = ctx.service->jobs().Cancel(id);
     if (!cancelled.ok()) {
       rc = cli::Fail(kProgram, cancelled.status().message(), cli::kExitFailed);
     } else if (!*cancelled) {
@@ -181,20 +164,18 @@ int CmdRetry(Context& ctx, const std::vector<int64_t>& ids, bool failed) {
   if (ids.empty() && !failed) {
     return cli::Fail(kProgram, "retry: give job IDs or --failed", cli::kExitUsage);
   }
-  auto session = ctx.engine->catalog().Acquire();
-  if (!session.ok()) return cli::Fail(kProgram, session.status().message(), cli::kExitFailed);
   std::vector<int64_t> todo = ids;
   if (failed) {
-    catalog::JobFilter filter;
-    filter.states = {JobState::kFailed};
-    auto jobs = JobQueue::List(*session, filter);
-    if (!jobs.ok()) return cli::Fail(kProgram, jobs.status().message(), cli::kExitFailed);
-    for (const Job& j : *jobs) todo.push_back(j.id);
+    auto failed_ids = ctx.service->jobs().Failed();
+    if (!failed_ids.ok()) {
+      return cli::Fail(kProgram, failed_ids.status().message(), cli::kExitFailed);
+    }
+    todo.insert(todo.end(), failed_ids->begin(), failed_ids->end());
   }
   int rc = cli::kExitOk;
   int retried = 0;
   for (int64_t id : todo) {
-    auto again = JobQueue::Retry(*session, id, Clock::Real().WallNanos());
+    auto again = ctx.service->jobs().Retry(id);
     if (!again.ok()) {
       rc = cli::Fail(kProgram, again.status().message(), cli::kExitFailed);
     } else if (!*again) {
@@ -209,7 +190,7 @@ int CmdRetry(Context& ctx, const std::vector<int64_t>& ids, bool failed) {
     }
   }
   std::cout << "queued " << retried << " job(s) again\n";
-  if (retried && fs::EngineLockHolder(ctx.config.catalog.path).empty()) {
+  if (retried && ctx.service->jobs().Runner().empty()) {
     std::cerr << kProgram << ": no hsmfs engine runs for this catalog: the jobs start when one "
               << "does\n";
   }

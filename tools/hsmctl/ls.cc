@@ -5,11 +5,11 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "common/units.h"
 #include "cli/cli.h"
 #include "cli/names.h"
 #include "cli/paths.h"
 #include "cli/progress.h"
+#include "common/units.h"
 #include "tools/hsmctl/hsmctl.h"
 #include "tools/hsmctl/stall_guard.h"
 
@@ -69,33 +69,24 @@ class EntryPrinter {
 };
 
 // Lists the children of `dir` (and, with `recursive`, everything below).
-Status PrintTree(fs::Engine& engine, const Entry& dir, bool recursive, EntryPrinter& out) {
+Status PrintTree(fs::Namespace& names, const Entry& dir, bool recursive, EntryPrinter& out) {
   std::vector<Entry> stack{dir};
   Status first_error;
   while (!stack.empty()) {
     Entry current = std::move(stack.back());
     stack.pop_back();
-    if (Status s = engine.sync().EnsureListedNow(current, CancelToken::None()); !s.ok()) {
-      std::cerr << kProgram << ": " << s.message() << "\n";
-      if (first_error.ok()) first_error = s;
+    auto listed = names.List(current, CancelToken::None());
+    if (!listed.ok()) {
+      // The first listing failed (the backend's error), or the catalog did.
+      std::cerr << kProgram << ": " << listed.status().message() << "\n";
+      if (first_error.ok()) first_error = listed.status();
       continue;
     }
-    std::vector<Entry> children;
-    {
-      HSMFS_ASSIGN_OR_RETURN(catalog::Session session, engine.catalog().Acquire());
-      catalog::EntryId after = 0;
-      for (;;) {
-        const size_t before = children.size();
-        HSMFS_RETURN_IF_ERROR(session.Children(current.id, after, 4096, &children));
-        if (children.size() == before) break;
-        after = children.back().id;
-      }
-    }
+    std::vector<Entry> children = std::move(listed).value();
     std::sort(children.begin(), children.end(),
               [](const Entry& a, const Entry& b) { return a.name < b.name; });
     std::vector<Entry> subdirs;
     for (Entry& c : children) {
-      if (current.id == catalog::kRootId && !engine.backend(c.name)) continue;
       if (!catalog::ValidEntryName(c.name)) {
         std::cerr << kProgram << ": " << cli::EscapeName(current.display())
                   << ": skipped catalog entry " << c.id << " with the name \""
@@ -124,7 +115,7 @@ int CmdLs(Context& ctx, const std::vector<std::string>& paths, bool recursive, b
       rc = cli::Fail(kProgram, cpath.status().message(), cli::kExitUsage);
       continue;
     }
-    auto entry = ctx.engine->sync().Resolve(*cpath, CancelToken::None());
+    auto entry = ctx.service->names().Resolve(*cpath, CancelToken::None());
     if (!entry.ok()) {
       rc = cli::Fail(kProgram, entry.status().message(), cli::kExitFailed);
       continue;
@@ -133,7 +124,8 @@ int CmdLs(Context& ctx, const std::vector<std::string>& paths, bool recursive, b
       out.Print(*entry);
       continue;
     }
-    if (Status s = PrintTree(*ctx.engine, *entry, recursive, out); !s.ok()) rc = cli::kExitFailed;
+    if (Status s = PrintTree(ctx.service->names(), *entry, recursive, out); !s.ok())
+      rc = cli::kExitFailed;
   }
   return rc;
 }
@@ -158,7 +150,7 @@ int CmdSync(Context& ctx, const std::vector<std::string>& targets, bool force) {
       rc = cli::Fail(kProgram, "give a backend name or a path below one", cli::kExitUsage);
       continue;
     }
-    auto entry = ctx.engine->sync().Resolve(*cpath, CancelToken::None());
+    auto entry = ctx.service->names().Resolve(*cpath, CancelToken::None());
     if (!entry.ok()) {
       rc = cli::Fail(kProgram, entry.status().message(), cli::kExitFailed);
       continue;
@@ -168,7 +160,7 @@ int CmdSync(Context& ctx, const std::vector<std::string>& targets, bool force) {
       continue;
     }
     cli::Progress progress("sync " + *cpath, "entries");
-    Status s = ctx.engine->sync().SyncTree(
+    Status s = ctx.service->names().Sync(
         *entry, CancelToken::None(),
         [&](const fs::SyncProgress& p) {
           guard.Touch();

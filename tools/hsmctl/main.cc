@@ -12,9 +12,9 @@
 //   hsmctl [-c CONF] fsck [--checksums] [--json] [--repair] [--timeout D]
 //   hsmctl [-c CONF] init-root [--force] BACKEND
 
+#include "cli/cli.h"
 #include "common/logging.h"
 #include "common/units.h"
-#include "cli/cli.h"
 #include "tools/hsmctl/hsmctl.h"
 
 namespace hsmfs::hsmctl {

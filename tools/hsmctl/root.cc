@@ -12,11 +12,11 @@ namespace hsmfs::hsmctl {
 
 int CmdInitRoot(Context& ctx, const std::string& backend, bool force) {
   if (Status s = OpenEngine(ctx); !s.ok()) return cli::Fail(kProgram, s.message(), cli::kExitUsage);
-  if (!ctx.engine->backend(backend)) {
+  if (!ctx.service->admin().HasBackend(backend)) {
     return cli::Fail(kProgram, "no backend named \"" + backend + "\" in " + ctx.config_path,
                      cli::kExitUsage);
   }
-  auto id = ctx.engine->root_guard().InitRoot(backend, force);
+  auto id = ctx.service->admin().InitRoot(backend, force);
   if (!id.ok()) return cli::Fail(kProgram, id.status().message(), cli::kExitFailed);
   std::cout << "backend " << backend << ": root carries id " << *id
             << "; it is listed and archived into again\n";

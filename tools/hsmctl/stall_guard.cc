@@ -4,8 +4,8 @@
 
 #include <iostream>
 
-#include "common/thread.h"
 #include "cli/cli.h"
+#include "common/thread.h"
 #include "tools/hsmctl/hsmctl.h"
 
 namespace hsmfs::hsmctl {
