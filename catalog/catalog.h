@@ -1,10 +1,13 @@
 #pragma once
 
-// Catalog: the SQLite database that is the single source of truth for what the
+// Catalog: the database that is the single source of truth for what the
 // mount shows (the namespace, file states, checksums, locations) and for all
 // durable work (jobs). Several processes may open one catalog at once (the
-// mount, hsmctl, hsmtape); SQLite's WAL mode lets readers proceed while one
-// writer commits.
+// mount, hsmctl, hsmtape). This header is the interface every user sees; it
+// names no database type. The implementation is chosen by the catalog's
+// location when it is opened (catalog/factory.cc): today the embedded SQLite
+// one (catalog/sqlite/, WAL mode lets readers proceed while one writer
+// commits); a second one implements catalog/session_impl.h in its own folder.
 //
 // Threading: a Catalog is thread-safe. Work is done through a Session, which
 // borrows one connection (with its prepared statements) from a pool for as long
@@ -13,7 +16,7 @@
 //
 // Errors: kNotFound for missing entries; kUnavailable when the database stays
 // locked past the busy timeout (retry); kFailedPrecondition when the file was
-// written by a newer schema; kInternal/kDataLoss for SQLite failures.
+// written by a newer schema; kInternal/kDataLoss for database failures.
 
 #include <condition_variable>
 #include <cstdint>
@@ -26,8 +29,11 @@
 #include <utility>
 #include <vector>
 
-#include "catalog/sqlite_db.h"
 #include "common/result.h"
+
+namespace hsmfs {
+struct CatalogConfig;
+}  // namespace hsmfs
 
 namespace hsmfs::catalog {
 
@@ -141,13 +147,9 @@ struct CatalogStats {
   uint64_t cached_bytes = 0;  // sum of sizes of files with a cached copy
 };
 
-// For queries of this module that join entries with other tables: the entry
-// columns (prefixed with `alias.` if given), and a reader starting at column
-// `first` of a row selected with them.
-std::string EntryColumns(std::string_view alias = "");
-Entry ReadEntryColumns(const Stmt& s, int first);
-
 class Catalog;
+class SessionImpl;
+class CatalogImpl;
 
 class Session {
  public:
@@ -157,18 +159,20 @@ class Session {
   Session& operator=(const Session&) = delete;
   Session& operator=(Session&&) = delete;
 
-  // A write transaction (BEGIN IMMEDIATE); rolled back unless committed.
+  // A write transaction (it takes the write lock at once); rolled back
+  // unless committed.
   class Transaction {
    public:
-    explicit Transaction(SqliteDb* db) : db_(db) {}
-    Transaction(Transaction&& o) noexcept : db_(o.db_) { o.db_ = nullptr; }
+    Transaction(Transaction&& o) noexcept : impl_(o.impl_) { o.impl_ = nullptr; }
     Transaction(const Transaction&) = delete;
     Transaction& operator=(const Transaction&) = delete;
     ~Transaction();
     Status Commit();
 
    private:
-    SqliteDb* db_;
+    friend class Session;
+    explicit Transaction(SessionImpl* impl) : impl_(impl) {}
+    SessionImpl* impl_;
   };
   Result<Transaction> Begin();
 
@@ -218,6 +222,12 @@ class Session {
   // Records that cached copies were used (LRU order).
   Status Touch(const std::vector<EntryId>& ids, int64_t now_ns);
   Status SetPinned(EntryId id, bool pinned);
+  // Appends the ids of all entries with a cached copy (the cache's check at
+  // start).
+  Status CachedIds(std::vector<EntryId>* out);
+  // The cached copy of `id` is gone from disk: a `dual` entry becomes
+  // `offline`; any other becomes `failed` (its data was never archived).
+  Status MarkCachedCopyLost(EntryId id);
 
   // The write path: entries created and changed through the mount.
   // Inserts `e` (id assigned); kAlreadyExists if its name is taken.
@@ -252,21 +262,34 @@ class Session {
   // made through the mount become `dual`: the backend made them for us).
   Status SetOnBackend(EntryId id);
 
+  // Checks and repairs (hsmctl fsck).
+  // Appends `id` and everything below it, top down (by depth, then id).
+  Status Subtree(EntryId id, std::vector<Entry>* out);
+  // Appends the entries (the root aside) whose name ValidEntryName refuses,
+  // in id order.
+  Status BadlyNamed(std::vector<Entry>* out);
+  // Appends up to `limit` files (no directories or symlinks) with id >
+  // `after`, in id order.
+  Status Files(EntryId after, int limit, std::vector<Entry>* out);
+  // Makes `id` a new version to archive: state `online`, error cleared, not
+  // on the backend, version + 1.
+  Status ResetForArchive(EntryId id);
+  // Drops what the mount holds of `id` beyond the backend's version: state
+  // `offline`, not cached, error cleared, version + 1.
+  Status RevertToBackendVersion(EntryId id);
+  // Forgets that `dir` was listed, so that its next use lists it again.
+  Status ForgetListing(EntryId dir);
+
   Result<std::optional<std::string>> GetMeta(std::string_view key);
   Status SetMeta(std::string_view key, std::string_view value);
 
-  // The connection, for the other tables of this module (job queue).
-  SqliteDb& db() { return *db_; }
-
  private:
   friend class Catalog;
-  Session(Catalog* catalog, std::unique_ptr<SqliteDb> db);
-  Result<Entry> InsertEntry(const Entry& e);
-  Status UpdateListedAttrs(const Entry& e);
-  Status DeleteEntry(EntryId id);
+  friend class SessionAccess;
+  Session(Catalog* catalog, std::unique_ptr<SessionImpl> impl);
 
   Catalog* catalog_;
-  std::unique_ptr<SqliteDb> db_;
+  std::unique_ptr<SessionImpl> impl_;
 };
 
 class Catalog {
@@ -277,12 +300,16 @@ class Catalog {
     int max_connections = 64;
   };
 
-  // Opens (and migrates) the catalog at `path`. ":memory:" gives a private
-  // in-memory catalog served by a single connection.
+  // Opens (creating and migrating as allowed) the catalog at `path`, with the
+  // implementation that serves that location (today: a SQLite file).
+  // ":memory:" gives a private in-memory catalog served by a single
+  // connection.
   static Result<std::unique_ptr<Catalog>> Open(const std::filesystem::path& path, Options options);
   static Result<std::unique_ptr<Catalog>> Open(const std::filesystem::path& path) {
     return Open(path, Options());
   }
+  // The catalog a config's [catalog] table names.
+  static Result<std::unique_ptr<Catalog>> Open(const CatalogConfig& config);
   ~Catalog();
   Catalog(const Catalog&) = delete;
   Catalog& operator=(const Catalog&) = delete;
@@ -293,15 +320,17 @@ class Catalog {
 
  private:
   friend class Session;
-  Catalog(std::filesystem::path path, Options options);
-  void Release(std::unique_ptr<SqliteDb> db);
+  Catalog(std::filesystem::path path, Options options, std::unique_ptr<CatalogImpl> impl);
+  void Release(std::unique_ptr<SessionImpl> impl);
 
   const std::filesystem::path path_;
   const Options options_;
+  const std::unique_ptr<CatalogImpl> impl_;
+  const int max_connections_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::unique_ptr<SqliteDb>> free_;  // GUARDED_BY(mu_)
-  int open_ = 0;                                 // GUARDED_BY(mu_)
+  std::vector<std::unique_ptr<SessionImpl>> free_;  // GUARDED_BY(mu_)
+  int open_ = 0;                                    // GUARDED_BY(mu_)
 };
 
 }  // namespace hsmfs::catalog

@@ -8,13 +8,17 @@
 // All functions work inside the caller's Session (and transaction, if any);
 // they are stateless. There is at most one active (queued or running) job per
 // entry and kind: requests for a file that is already being recalled join the
-// existing job. A job that is `running` when its engine dies goes back to
-// `queued` when the next engine starts (ResetRunning).
+// existing job. A running job is claimed by one engine (its owner) until a
+// lease ends; the owner renews the lease while it works (RenewLeases). A job
+// whose engine died goes back to `queued` when another engine sees its lease
+// ended, or at once when the next engine of the same host starts
+// (RequeueAbandoned), never while its engine still holds it.
 
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "catalog/catalog.h"
@@ -56,9 +60,11 @@ struct Job {
   int64_t position = 0;
   uint64_t bytes_total = 0;
   uint64_t bytes_done = 0;
-  int64_t version = 0;   // archive: the entry version it archives
-  std::string checksum;  // archive: of the data sent
-  Entry entry;           // the job's entry as it is now
+  int64_t version = 0;         // archive: the entry version it archives
+  std::string checksum;        // archive: of the data sent
+  std::string owner;           // the engine that claimed it last ("" if none)
+  int64_t lease_until_ns = 0;  // running: the owner's claim ends then unless renewed
+  Entry entry;                 // the job's entry as it is now
 };
 
 struct JobFilter {
@@ -101,9 +107,22 @@ class JobQueue {
   // order (volume, position, age), at most `limit`.
   static Result<std::vector<Job>> Runnable(Session& s, JobKind kind, std::string_view backend,
                                            int64_t now_ns, int limit);
-  // Marks a queued job running (an archive job's entry becomes `archiving`).
-  // False if it is no longer queued (cancelled, or claimed by someone else).
-  static Result<bool> Claim(Session& s, int64_t job_id, int64_t now_ns);
+  // Marks a queued job running, claimed by `owner` until `lease_until_ns`
+  // (an archive job's entry becomes `archiving`). False if it is no longer
+  // queued (cancelled, or claimed by someone else).
+  static Result<bool> Claim(Session& s, int64_t job_id, std::string_view owner,
+                            int64_t lease_until_ns, int64_t now_ns);
+  // Extends the lease of every job `owner` runs to `lease_until_ns`. Returns
+  // how many.
+  static Result<int> RenewLeases(Session& s, std::string_view owner, int64_t lease_until_ns);
+  // Running jobs whose engine is gone go back to queued (the interrupted
+  // attempt does not count; an archive job's entry is `queued` again). Gone
+  // means: the lease ended by `now_ns`, or (`dead_owner_prefix` not empty)
+  // the owner starts with it, as an earlier engine of the caller's host does
+  // (the caller holds that host's engine lock). Never a job `me` owns.
+  // Returns how many.
+  static Result<int> RequeueAbandoned(Session& s, std::string_view me,
+                                      std::string_view dead_owner_prefix, int64_t now_ns);
 
   // A recall finished: the job is done and the entry is cached and `dual`.
   static Status FinishStage(Session& s, const Job& job, int64_t now_ns);
@@ -116,8 +135,9 @@ class JobQueue {
                         int64_t now_ns, bool count_attempt = true);
   static Status Progress(Session& s, int64_t job_id, uint64_t bytes_done, int64_t now_ns);
 
-  // Crash recovery: running jobs go back to queued (the interrupted attempt
-  // does not count). Returns how many.
+  // Every running job, whoever holds it, goes back to queued (the interrupted
+  // attempt does not count): for a catalog known to have no live engine.
+  // Returns how many.
   static Result<int> ResetRunning(Session& s, int64_t now_ns);
   // Cancels a queued or running job (a recall's entry goes back to offline).
   // False if the job was not active.
@@ -140,6 +160,34 @@ class JobQueue {
   // 1-based place of a queued job among the queued jobs of its kind and
   // backend, in dispatch order; 0 when it is running.
   static Result<int64_t> QueuePosition(Session& s, const Job& job);
+
+  // Entries written through the mount (`online`: a file with a cached copy,
+  // a directory or a symlink) with no active archive job: closed before a
+  // crash and never queued.
+  static Result<std::vector<EntryId>> UnarchivedWithoutJob(Session& s);
+  // (entry, job) of the active (queued or running) archive jobs of `dir` and
+  // of everything below it.
+  static Result<std::vector<std::pair<EntryId, int64_t>>> ActiveArchivesBelow(Session& s,
+                                                                              EntryId dir);
 };
+
+// Queries of engine::Service (hsmctl daemon status, recall previews).
+
+// How many jobs of one kind are in one state.
+struct JobCount {
+  JobKind kind = JobKind::kStage;
+  JobState state = JobState::kQueued;
+  int64_t count = 0;
+};
+// Counts of queued, running and failed jobs, by kind then state.
+Result<std::vector<JobCount>> CountActiveJobs(Session& s);
+
+// The last recalls of a backend that finished: how many (at most `limit`)
+// and their mean run time.
+struct RecallTimes {
+  int64_t count = 0;
+  double mean_seconds = 0;
+};
+Result<RecallTimes> RecentRecallTimes(Session& s, std::string_view backend, int limit);
 
 }  // namespace hsmfs::catalog

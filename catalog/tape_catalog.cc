@@ -1,5 +1,7 @@
 #include "catalog/tape_catalog.h"
 
+#include "catalog/sqlite/raw_access.h"
+
 namespace hsmfs::catalog {
 namespace {
 
@@ -79,7 +81,7 @@ TargetFile ReadFile(const Stmt& s, int first) {
 
 // kFailedPrecondition unless the last statement changed exactly one row.
 Status ExpectOneChange(Session& s, std::string what) {
-  if (s.db().Changes() == 1) return Status::Ok();
+  if (RawSqlite(s).Changes() == 1) return Status::Ok();
   return FailedPreconditionError(std::move(what));
 }
 
@@ -92,8 +94,8 @@ Status TapeCatalog::OpenTape(Session& s, std::string_view name, std::string_view
   if (name.empty()) return InvalidArgumentError("a tape needs a name");
   HSMFS_ASSIGN_OR_RETURN(
       Stmt st,
-      s.db().Prepare("INSERT INTO tapes (name, serial, capacity, next_block, created_ns, "
-                     "updated_ns) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING"));
+      RawSqlite(s).Prepare("INSERT INTO tapes (name, serial, capacity, next_block, created_ns, "
+                           "updated_ns) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING"));
   st.Bind(1, name)
       .Bind(2, serial)
       .Bind(3, static_cast<int64_t>(capacity))
@@ -101,15 +103,15 @@ Status TapeCatalog::OpenTape(Session& s, std::string_view name, std::string_view
       .Bind(5, now_ns)
       .Bind(6, now_ns);
   HSMFS_RETURN_IF_ERROR(st.Run());
-  if (s.db().Changes() == 0) {
+  if (RawSqlite(s).Changes() == 0) {
     return AlreadyExistsError("tape " + std::string(name) + " is already in the catalog");
   }
   return Status::Ok();
 }
 
 Result<Tape> TapeCatalog::GetTape(Session& s, std::string_view name) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st, s.db().Prepare("SELECT " + std::string(kTapeColumns) +
-                                                 " FROM tapes WHERE name = ?"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt st, RawSqlite(s).Prepare("SELECT " + std::string(kTapeColumns) +
+                                                       " FROM tapes WHERE name = ?"));
   st.Bind(1, name);
   HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFoundError("no tape " + std::string(name) + " in the catalog");
@@ -117,8 +119,8 @@ Result<Tape> TapeCatalog::GetTape(Session& s, std::string_view name) {
 }
 
 Result<std::vector<Tape>> TapeCatalog::Tapes(Session& s) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st, s.db().Prepare("SELECT " + std::string(kTapeColumns) +
-                                                 " FROM tapes ORDER BY created_ns, name"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt st, RawSqlite(s).Prepare("SELECT " + std::string(kTapeColumns) +
+                                                       " FROM tapes ORDER BY created_ns, name"));
   std::vector<Tape> out;
   for (;;) {
     HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -128,8 +130,8 @@ Result<std::vector<Tape>> TapeCatalog::Tapes(Session& s) {
 }
 
 Result<std::optional<Tape>> TapeCatalog::ActiveTape(Session& s) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st, s.db().Prepare("SELECT " + std::string(kTapeColumns) +
-                                                 " FROM tapes WHERE active = 1"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt st, RawSqlite(s).Prepare("SELECT " + std::string(kTapeColumns) +
+                                                       " FROM tapes WHERE active = 1"));
   HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return std::optional<Tape>();
   return std::optional<Tape>(ReadTape(st));
@@ -138,9 +140,9 @@ Result<std::optional<Tape>> TapeCatalog::ActiveTape(Session& s) {
 Status TapeCatalog::ActivateTape(Session& s, std::string_view name, int64_t now_ns) {
   HSMFS_ASSIGN_OR_RETURN(Tape t, GetTape(s, name));
   if (t.closed) return FailedPreconditionError("tape " + t.name + " is closed");
-  HSMFS_RETURN_IF_ERROR(s.db().Exec("UPDATE tapes SET active = 0 WHERE active = 1"));
+  HSMFS_RETURN_IF_ERROR(RawSqlite(s).Exec("UPDATE tapes SET active = 0 WHERE active = 1"));
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st, s.db().Prepare("UPDATE tapes SET active = 1, updated_ns = ? WHERE name = ?"));
+      Stmt st, RawSqlite(s).Prepare("UPDATE tapes SET active = 1, updated_ns = ? WHERE name = ?"));
   st.Bind(1, now_ns).Bind(2, name);
   return st.Run();
 }
@@ -148,8 +150,8 @@ Status TapeCatalog::ActivateTape(Session& s, std::string_view name, int64_t now_
 Result<int> TapeCatalog::CloseTape(Session& s, std::string_view name, int64_t now_ns) {
   HSMFS_ASSIGN_OR_RETURN(Tape t, GetTape(s, name));
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st, s.db().Prepare("UPDATE tapes SET state = 'closed', active = 0, updated_ns = ? "
-                              "WHERE name = ?"));
+      Stmt st, RawSqlite(s).Prepare("UPDATE tapes SET state = 'closed', active = 0, updated_ns = ? "
+                                    "WHERE name = ?"));
   st.Bind(1, now_ns).Bind(2, t.name);
   HSMFS_RETURN_IF_ERROR(st.Run());
   // A batch has no source to be written again from: the mount puts its files
@@ -157,17 +159,18 @@ Result<int> TapeCatalog::CloseTape(Session& s, std::string_view name, int64_t no
   HSMFS_ASSIGN_OR_RETURN(int dropped, DropUnfinishedBatches(s, t.name));
   static_cast<void>(dropped);
   HSMFS_ASSIGN_OR_RETURN(Stmt u,
-                         s.db().Prepare("UPDATE targets SET state = 'imported', tape = NULL, "
-                                        "file_number = NULL, start_block = NULL "
-                                        "WHERE tape = ? AND state IN ('assigned', 'writing') "
-                                        "AND kind = 'import'"));
+                         RawSqlite(s).Prepare("UPDATE targets SET state = 'imported', tape = NULL, "
+                                              "file_number = NULL, start_block = NULL "
+                                              "WHERE tape = ? AND state IN ('assigned', 'writing') "
+                                              "AND kind = 'import'"));
   u.Bind(1, t.name);
   HSMFS_RETURN_IF_ERROR(u.Run());
-  return s.db().Changes();
+  return RawSqlite(s).Changes();
 }
 
 Status TapeCatalog::SetSerial(Session& s, std::string_view name, std::string_view serial) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st, s.db().Prepare("UPDATE tapes SET serial = ? WHERE name = ?"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt st,
+                         RawSqlite(s).Prepare("UPDATE tapes SET serial = ? WHERE name = ?"));
   st.Bind(1, serial).Bind(2, name);
   HSMFS_RETURN_IF_ERROR(st.Run());
   return ExpectOneChange(s, "no tape " + std::string(name) + " in the catalog");
@@ -178,8 +181,9 @@ Result<int64_t> TapeCatalog::Import(Session& s, const Target& target,
   uint64_t bytes = 0;
   for (const auto& f : files) bytes += f.size;
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st, s.db().Prepare("INSERT INTO targets (kind, host, path, files, bytes, imported_ns) "
-                              "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (host, path) DO NOTHING"));
+      Stmt st,
+      RawSqlite(s).Prepare("INSERT INTO targets (kind, host, path, files, bytes, imported_ns) "
+                           "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (host, path) DO NOTHING"));
   st.Bind(1, target.kind)
       .Bind(2, target.host)
       .Bind(3, target.path)
@@ -187,14 +191,14 @@ Result<int64_t> TapeCatalog::Import(Session& s, const Target& target,
       .Bind(5, static_cast<int64_t>(bytes))
       .Bind(6, now_ns);
   HSMFS_RETURN_IF_ERROR(st.Run());
-  if (s.db().Changes() == 0) {
+  if (RawSqlite(s).Changes() == 0) {
     return AlreadyExistsError((target.host.empty() ? "" : target.host + ":") + target.path +
                               " was imported before");
   }
-  const int64_t id = s.db().LastInsertId();
+  const int64_t id = RawSqlite(s).LastInsertId();
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt f, s.db().Prepare("INSERT INTO target_files (target_id, rel_path, size, mtime_ns, "
-                             "mode, md5, link_target) VALUES (?, ?, ?, ?, ?, ?, ?)"));
+      Stmt f, RawSqlite(s).Prepare("INSERT INTO target_files (target_id, rel_path, size, mtime_ns, "
+                                   "mode, md5, link_target) VALUES (?, ?, ?, ?, ?, ?, ?)"));
   for (const auto& file : files) {
     f.Reset();
     f.Bind(1, id)
@@ -210,8 +214,8 @@ Result<int64_t> TapeCatalog::Import(Session& s, const Target& target,
 }
 
 Result<Target> TapeCatalog::GetTarget(Session& s, int64_t id) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st, s.db().Prepare("SELECT " + std::string(kTargetColumns) +
-                                                 " FROM targets t WHERE t.id = ?"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt st, RawSqlite(s).Prepare("SELECT " + std::string(kTargetColumns) +
+                                                       " FROM targets t WHERE t.id = ?"));
   st.Bind(1, id);
   HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
   if (!row) return NotFoundError("no target " + std::to_string(id) + " in the catalog");
@@ -222,9 +226,9 @@ Result<std::vector<Target>> TapeCatalog::Targets(Session& s, std::string_view ta
                                                  std::optional<TargetState> state) {
   // Both filters are optional: NULL parameters match everything.
   HSMFS_ASSIGN_OR_RETURN(Stmt st,
-                         s.db().Prepare("SELECT " + std::string(kTargetColumns) +
-                                        " FROM targets t WHERE (?1 IS NULL OR t.tape = ?1) "
-                                        "AND (?2 IS NULL OR t.state = ?2) ORDER BY t.id"));
+                         RawSqlite(s).Prepare("SELECT " + std::string(kTargetColumns) +
+                                              " FROM targets t WHERE (?1 IS NULL OR t.tape = ?1) "
+                                              "AND (?2 IS NULL OR t.state = ?2) ORDER BY t.id"));
   st.BindText(1, tape);
   if (state) {
     st.Bind(2, TargetStateName(*state));
@@ -240,9 +244,9 @@ Result<std::vector<Target>> TapeCatalog::Targets(Session& s, std::string_view ta
 }
 
 Result<std::vector<TargetFile>> TapeCatalog::Files(Session& s, int64_t target_id) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st, s.db().Prepare("SELECT " + std::string(kFileColumns) +
-                                                 " FROM target_files f WHERE f.target_id = ? "
-                                                 "ORDER BY f.id"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt st, RawSqlite(s).Prepare("SELECT " + std::string(kFileColumns) +
+                                                       " FROM target_files f WHERE f.target_id = ? "
+                                                       "ORDER BY f.id"));
   st.Bind(1, target_id);
   std::vector<TargetFile> out;
   for (;;) {
@@ -256,20 +260,20 @@ Result<int> TapeCatalog::Assign(Session& s, std::string_view tape) {
   HSMFS_ASSIGN_OR_RETURN(Tape t, GetTape(s, tape));
   if (t.closed) return FailedPreconditionError("tape " + t.name + " is closed");
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st,
-      s.db().Prepare("UPDATE targets SET state = 'assigned', tape = ? WHERE state = 'imported' "
-                     "AND kind = 'import'"));
+      Stmt st, RawSqlite(s).Prepare(
+                   "UPDATE targets SET state = 'assigned', tape = ? WHERE state = 'imported' "
+                   "AND kind = 'import'"));
   st.Bind(1, t.name);
   HSMFS_RETURN_IF_ERROR(st.Run());
-  return s.db().Changes();
+  return RawSqlite(s).Changes();
 }
 
 Status TapeCatalog::BeginWrite(Session& s, int64_t id, int64_t file_number, int64_t start_block,
                                uint32_t block_size) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st,
-                         s.db().Prepare("UPDATE targets SET state = 'writing', file_number = ?, "
-                                        "start_block = ?, block_size = ?, error = NULL "
-                                        "WHERE id = ? AND state IN ('assigned', 'writing')"));
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, RawSqlite(s).Prepare("UPDATE targets SET state = 'writing', file_number = ?, "
+                                    "start_block = ?, block_size = ?, error = NULL "
+                                    "WHERE id = ? AND state IN ('assigned', 'writing')"));
   st.Bind(1, file_number).Bind(2, start_block).Bind(3, int64_t{block_size}).Bind(4, id);
   HSMFS_RETURN_IF_ERROR(st.Run());
   return ExpectOneChange(s, "target " + std::to_string(id) + " is not assigned to a tape");
@@ -283,7 +287,8 @@ Status TapeCatalog::FinishWrite(Session& s, int64_t id, const std::vector<int64_
     return FailedPreconditionError("target " + std::to_string(id) + " is not being written");
   }
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt ids, s.db().Prepare("SELECT id FROM target_files WHERE target_id = ? ORDER BY id"));
+      Stmt ids,
+      RawSqlite(s).Prepare("SELECT id FROM target_files WHERE target_id = ? ORDER BY id"));
   ids.Bind(1, id);
   std::vector<int64_t> file_ids;
   for (;;) {
@@ -301,8 +306,9 @@ Status TapeCatalog::FinishWrite(Session& s, int64_t id, const std::vector<int64_
                          " md5 sums for " + std::to_string(offsets.size()) + " files");
   }
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt f, s.db().Prepare("UPDATE target_files SET data_offset = ?, md5 = COALESCE(?, md5) "
-                             "WHERE id = ?"));
+      Stmt f,
+      RawSqlite(s).Prepare("UPDATE target_files SET data_offset = ?, md5 = COALESCE(?, md5) "
+                           "WHERE id = ?"));
   for (size_t i = 0; i < file_ids.size(); ++i) {
     f.Reset();
     f.Bind(1, offsets[i]).Bind(3, file_ids[i]);
@@ -313,14 +319,15 @@ Status TapeCatalog::FinishWrite(Session& s, int64_t id, const std::vector<int64_
     }
     HSMFS_RETURN_IF_ERROR(f.Run());
   }
-  HSMFS_ASSIGN_OR_RETURN(Stmt st,
-                         s.db().Prepare("UPDATE targets SET state = 'archived', tar_bytes = ?, "
-                                        "archived_ns = ? WHERE id = ?"));
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, RawSqlite(s).Prepare("UPDATE targets SET state = 'archived', tar_bytes = ?, "
+                                    "archived_ns = ? WHERE id = ?"));
   st.Bind(1, static_cast<int64_t>(tar_bytes)).Bind(2, now_ns).Bind(3, id);
   HSMFS_RETURN_IF_ERROR(st.Run());
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt tape, s.db().Prepare("UPDATE tapes SET next_file = ?, next_block = ?, "
-                                "bytes_used = bytes_used + ?, updated_ns = ? WHERE name = ?"));
+      Stmt tape,
+      RawSqlite(s).Prepare("UPDATE tapes SET next_file = ?, next_block = ?, "
+                           "bytes_used = bytes_used + ?, updated_ns = ? WHERE name = ?"));
   tape.Bind(1, next_file)
       .Bind(2, next_block)
       .Bind(3, static_cast<int64_t>(tar_bytes))
@@ -332,12 +339,14 @@ Status TapeCatalog::FinishWrite(Session& s, int64_t id, const std::vector<int64_
 Status TapeCatalog::AbandonWrite(Session& s, int64_t id, bool tape_full, std::string_view error) {
   HSMFS_ASSIGN_OR_RETURN(Target t, GetTarget(s, id));
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st, s.db().Prepare("UPDATE targets SET state = 'assigned', file_number = NULL, "
-                              "start_block = NULL, error = ? WHERE id = ? AND state = 'writing'"));
+      Stmt st,
+      RawSqlite(s).Prepare("UPDATE targets SET state = 'assigned', file_number = NULL, "
+                           "start_block = NULL, error = ? WHERE id = ? AND state = 'writing'"));
   st.BindText(1, error).Bind(2, id);
   HSMFS_RETURN_IF_ERROR(st.Run());
   if (tape_full) {
-    HSMFS_ASSIGN_OR_RETURN(Stmt f, s.db().Prepare("UPDATE tapes SET full = 1 WHERE name = ?"));
+    HSMFS_ASSIGN_OR_RETURN(Stmt f,
+                           RawSqlite(s).Prepare("UPDATE tapes SET full = 1 WHERE name = ?"));
     f.Bind(1, t.tape);
     HSMFS_RETURN_IF_ERROR(f.Run());
   }
@@ -350,21 +359,21 @@ Status TapeCatalog::RecordConfirm(Session& s, int64_t id, const std::vector<std:
   if (t.state != TargetState::kArchived && t.state != TargetState::kConfirmed) {
     return FailedPreconditionError("target " + std::to_string(id) + " is not archived");
   }
-  HSMFS_ASSIGN_OR_RETURN(Stmt clear,
-                         s.db().Prepare("UPDATE target_files SET bad = 0 WHERE target_id = ?"));
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt clear, RawSqlite(s).Prepare("UPDATE target_files SET bad = 0 WHERE target_id = ?"));
   clear.Bind(1, id);
   HSMFS_RETURN_IF_ERROR(clear.Run());
   HSMFS_ASSIGN_OR_RETURN(
       Stmt mark,
-      s.db().Prepare("UPDATE target_files SET bad = 1 WHERE target_id = ? AND rel_path = ?"));
+      RawSqlite(s).Prepare("UPDATE target_files SET bad = 1 WHERE target_id = ? AND rel_path = ?"));
   for (const auto& path : bad) {
     mark.Reset();
     mark.Bind(1, id).Bind(2, path);
     HSMFS_RETURN_IF_ERROR(mark.Run());
   }
-  HSMFS_ASSIGN_OR_RETURN(Stmt st,
-                         s.db().Prepare("UPDATE targets SET state = ?, confirmed_ns = ?, error = ? "
-                                        "WHERE id = ?"));
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt st, RawSqlite(s).Prepare("UPDATE targets SET state = ?, confirmed_ns = ?, error = ? "
+                                    "WHERE id = ?"));
   st.Bind(1, bad.empty() ? "confirmed" : "archived")
       .Bind(2, now_ns)
       .BindText(3, bad.empty()
@@ -382,8 +391,9 @@ Result<int64_t> TapeCatalog::BeginBatch(Session& s, const Target& target,
   }
   HSMFS_ASSIGN_OR_RETURN(int64_t id, Import(s, target, files, now_ns));
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st, s.db().Prepare("UPDATE targets SET state = 'writing', tape = ?, file_number = ?, "
-                              "start_block = ?, block_size = ? WHERE id = ?"));
+      Stmt st,
+      RawSqlite(s).Prepare("UPDATE targets SET state = 'writing', tape = ?, file_number = ?, "
+                           "start_block = ?, block_size = ? WHERE id = ?"));
   st.Bind(1, target.tape)
       .Bind(2, target.file_number)
       .Bind(3, target.start_block)
@@ -396,14 +406,15 @@ Result<int64_t> TapeCatalog::BeginBatch(Session& s, const Target& target,
 Status TapeCatalog::DropBatch(Session& s, int64_t id) {
   // Explicit deletes: foreign keys may be off on this connection.
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt f, s.db().Prepare("DELETE FROM target_files WHERE target_id = ?1 AND EXISTS (SELECT 1 "
-                             "FROM targets WHERE id = ?1 AND kind = 'batch' AND "
-                             "state = 'writing')"));
+      Stmt f,
+      RawSqlite(s).Prepare("DELETE FROM target_files WHERE target_id = ?1 AND EXISTS (SELECT 1 "
+                           "FROM targets WHERE id = ?1 AND kind = 'batch' AND "
+                           "state = 'writing')"));
   f.Bind(1, id);
   HSMFS_RETURN_IF_ERROR(f.Run());
-  HSMFS_ASSIGN_OR_RETURN(Stmt t,
-                         s.db().Prepare("DELETE FROM targets WHERE id = ? AND kind = 'batch' AND "
-                                        "state = 'writing'"));
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt t, RawSqlite(s).Prepare("DELETE FROM targets WHERE id = ? AND kind = 'batch' AND "
+                                   "state = 'writing'"));
   t.Bind(1, id);
   HSMFS_RETURN_IF_ERROR(t.Run());
   return ExpectOneChange(s, "target " + std::to_string(id) + " is not a batch being written");
@@ -411,42 +422,43 @@ Status TapeCatalog::DropBatch(Session& s, int64_t id) {
 
 Result<int> TapeCatalog::DropUnfinishedBatches(Session& s, std::string_view tape) {
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt f, s.db().Prepare("DELETE FROM target_files WHERE target_id IN (SELECT id FROM targets "
-                             "WHERE tape = ?1 AND kind = 'batch' AND state = 'writing')"));
+      Stmt f,
+      RawSqlite(s).Prepare("DELETE FROM target_files WHERE target_id IN (SELECT id FROM targets "
+                           "WHERE tape = ?1 AND kind = 'batch' AND state = 'writing')"));
   f.Bind(1, tape);
   HSMFS_RETURN_IF_ERROR(f.Run());
-  HSMFS_ASSIGN_OR_RETURN(Stmt t, s.db().Prepare("DELETE FROM targets WHERE tape = ? AND "
-                                                "kind = 'batch' AND state = 'writing'"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt t, RawSqlite(s).Prepare("DELETE FROM targets WHERE tape = ? AND "
+                                                      "kind = 'batch' AND state = 'writing'"));
   t.Bind(1, tape);
   HSMFS_RETURN_IF_ERROR(t.Run());
-  return s.db().Changes();
+  return RawSqlite(s).Changes();
 }
 
 Status TapeCatalog::MarkFull(Session& s, std::string_view tape) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt f, s.db().Prepare("UPDATE tapes SET full = 1 WHERE name = ?"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt f, RawSqlite(s).Prepare("UPDATE tapes SET full = 1 WHERE name = ?"));
   f.Bind(1, tape);
   HSMFS_RETURN_IF_ERROR(f.Run());
   return ExpectOneChange(s, "no tape " + std::string(tape) + " in the catalog");
 }
 
 Status TapeCatalog::SetTreePath(Session& s, int64_t file_id, std::string_view tree_path) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt f,
-                         s.db().Prepare("UPDATE target_files SET tree_path = ? WHERE id = ?"));
+  HSMFS_ASSIGN_OR_RETURN(
+      Stmt f, RawSqlite(s).Prepare("UPDATE target_files SET tree_path = ? WHERE id = ?"));
   f.Bind(1, tree_path).Bind(2, file_id);
   HSMFS_RETURN_IF_ERROR(f.Run());
   return ExpectOneChange(s, "no file " + std::to_string(file_id) + " on tape");
 }
 
 Status TapeCatalog::HideFile(Session& s, int64_t file_id, int64_t now_ns) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt f, s.db().Prepare("UPDATE target_files SET removed_ns = ? "
-                                                "WHERE id = ? AND removed_ns IS NULL"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt f, RawSqlite(s).Prepare("UPDATE target_files SET removed_ns = ? "
+                                                      "WHERE id = ? AND removed_ns IS NULL"));
   f.Bind(1, now_ns).Bind(2, file_id);
   return f.Run();
 }
 
 Result<std::vector<TapeDir>> TapeCatalog::Dirs(Session& s) {
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st, s.db().Prepare("SELECT path, mode, mtime_ns FROM tape_dirs ORDER BY path"));
+      Stmt st, RawSqlite(s).Prepare("SELECT path, mode, mtime_ns FROM tape_dirs ORDER BY path"));
   std::vector<TapeDir> out;
   for (;;) {
     HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
@@ -456,28 +468,29 @@ Result<std::vector<TapeDir>> TapeCatalog::Dirs(Session& s) {
 }
 
 Status TapeCatalog::AddDir(Session& s, const TapeDir& dir) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st, s.db().Prepare("INSERT INTO tape_dirs (path, mode, mtime_ns) "
-                                                 "VALUES (?, ?, ?) ON CONFLICT (path) DO NOTHING"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt st,
+                         RawSqlite(s).Prepare("INSERT INTO tape_dirs (path, mode, mtime_ns) "
+                                              "VALUES (?, ?, ?) ON CONFLICT (path) DO NOTHING"));
   st.Bind(1, dir.path).Bind(2, int64_t{dir.mode}).Bind(3, dir.mtime_ns);
   HSMFS_RETURN_IF_ERROR(st.Run());
-  if (s.db().Changes() == 0) return AlreadyExistsError("directory " + dir.path + " exists");
+  if (RawSqlite(s).Changes() == 0) return AlreadyExistsError("directory " + dir.path + " exists");
   return Status::Ok();
 }
 
 Status TapeCatalog::RemoveDir(Session& s, std::string_view path) {
-  HSMFS_ASSIGN_OR_RETURN(Stmt st, s.db().Prepare("DELETE FROM tape_dirs WHERE path = ?"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt st, RawSqlite(s).Prepare("DELETE FROM tape_dirs WHERE path = ?"));
   st.Bind(1, path);
   HSMFS_RETURN_IF_ERROR(st.Run());
-  if (s.db().Changes() == 0) return NotFoundError("no directory " + std::string(path));
+  if (RawSqlite(s).Changes() == 0) return NotFoundError("no directory " + std::string(path));
   return Status::Ok();
 }
 
 Status TapeCatalog::RenameDirs(Session& s, std::string_view from, std::string_view to) {
   // substr() rather than LIKE: names may contain % and _.
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st,
-      s.db().Prepare("UPDATE OR REPLACE tape_dirs SET path = ?2 || substr(path, length(?1) + 1) "
-                     "WHERE path = ?1 OR substr(path, 1, length(?1) + 1) = ?1 || '/'"));
+      Stmt st, RawSqlite(s).Prepare(
+                   "UPDATE OR REPLACE tape_dirs SET path = ?2 || substr(path, length(?1) + 1) "
+                   "WHERE path = ?1 OR substr(path, 1, length(?1) + 1) = ?1 || '/'"));
   st.Bind(1, from).Bind(2, to);
   return st.Run();
 }
@@ -488,9 +501,10 @@ Result<int64_t> TapeCatalog::RestoreUnit(Session& s, const Target& target,
   HSMFS_ASSIGN_OR_RETURN(Tape tape, GetTape(s, target.tape));
   HSMFS_ASSIGN_OR_RETURN(int64_t id, Import(s, target, files, now_ns));
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st, s.db().Prepare("UPDATE targets SET state = 'archived', tape = ?, file_number = ?, "
-                              "start_block = ?, block_size = ?, tar_bytes = ?, archived_ns = ? "
-                              "WHERE id = ?"));
+      Stmt st,
+      RawSqlite(s).Prepare("UPDATE targets SET state = 'archived', tape = ?, file_number = ?, "
+                           "start_block = ?, block_size = ?, tar_bytes = ?, archived_ns = ? "
+                           "WHERE id = ?"));
   st.Bind(1, tape.name)
       .Bind(2, target.file_number)
       .Bind(3, target.start_block)
@@ -499,8 +513,8 @@ Result<int64_t> TapeCatalog::RestoreUnit(Session& s, const Target& target,
       .Bind(6, now_ns)
       .Bind(7, id);
   HSMFS_RETURN_IF_ERROR(st.Run());
-  HSMFS_ASSIGN_OR_RETURN(Stmt f, s.db().Prepare("UPDATE target_files SET data_offset = ? "
-                                                "WHERE target_id = ? AND rel_path = ?"));
+  HSMFS_ASSIGN_OR_RETURN(Stmt f, RawSqlite(s).Prepare("UPDATE target_files SET data_offset = ? "
+                                                      "WHERE target_id = ? AND rel_path = ?"));
   for (const auto& file : files) {
     f.Reset();
     f.Bind(1, file.data_offset).Bind(2, id).Bind(3, file.rel_path);
@@ -508,9 +522,10 @@ Result<int64_t> TapeCatalog::RestoreUnit(Session& s, const Target& target,
   }
   // The tape's end moves only forward (units may be restored in any order).
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt t, s.db().Prepare("UPDATE tapes SET bytes_used = bytes_used + ?3, updated_ns = ?4, "
-                             "next_file = CASE WHEN ?2 > next_block THEN ?1 ELSE next_file END, "
-                             "next_block = MAX(next_block, ?2) WHERE name = ?5"));
+      Stmt t,
+      RawSqlite(s).Prepare("UPDATE tapes SET bytes_used = bytes_used + ?3, updated_ns = ?4, "
+                           "next_file = CASE WHEN ?2 > next_block THEN ?1 ELSE next_file END, "
+                           "next_block = MAX(next_block, ?2) WHERE name = ?5"));
   t.Bind(1, next_file)
       .Bind(2, next_block)
       .Bind(3, static_cast<int64_t>(target.tar_bytes))
@@ -524,11 +539,11 @@ Result<std::vector<FileLocation>> TapeCatalog::WhereIs(Session& s, std::string_v
                                                        int limit) {
   // instr() instead of LIKE: file names may contain % and _.
   HSMFS_ASSIGN_OR_RETURN(
-      Stmt st,
-      s.db().Prepare("SELECT " + std::string(kTargetColumns) + ", " + std::string(kFileColumns) +
-                     " FROM target_files f JOIN targets t ON t.id = f.target_id "
-                     "WHERE instr(t.path || '/' || f.rel_path, ?) > 0 "
-                     "ORDER BY t.id, f.id LIMIT ?"));
+      Stmt st, RawSqlite(s).Prepare("SELECT " + std::string(kTargetColumns) + ", " +
+                                    std::string(kFileColumns) +
+                                    " FROM target_files f JOIN targets t ON t.id = f.target_id "
+                                    "WHERE instr(t.path || '/' || f.rel_path, ?) > 0 "
+                                    "ORDER BY t.id, f.id LIMIT ?"));
   st.Bind(1, needle).Bind(2, int64_t{limit});
   std::vector<FileLocation> out;
   for (;;) {

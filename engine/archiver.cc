@@ -82,18 +82,8 @@ Status Archiver::Start() {
   // passed.
   std::vector<EntryId> orphans;
   HSMFS_RETURN_IF_ERROR(WithSession([&](catalog::Session& s) -> Status {
-    HSMFS_ASSIGN_OR_RETURN(
-        catalog::Stmt st,
-        s.db().Prepare(
-            "SELECT e.id FROM entries e WHERE e.state = 'online' AND "
-            "(e.cached = 1 OR e.type IN (2, 3)) AND NOT EXISTS (SELECT 1 FROM jobs j WHERE "
-            "j.entry_id = e.id AND j.kind = 'archive' AND j.state IN "
-            "('queued', 'running'))"));
-    for (;;) {
-      HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) return Status::Ok();
-      orphans.push_back(st.Int(0));
-    }
+    HSMFS_ASSIGN_OR_RETURN(orphans, catalog::JobQueue::UnarchivedWithoutJob(s));
+    return Status::Ok();
   }));
   if (!orphans.empty()) {
     spdlog::info("archiving {} files written before hsmfs last stopped", orphans.size());

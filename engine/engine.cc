@@ -131,7 +131,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
       return ErrnoToStatus(errno, "write " + lock.string());
     }
   }
-  HSMFS_ASSIGN_OR_RETURN(engine->catalog_, catalog::Catalog::Open(config.catalog.path));
+  HSMFS_ASSIGN_OR_RETURN(engine->catalog_, catalog::Catalog::Open(config.catalog));
   std::filesystem::create_directories(config.cache.dir, ec);
   if (ec) {
     return ErrnoToStatus(ec.value(), "cannot create cache directory " + config.cache.dir.string());
@@ -197,15 +197,23 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
       std::make_unique<FileCache>(cache_options, *engine->catalog_, clock, options.notifier);
   if (options.run_jobs) {
     HSMFS_RETURN_IF_ERROR(engine->cache_->Recover());
+    // Jobs this host's earlier engines left running are ours to resume at
+    // once (we hold the host's engine lock, so those engines are gone); an
+    // engine elsewhere keeps its jobs while it renews their leases.
+    const std::string owner = NewEngineOwner();
     {
       HSMFS_ASSIGN_OR_RETURN(catalog::Session session, engine->catalog_->Acquire());
-      HSMFS_ASSIGN_OR_RETURN(int requeued,
-                             catalog::JobQueue::ResetRunning(session, clock.WallNanos()));
+      HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+      HSMFS_ASSIGN_OR_RETURN(
+          int requeued, catalog::JobQueue::RequeueAbandoned(session, owner, EngineOwnerPrefix(),
+                                                            clock.WallNanos()));
+      HSMFS_RETURN_IF_ERROR(tx.Commit());
       if (requeued > 0)
         spdlog::info("resuming {} jobs that were running when hsmfs stopped", requeued);
     }
     RunnerOptions stage;
     stage.name = "stage";
+    stage.owner = owner;
     stage.workers = config.stage.workers;
     for (const BackendConfig& b : config.backends) {
       if (b.stage_workers > 0) stage.workers_by_backend[b.name] = b.stage_workers;
@@ -222,6 +230,7 @@ Result<std::unique_ptr<Engine>> Engine::Open(const Config& config, Clock& clock,
 
     RunnerOptions archive;
     archive.name = "archive";
+    archive.owner = owner;
     archive.workers = config.archive.workers;
     for (const BackendConfig& b : config.backends) {
       if (b.archive_workers > 0) archive.workers_by_backend[b.name] = b.archive_workers;

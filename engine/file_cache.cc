@@ -129,24 +129,13 @@ Status FileCache::Recover() {
   // Copies the catalog counts but the disk lost: the entry is offline again.
   std::vector<EntryId> lost;
   {
-    HSMFS_ASSIGN_OR_RETURN(catalog::Stmt st,
-                           session.db().Prepare("SELECT id FROM entries WHERE cached = 1"));
-    for (;;) {
-      HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) break;
-      if (!stdfs::exists(PathOf(st.Int(0)), ec)) lost.push_back(st.Int(0));
+    std::vector<EntryId> cached;
+    HSMFS_RETURN_IF_ERROR(session.CachedIds(&cached));
+    for (EntryId id : cached) {
+      if (!stdfs::exists(PathOf(id), ec)) lost.push_back(id);
     }
   }
-  for (EntryId id : lost) {
-    HSMFS_ASSIGN_OR_RETURN(
-        catalog::Stmt st,
-        session.db().Prepare("UPDATE entries SET cached = 0, state = CASE WHEN state = 'dual' "
-                             "THEN 'offline' ELSE 'failed' END, error = CASE WHEN state = "
-                             "'dual' THEN error ELSE 'the cached copy was lost before it was "
-                             "archived' END WHERE id = ?"));
-    st.Bind(1, id);
-    HSMFS_RETURN_IF_ERROR(st.Run());
-  }
+  for (EntryId id : lost) HSMFS_RETURN_IF_ERROR(session.MarkCachedCopyLost(id));
   if (orphans || !lost.empty()) {
     spdlog::info(
         "cache {}: removed {} superseded copies of archived data; {} cached copies were "

@@ -26,23 +26,6 @@ std::string JoinPath(std::string_view dir, std::string_view name) {
   return dir.empty() ? std::string(name) : std::string(dir) + "/" + std::string(name);
 }
 
-// `e` and everything below it, top down.
-Result<std::vector<Entry>> Subtree(catalog::Session& s, catalog::EntryId id) {
-  HSMFS_ASSIGN_OR_RETURN(
-      catalog::Stmt st,
-      s.db().Prepare("WITH RECURSIVE sub(id, depth) AS (SELECT ?1, 0 UNION ALL SELECT e.id, "
-                     "sub.depth + 1 FROM entries e JOIN sub ON e.parent = sub.id) SELECT " +
-                     catalog::EntryColumns("e") +
-                     " FROM entries e JOIN sub ON e.id = sub.id ORDER BY sub.depth, e.id"));
-  st.Bind(1, id);
-  std::vector<Entry> out;
-  for (;;) {
-    HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
-    if (!row) return out;
-    out.push_back(catalog::ReadEntryColumns(st, 0));
-  }
-}
-
 // Renames an entry whose name is invalid to "unnamed-<id>" and queues what
 // below it holds data for archiving again under the new name; drops it when
 // nothing below it holds unarchived data. Returns what was done.
@@ -53,7 +36,7 @@ Result<std::string> RepairBadName(Engine& engine, const Entry& bad) {
   {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine.catalog().Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-    HSMFS_ASSIGN_OR_RETURN(below, Subtree(s, bad.id));
+    HSMFS_RETURN_IF_ERROR(s.Subtree(bad.id, &below));
     const bool holds_data = std::any_of(below.begin(), below.end(), [](const Entry& e) {
       return !e.is_dir() && e.cached && e.holds_unarchived_data();
     });
@@ -73,18 +56,13 @@ Result<std::string> RepairBadName(Engine& engine, const Entry& bad) {
     HSMFS_RETURN_IF_ERROR(s.Move(bad.id, parent.id, name, JoinPath(parent.backend_path, name)));
     // Nothing below was archived where its new path points: everything with
     // data (and every directory) goes through the archiver again.
-    HSMFS_ASSIGN_OR_RETURN(below, Subtree(s, bad.id));
-    HSMFS_ASSIGN_OR_RETURN(
-        catalog::Stmt reset,
-        s.db().Prepare("UPDATE entries SET state = 'online', error = NULL, on_backend = 0, "
-                       "version = version + 1 WHERE id = ?"));
+    below.clear();
+    HSMFS_RETURN_IF_ERROR(s.Subtree(bad.id, &below));
     int queued = 0;
     for (Entry& e : below) {
       if (!e.is_dir() && !e.cached) continue;  // only on the backend: nothing to send
       HSMFS_RETURN_IF_ERROR(catalog::JobQueue::Supersede(s, e.id, now).status());
-      reset.Reset();
-      reset.Bind(1, e.id);
-      HSMFS_RETURN_IF_ERROR(reset.Run());
+      HSMFS_RETURN_IF_ERROR(s.ResetForArchive(e.id));
       HSMFS_ASSIGN_OR_RETURN(Entry fresh, s.Get(e.id));
       HSMFS_ASSIGN_OR_RETURN(auto job, catalog::JobQueue::EnqueueArchive(s, fresh, now));
       queued += job.has_value();
@@ -112,15 +90,8 @@ Status DiscardIncompletePut(Engine& engine, const Entry& e) {
     if (e.on_backend) {
       // The backend still holds the version the put was replacing: go back
       // to it; listing the directory again brings back its size and mtime.
-      HSMFS_ASSIGN_OR_RETURN(catalog::Stmt st,
-                             s.db().Prepare("UPDATE entries SET state = 'offline', cached = 0, "
-                                            "error = NULL, version = version + 1 WHERE id = ?"));
-      st.Bind(1, e.id);
-      HSMFS_RETURN_IF_ERROR(st.Run());
-      HSMFS_ASSIGN_OR_RETURN(catalog::Stmt relist,
-                             s.db().Prepare("DELETE FROM dir_sync WHERE dir_id = ?"));
-      relist.Bind(1, e.parent);
-      HSMFS_RETURN_IF_ERROR(relist.Run());
+      HSMFS_RETURN_IF_ERROR(s.RevertToBackendVersion(e.id));
+      HSMFS_RETURN_IF_ERROR(s.ForgetListing(e.parent));
     } else {
       HSMFS_RETURN_IF_ERROR(s.Remove(e.id));
     }
@@ -142,16 +113,7 @@ Result<FsckReport> Fsck(Engine& engine, const FsckOptions& options) {
     std::vector<Entry> bad;
     {
       HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine.catalog().Acquire());
-      HSMFS_ASSIGN_OR_RETURN(
-          catalog::Stmt st,
-          s.db().Prepare("SELECT " + catalog::EntryColumns() +
-                         " FROM entries WHERE id != 1 AND (name IN ('', '.', '..') OR "
-                         "instr(name, '/') > 0) ORDER BY id"));
-      for (;;) {
-        HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
-        if (!row) break;
-        bad.push_back(catalog::ReadEntryColumns(st, 0));
-      }
+      HSMFS_RETURN_IF_ERROR(s.BadlyNamed(&bad));
     }
     for (const Entry& e : bad) {
       std::string what = std::string(e.is_dir() ? "directory" : "file") + " with the name \"" +
@@ -184,16 +146,7 @@ Result<FsckReport> Fsck(Engine& engine, const FsckOptions& options) {
     std::vector<Entry> page;
     {
       HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine.catalog().Acquire());
-      HSMFS_ASSIGN_OR_RETURN(
-          catalog::Stmt st,
-          s.db().Prepare("SELECT " + catalog::EntryColumns() +
-                         " FROM entries WHERE id > ? AND type = 1 ORDER BY id LIMIT 1000"));
-      st.Bind(1, after);
-      for (;;) {
-        HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
-        if (!row) break;
-        page.push_back(catalog::ReadEntryColumns(st, 0));
-      }
+      HSMFS_RETURN_IF_ERROR(s.Files(after, 1000, &page));
     }
     if (page.empty()) break;
     after = page.back().id;

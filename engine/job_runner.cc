@@ -1,9 +1,12 @@
 #include "engine/job_runner.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 
 #include "common/thread.h"
 #include "engine/bookkeeping.h"
@@ -28,13 +31,37 @@ bool Retryable(Code code) {
   }
 }
 
+// `options` with an owner of its own if it names none.
+RunnerOptions WithOwner(RunnerOptions options) {
+  if (options.owner.empty()) options.owner = NewEngineOwner();
+  return options;
+}
+
 }  // namespace
 
 bool IsOutage(Code code) { return code == Code::kUnavailable || code == Code::kDeadlineExceeded; }
 
+std::string EngineOwnerPrefix() {
+  char host[256] = {};
+  if (::gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof(host), "localhost");
+  }
+  return std::string(host) + " ";
+}
+
+std::string NewEngineOwner() {
+  const auto started = std::chrono::system_clock::now().time_since_epoch();
+  return EngineOwnerPrefix() + "pid " + std::to_string(::getpid()) + " at " +
+         std::to_string(std::chrono::duration_cast<std::chrono::nanoseconds>(started).count());
+}
+
 JobRunner::JobRunner(catalog::JobKind kind, catalog::Catalog& catalog, const BackendMap& backends,
                      Clock& clock, RunnerOptions options, Work& work)
-    : kind_(kind), catalog_(catalog), clock_(clock), options_(std::move(options)), work_(work) {
+    : kind_(kind),
+      catalog_(catalog),
+      clock_(clock),
+      options_(WithOwner(std::move(options))),
+      work_(work) {
   for (const auto& [name, impl] : backends) {
     auto lane = std::make_unique<Lane>();
     lane->backend = name;
@@ -199,7 +226,7 @@ void JobRunner::Refill(Lane& lane, std::unique_lock<std::mutex>& l) {
       ids.insert(j.id);
       if (!lane.prepared.count(j.id)) fresh.push_back(j);
     }
-    if (!fresh.empty()) work_.Prepare(*lane.impl, fresh);
+    if (!fresh.empty()) work_.Upcoming(*lane.impl, fresh);
     lane.prepared = std::move(ids);
   }
   l.lock();
@@ -243,7 +270,10 @@ void JobRunner::WorkerLoop(Lane& lane) {
 void JobRunner::Process(Lane& lane, const Job& job) {
   bool claimed = false;
   Status s = WithSession([&](catalog::Session& session) -> Status {
-    HSMFS_ASSIGN_OR_RETURN(claimed, JobQueue::Claim(session, job.id, clock_.WallNanos()));
+    const int64_t now = clock_.WallNanos();
+    HSMFS_ASSIGN_OR_RETURN(
+        claimed, JobQueue::Claim(session, job.id, options_.owner,
+                                 now + std::chrono::nanoseconds(options_.lease).count(), now));
     return Status::Ok();
   });
   if (!s.ok()) {
@@ -293,8 +323,9 @@ void JobRunner::Process(Lane& lane, const Job& job) {
       std::lock_guard<std::mutex> l(mu_);
       shutting_down = stopping_;
     }
-    // On shutdown the job stays running in the catalog; the next Start()
-    // requeues it. Otherwise a user (or a newer version) cancelled it.
+    // On shutdown the job stays running in the catalog: the next engine of
+    // this host requeues it when it starts, any other once its lease ends. Otherwise a user (or a
+    // newer version) cancelled it.
     if (!shutting_down) work_.Cancelled(job);
     return;
   }
@@ -365,6 +396,8 @@ bool JobRunner::TEST_IsIdle() {
 void JobRunner::MonitorLoop() {
   std::unique_lock<std::mutex> l(mu_);
   TimePoint next = clock_.Now();
+  TimePoint next_renewal = clock_.Now();
+  TimePoint next_expiry_check = clock_.Now();
   while (!stopping_) {
     if (clock_.Now() < next) {
       if (monitor_busy_) {
@@ -395,9 +428,45 @@ void JobRunner::MonitorLoop() {
       }
       for (const Job& j : cancelled) CancelRunning(j.id);
     }
+    RenewAndReclaimLeases(!running.empty(), &next_renewal, &next_expiry_check);
     Kick();
     work_.Tick();
     l.lock();
+  }
+}
+
+void JobRunner::RenewAndReclaimLeases(bool running, TimePoint* next_renewal,
+                                      TimePoint* next_expiry_check) {
+  const TimePoint now = clock_.Now();
+  if (running && now >= *next_renewal) {
+    *next_renewal = now + options_.lease / 3;
+    Status s = WithSession([&](catalog::Session& session) -> Status {
+      return JobQueue::RenewLeases(
+                 session, options_.owner,
+                 clock_.WallNanos() + std::chrono::nanoseconds(options_.lease).count())
+          .status();
+    });
+    if (!s.ok()) {
+      // Retried at the next tick; the lease has two thirds of its time left.
+      *next_renewal = now;
+      spdlog::warn("{}: cannot renew the leases of running jobs: {}", options_.name, s.message());
+    }
+  }
+  if (now < *next_expiry_check) return;
+  *next_expiry_check = now + options_.lease / 4;
+  int requeued = 0;
+  Status s = WithSession([&](catalog::Session& session) -> Status {
+    HSMFS_ASSIGN_OR_RETURN(auto tx, session.Begin());
+    HSMFS_ASSIGN_OR_RETURN(
+        requeued, JobQueue::RequeueAbandoned(session, options_.owner, "", clock_.WallNanos()));
+    return tx.Commit();
+  });
+  if (!s.ok()) {
+    spdlog::warn("{}: cannot look for jobs of engines that are gone: {}", options_.name,
+                 s.message());
+  } else if (requeued > 0) {
+    spdlog::info("{}: {} jobs whose engine stopped renewing its claim are queued again",
+                 options_.name, requeued);
   }
 }
 

@@ -17,13 +17,16 @@
 // backend that does not answer (IsOutage) past that until the back-off waited
 // adds up to `retry_horizon`; ResourceExhausted (our own cache is full) waits
 // without using an attempt; anything else is final (Work::Failed). The job row
-// is the truth: a crash at any point loses nothing (Start requeues jobs left
-// running).
+// is the truth: a crash at any point loses nothing. A claim names this
+// engine (`owner`) and holds for `lease`, renewed by the monitor while the job
+// runs; the monitor also requeues jobs of other engines whose lease ended
+// (their engine died), and the engine, when it starts, those its host's
+// earlier engines left running.
 //
 // Jobs queued by other processes and cancellations made by them are noticed by
 // a monitor that polls the catalog every `monitor_interval`.
 //
-// Each job is shown once to Work::Prepare when it first enters a lane's
+// Each job is shown once to Work::Upcoming when it first enters a lane's
 // snapshot, so that a backend can be told of a whole batch before the workers
 // take its jobs one by one (the recall engine's Backend::StageMany).
 //
@@ -68,7 +71,20 @@ struct RunnerOptions {
   // RootGuard::Check) the lane's jobs stay queued, re-checked every
   // retry_delay, and use up no attempt.
   std::function<Status(std::string_view backend)> root_check;
+  // Who claims the jobs (catalog Job::owner): one string per engine, shared
+  // by its runners so that neither requeues the other's jobs; "" makes one
+  // (NewEngineOwner()).
+  std::string owner;
+  // A claim lasts this long unless renewed; the monitor renews it every third
+  // of it and looks for other engines' ended leases every quarter of it.
+  Duration lease = std::chrono::minutes(1);
 };
+
+// The start of the owner of every engine of this host ("<hostname> ").
+std::string EngineOwnerPrefix();
+// A new owner for an engine: EngineOwnerPrefix() followed by the pid and the
+// start time, so that no two engines (even of a reused pid) share one.
+std::string NewEngineOwner();
 
 // The backend did not answer (down, unreachable, timed out), as opposed to
 // answering with an error about this job: worth waiting for.
@@ -92,8 +108,8 @@ class JobRunner {
     virtual void Tick() {}
     // Jobs that have just entered a lane's dispatch snapshot (each job once),
     // in dispatch order, before any of them runs.
-    virtual void Prepare(backends::Backend& /*backend*/,
-                         const std::vector<catalog::Job>& /*jobs*/) {}
+    virtual void Upcoming(backends::Backend& /*backend*/,
+                          const std::vector<catalog::Job>& /*jobs*/) {}
   };
 
   JobRunner(catalog::JobKind kind, catalog::Catalog& catalog, const BackendMap& backends,
@@ -150,6 +166,9 @@ class JobRunner {
   void Refill(Lane& lane, std::unique_lock<std::mutex>& l);
   void Process(Lane& lane, const catalog::Job& job);
   void MonitorLoop();
+  // The monitor's lease work: renews this engine's claims (when `running`)
+  // and requeues other engines' jobs whose lease ended, each when due.
+  void RenewAndReclaimLeases(bool running, TimePoint* next_renewal, TimePoint* next_expiry_check);
   Duration Backoff(int attempts) const;
   // Whether a job that failed its attempt number `attempts` is tried again.
   bool MayRetry(const Status& error, int attempts) const;

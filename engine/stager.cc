@@ -162,7 +162,7 @@ Status Stager::Run(backends::Backend& backend, const Job& job, const CancelToken
   return Status::Ok();
 }
 
-void Stager::Prepare(backends::Backend& backend, const std::vector<Job>& jobs) {
+void Stager::Upcoming(backends::Backend& backend, const std::vector<Job>& jobs) {
   std::vector<backends::ObjectPath> paths;
   std::string backend_name;
   for (const Job& j : jobs) {

@@ -68,7 +68,7 @@ class Stager final : private JobRunner::Work {
   void Cancelled(const catalog::Job& job) override;
   void Tick() override;
   // Tells the backend of the whole batch (Backend::StageMany).
-  void Prepare(backends::Backend& backend, const std::vector<catalog::Job>& jobs) override;
+  void Upcoming(backends::Backend& backend, const std::vector<catalog::Job>& jobs) override;
 
   void Finish(catalog::EntryId entry, const Status& s);
   Status WithSession(const std::function<Status(catalog::Session&)>& fn);

@@ -464,19 +464,7 @@ Status FsCore::Rename(uint64_t parent, std::string_view name, uint64_t new_paren
   {
     HSMFS_ASSIGN_OR_RETURN(catalog::Session s, engine_.catalog().Acquire());
     HSMFS_ASSIGN_OR_RETURN(auto tx, s.Begin());
-    HSMFS_ASSIGN_OR_RETURN(
-        catalog::Stmt st,
-        s.db().Prepare("WITH RECURSIVE sub(id) AS (SELECT ?1 UNION ALL SELECT e.id FROM entries e "
-                       "JOIN sub ON e.parent = sub.id) SELECT j.entry_id, j.id FROM jobs j WHERE "
-                       "j.entry_id IN sub AND j.kind = 'archive' AND j.state IN "
-                       "('queued', 'running')"));
-    st.Bind(1, src.id);
-    for (;;) {
-      HSMFS_ASSIGN_OR_RETURN(bool row, st.Step());
-      if (!row) break;
-      stopped.emplace_back(st.Int(0), st.Int(1));
-    }
-    st.Reset();
+    HSMFS_ASSIGN_OR_RETURN(stopped, catalog::JobQueue::ActiveArchivesBelow(s, src.id));
     for (const auto& [entry, job] : stopped) {
       HSMFS_RETURN_IF_ERROR(
           catalog::JobQueue::Cancel(s, job, engine_.clock().WallNanos()).status());

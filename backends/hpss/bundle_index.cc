@@ -2,6 +2,8 @@
 
 #include <system_error>
 
+#include "catalog/sqlite/raw_access.h"
+
 namespace hsmfs::backends::hpss {
 namespace {
 
@@ -20,11 +22,11 @@ bool Under(const std::string& path, const std::string& dir, std::string* rest) {
 }
 
 Status Insert(catalog::Session& s, const std::string& path, const BundledFile& f) {
-  HSMFS_ASSIGN_OR_RETURN(
-      catalog::Stmt st,
-      s.db().Prepare("INSERT OR REPLACE INTO hpss_bundled (path, archive, member, size, "
-                     "mtime_ns, mode, checksum, written_ns, link_target) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
+  HSMFS_ASSIGN_OR_RETURN(catalog::Stmt st,
+                         catalog::RawSqlite(s).Prepare(
+                             "INSERT OR REPLACE INTO hpss_bundled (path, archive, member, size, "
+                             "mtime_ns, mode, checksum, written_ns, link_target) "
+                             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"));
   st.Bind(1, path)
       .Bind(2, f.archive)
       .Bind(3, f.member)
@@ -39,7 +41,7 @@ Status Insert(catalog::Session& s, const std::string& path, const BundledFile& f
 
 Status Delete(catalog::Session& s, const std::string& path) {
   HSMFS_ASSIGN_OR_RETURN(catalog::Stmt st,
-                         s.db().Prepare("DELETE FROM hpss_bundled WHERE path = ?"));
+                         catalog::RawSqlite(s).Prepare("DELETE FROM hpss_bundled WHERE path = ?"));
   st.Bind(1, path);
   return st.Run();
 }
@@ -65,9 +67,10 @@ Result<catalog::Session> BundleIndex::SessionLocked() {
 Status BundleIndex::LoadLocked() {
   if (loaded_ || !enabled()) return Status::Ok();
   HSMFS_ASSIGN_OR_RETURN(catalog::Session s, SessionLocked());
-  HSMFS_ASSIGN_OR_RETURN(catalog::Stmt st,
-                         s.db().Prepare("SELECT path, archive, member, size, mtime_ns, mode, "
-                                        "checksum, written_ns, link_target FROM hpss_bundled"));
+  HSMFS_ASSIGN_OR_RETURN(
+      catalog::Stmt st,
+      catalog::RawSqlite(s).Prepare("SELECT path, archive, member, size, mtime_ns, mode, "
+                                    "checksum, written_ns, link_target FROM hpss_bundled"));
   std::map<std::string, BundledFile> files;
   while (true) {
     HSMFS_ASSIGN_OR_RETURN(const bool row, st.Step());

@@ -15,15 +15,16 @@
 #include <vector>
 
 #include "catalog/job_queue.h"
-#include "common/logging.h"
-#include "common/units.h"
-#include "fuse/fs_core.h"
-#include "engine/fsck.h"
+#include "catalog/sqlite/raw_access.h"
 #include "cli/cli.h"
 #include "cli/daemon.h"
 #include "cli/names.h"
 #include "cli/paths.h"
 #include "cli/progress.h"
+#include "common/logging.h"
+#include "common/units.h"
+#include "engine/fsck.h"
+#include "fuse/fs_core.h"
 #include "tools/hsmctl/hsmctl.h"
 #include "tools/hsmctl/stall_guard.h"
 
@@ -414,7 +415,7 @@ int CmdDaemon(Context& ctx, const std::string& action) {
     if (Status s = OpenEngine(ctx); s.ok()) {
       auto session = ctx.engine->catalog().Acquire();
       if (session.ok()) {
-        auto st = session->db().Prepare(
+        auto st = catalog::RawSqlite(*session).Prepare(
             "SELECT kind, state, COUNT(*) FROM jobs WHERE state IN ('queued', 'running', "
             "'failed') GROUP BY kind, state ORDER BY kind, state");
         if (st.ok()) {

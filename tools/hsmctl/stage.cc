@@ -11,12 +11,13 @@
 #include <thread>
 
 #include "catalog/job_queue.h"
-#include "common/process.h"
-#include "common/units.h"
+#include "catalog/sqlite/raw_access.h"
 #include "cli/cli.h"
 #include "cli/names.h"
 #include "cli/paths.h"
 #include "cli/progress.h"
+#include "common/process.h"
+#include "common/units.h"
 #include "tools/hsmctl/hsmctl.h"
 
 namespace hsmfs::hsmctl {
@@ -46,7 +47,7 @@ int Preview(Context& ctx, const std::map<std::string, BackendPlan>& plans, int64
     // delay plus reading at disk speed.
     double per_job = 0;
     std::string basis;
-    auto st = session->db().Prepare(
+    auto st = catalog::RawSqlite(*session).Prepare(
         "SELECT COUNT(*), COALESCE(AVG((finished_ns - started_ns) / 1000000), 0) FROM (SELECT "
         "finished_ns, started_ns FROM jobs WHERE kind = 'stage' AND state = 'done' AND "
         "backend = ? AND started_ns > 0 ORDER BY id DESC LIMIT 200)");

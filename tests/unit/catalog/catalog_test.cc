@@ -3,17 +3,20 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <thread>
 
-#include "catalog/migrations.h"
+#include "catalog/sqlite/migrations.h"
+#include "tests/unit/catalog/catalog_implementations.h"
 
 namespace hsmfs::catalog {
 namespace {
 
 namespace stdfs = std::filesystem;
 
-class CatalogTest : public ::testing::Test {
+// The namespace contract: every test runs against each catalog implementation.
+class CatalogTest : public ::testing::TestWithParam<CatalogImplementation> {
  protected:
   void SetUp() override {
     dir_ = stdfs::temp_directory_path() /
@@ -21,13 +24,18 @@ class CatalogTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     stdfs::remove_all(dir_);
     stdfs::create_directories(dir_);
-    auto c = Catalog::Open(dir_ / "catalog.db");
+    auto c = Catalog::Open(Location());
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     catalog_ = std::move(c).value();
     auto s = catalog_->Acquire();
     ASSERT_TRUE(s.ok());
     vault_ = *s->EnsureBackendRoot("vault", 1);
   }
+  stdfs::path Location(std::string_view name = "catalog") const {
+    return GetParam().location(dir_, name);
+  }
+  // Plain SQL on the catalog's database, for states the interface cannot make.
+  Status Exec(Session& s, const std::string& sql) { return GetParam().exec(s, sql); }
   void TearDown() override {
     catalog_.reset();
     stdfs::remove_all(dir_);
@@ -68,10 +76,13 @@ class CatalogTest : public ::testing::Test {
   Entry vault_;
 };
 
+// What only the SQLite implementation promises (its file format and mode).
+class SqliteCatalogTest : public CatalogTest {};
+
 // Issue 15: a listing that would remove most of a directory (a file system
 // not mounted, a directory swapped for an empty one) removes nothing until
 // it is confirmed.
-TEST_F(CatalogTest, SuspectListingRemovesNothingUntilConfirmed) {
+TEST_P(CatalogTest, SuspectListingRemovesNothingUntilConfirmed) {
   std::vector<Entry> all;
   for (int i = 0; i < 12; ++i) all.push_back(Listed("f" + std::to_string(i), EntryType::kFile, 1));
   ApplyListing(vault_, all, 10);
@@ -106,7 +117,7 @@ TEST_F(CatalogTest, SuspectListingRemovesNothingUntilConfirmed) {
   EXPECT_LT(static_cast<int64_t>(six.size()), catalog::kSuspectMinKnown);
 }
 
-TEST_F(CatalogTest, ConfirmedSuspectListingRemoves) {
+TEST_P(CatalogTest, ConfirmedSuspectListingRemoves) {
   std::vector<Entry> all;
   for (int i = 0; i < 20; ++i) all.push_back(Listed("f" + std::to_string(i), EntryType::kFile, 1));
   ApplyListing(vault_, all, 10);
@@ -116,7 +127,7 @@ TEST_F(CatalogTest, ConfirmedSuspectListingRemoves) {
   EXPECT_EQ(delta.removed.size(), 20u);
 }
 
-TEST_F(CatalogTest, OpensWithRootAndBackendTop) {
+TEST_P(CatalogTest, OpensWithRootAndBackendTop) {
   auto s = catalog_->Acquire();
   auto root = s->Get(kRootId);
   ASSERT_TRUE(root.ok());
@@ -128,9 +139,9 @@ TEST_F(CatalogTest, OpensWithRootAndBackendTop) {
   EXPECT_EQ(s->EnsureBackendRoot("vault", 2)->id, vault_.id);
 }
 
-TEST_F(CatalogTest, UsesWalMode) {
+TEST_P(SqliteCatalogTest, UsesWalMode) {
   sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir_ / "catalog.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_open(Location().c_str(), &db), SQLITE_OK);
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, nullptr);
   ASSERT_EQ(sqlite3_step(st), SQLITE_ROW);
@@ -139,7 +150,7 @@ TEST_F(CatalogTest, UsesWalMode) {
   sqlite3_close(db);
 }
 
-TEST_F(CatalogTest, ListingInsertsEntriesWithBackendPaths) {
+TEST_P(CatalogTest, ListingInsertsEntriesWithBackendPaths) {
   ApplyListing(vault_, {Listed("act6", EntryType::kDir), Listed("README", EntryType::kFile, 42)},
                10);
   const Entry act6 = Get("vault/act6");
@@ -159,7 +170,7 @@ TEST_F(CatalogTest, ListingInsertsEntriesWithBackendPaths) {
   EXPECT_FALSE(s->GetSync(tod.id)->has_value());
 }
 
-TEST_F(CatalogTest, RelistingUpdatesAndRemoves) {
+TEST_P(CatalogTest, RelistingUpdatesAndRemoves) {
   ApplyListing(vault_, {Listed("a", EntryType::kFile, 1), Listed("b", EntryType::kFile, 2)}, 10);
   const EntryId a_id = Get("vault/a").id;
   ListingDelta delta;
@@ -178,7 +189,7 @@ TEST_F(CatalogTest, RelistingUpdatesAndRemoves) {
   EXPECT_EQ(delta.added[0].second, "c");
 }
 
-TEST_F(CatalogTest, RemovedDirectoryTakesItsSubtree) {
+TEST_P(CatalogTest, RemovedDirectoryTakesItsSubtree) {
   ApplyListing(vault_, {Listed("d", EntryType::kDir)}, 10);
   const Entry d = Get("vault/d");
   ApplyListing(d, {Listed("f", EntryType::kFile, 1)}, 11);
@@ -189,17 +200,17 @@ TEST_F(CatalogTest, RemovedDirectoryTakesItsSubtree) {
   EXPECT_EQ(s->Get(f).status().code(), Code::kNotFound);
 }
 
-TEST_F(CatalogTest, UnarchivedDataSurvivesListingsThatDoNotShowIt) {
+TEST_P(CatalogTest, UnarchivedDataSurvivesListingsThatDoNotShowIt) {
   ApplyListing(vault_, {Listed("incoming", EntryType::kDir)}, 10);
   const Entry incoming = Get("vault/incoming");
   {
     // A file written through the mount, not yet on the backend.
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db()
-                    .Exec("INSERT INTO entries (parent, name, type, mode, backend, "
-                          "backend_path, state, cached) VALUES (" +
-                          std::to_string(incoming.id) +
-                          ", 'new.h5', 1, 420, 'vault', 'incoming/new.h5', 'queued', 1)")
+    ASSERT_TRUE(Exec(*s,
+                     "INSERT INTO entries (parent, name, type, mode, backend, "
+                     "backend_path, state, cached) VALUES (" +
+                         std::to_string(incoming.id) +
+                         ", 'new.h5', 1, 420, 'vault', 'incoming/new.h5', 'queued', 1)")
                     .ok());
   }
   ApplyListing(incoming, {}, 20);
@@ -208,12 +219,11 @@ TEST_F(CatalogTest, UnarchivedDataSurvivesListingsThatDoNotShowIt) {
   EXPECT_TRUE(s->Resolve("vault/incoming/new.h5").ok());
 }
 
-TEST_F(CatalogTest, CachedCopyOfChangedBackendFileGoesOffline) {
+TEST_P(CatalogTest, CachedCopyOfChangedBackendFileGoesOffline) {
   ApplyListing(vault_, {Listed("f", EntryType::kFile, 10, 100)}, 10);
   {
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(
-        s->db().Exec("UPDATE entries SET state = 'dual', cached = 1 WHERE name = 'f'").ok());
+    ASSERT_TRUE(Exec(*s, "UPDATE entries SET state = 'dual', cached = 1 WHERE name = 'f'").ok());
   }
   ApplyListing(vault_, {Listed("f", EntryType::kFile, 10, 100)}, 11);
   EXPECT_EQ(Get("vault/f").state, FileState::kDual);  // unchanged: stays dual
@@ -224,14 +234,14 @@ TEST_F(CatalogTest, CachedCopyOfChangedBackendFileGoesOffline) {
   EXPECT_EQ(f.size, 12u);
 }
 
-TEST_F(CatalogTest, AWholeSecondListingOfThePreciseMtimeIsNoChange) {
+TEST_P(CatalogTest, AWholeSecondListingOfThePreciseMtimeIsNoChange) {
   ApplyListing(vault_, {Listed("f", EntryType::kFile, 10, 100)}, 10);
   {
     // Written through the mount at 1700000000.250 s and archived.
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db()
-                    .Exec("UPDATE entries SET state = 'dual', cached = 1, "
-                          "mtime_ns = 1700000000250000000 WHERE name = 'f'")
+    ASSERT_TRUE(Exec(*s,
+                     "UPDATE entries SET state = 'dual', cached = 1, "
+                     "mtime_ns = 1700000000250000000 WHERE name = 'f'")
                     .ok());
   }
   // HPSS lists whole seconds.
@@ -246,15 +256,15 @@ TEST_F(CatalogTest, AWholeSecondListingOfThePreciseMtimeIsNoChange) {
   EXPECT_EQ(f.mtime_ns, 1'700'000'001'000'000'000);
 }
 
-TEST_F(CatalogTest, AListingOlderThanTheEnginesLastChangeLeavesTheFileAlone) {
+TEST_P(CatalogTest, AListingOlderThanTheEnginesLastChangeLeavesTheFileAlone) {
   ApplyListing(vault_, {Listed("f", EntryType::kFile, 10, 100)}, 10);
   {
     // Archived (or recalled) at "time" 50, after a listing that began at 20
     // read the backend while the put was half done.
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db()
-                    .Exec("UPDATE entries SET state = 'dual', cached = 1, size = 12, "
-                          "mtime_ns = 300, seen_gen = 50 WHERE name = 'f'")
+    ASSERT_TRUE(Exec(*s,
+                     "UPDATE entries SET state = 'dual', cached = 1, size = 12, "
+                     "mtime_ns = 300, seen_gen = 50 WHERE name = 'f'")
                     .ok());
   }
   ApplyListing(vault_, {Listed("f", EntryType::kFile, 12, 999)}, 20);
@@ -269,7 +279,7 @@ TEST_F(CatalogTest, AListingOlderThanTheEnginesLastChangeLeavesTheFileAlone) {
   EXPECT_EQ(f.mtime_ns, 999);
 }
 
-TEST_F(CatalogTest, ADirectoryTimeSetThroughTheMountOutlivesListings) {
+TEST_P(CatalogTest, ADirectoryTimeSetThroughTheMountOutlivesListings) {
   ApplyListing(vault_, {Listed("d", EntryType::kDir, 0, 100), Listed("e", EntryType::kDir, 0, 100)},
                10);
   const EntryId d = Get("vault/d").id, e_id = Get("vault/e").id;
@@ -293,7 +303,7 @@ TEST_F(CatalogTest, ADirectoryTimeSetThroughTheMountOutlivesListings) {
   EXPECT_EQ(Get("vault/g").ctime_ns, 0);
 }
 
-TEST_F(CatalogTest, ChildrenPageInIdOrder) {
+TEST_P(CatalogTest, ChildrenPageInIdOrder) {
   std::vector<Entry> objects;
   for (int i = 0; i < 50; ++i) objects.push_back(Listed("f" + std::to_string(i), EntryType::kFile));
   ApplyListing(vault_, objects, 10);
@@ -312,7 +322,7 @@ TEST_F(CatalogTest, ChildrenPageInIdOrder) {
   for (size_t i = 1; i < all.size(); ++i) EXPECT_LT(all[i - 1].id, all[i].id);
 }
 
-TEST_F(CatalogTest, IdsAreNeverReused) {
+TEST_P(CatalogTest, IdsAreNeverReused) {
   ApplyListing(vault_, {Listed("a", EntryType::kFile)}, 10);
   const EntryId first = Get("vault/a").id;
   ApplyListing(vault_, {}, 11);
@@ -320,7 +330,7 @@ TEST_F(CatalogTest, IdsAreNeverReused) {
   EXPECT_GT(Get("vault/a").id, first);
 }
 
-TEST_F(CatalogTest, ResolveErrors) {
+TEST_P(CatalogTest, ResolveErrors) {
   ApplyListing(vault_, {Listed("f", EntryType::kFile)}, 10);
   auto s = catalog_->Acquire();
   EXPECT_EQ(s->Resolve("vault/nope").status().code(), Code::kNotFound);
@@ -329,7 +339,7 @@ TEST_F(CatalogTest, ResolveErrors) {
   EXPECT_EQ(s->Resolve("vault/")->id, vault_.id);
 }
 
-TEST_F(CatalogTest, StatsSumFiles) {
+TEST_P(CatalogTest, StatsSumFiles) {
   ApplyListing(vault_,
                {Listed("a", EntryType::kFile, 10), Listed("b", EntryType::kFile, 32),
                 Listed("d", EntryType::kDir)},
@@ -343,7 +353,7 @@ TEST_F(CatalogTest, StatsSumFiles) {
   EXPECT_EQ(stats->cached_bytes, 0u);
 }
 
-TEST_F(CatalogTest, TransactionRollsBackUnlessCommitted) {
+TEST_P(CatalogTest, TransactionRollsBackUnlessCommitted) {
   {
     auto s = catalog_->Acquire();
     auto tx = s->Begin();
@@ -357,7 +367,7 @@ TEST_F(CatalogTest, TransactionRollsBackUnlessCommitted) {
   EXPECT_EQ(**s->GetMeta("k"), "v");
 }
 
-TEST_F(CatalogTest, ManyThreadsShareTheCatalog) {
+TEST_P(CatalogTest, ManyThreadsShareTheCatalog) {
   std::vector<std::thread> threads;
   std::atomic<int> failures{0};
   for (int t = 0; t < 8; ++t) {
@@ -379,35 +389,35 @@ TEST_F(CatalogTest, ManyThreadsShareTheCatalog) {
   EXPECT_EQ(**s->GetMeta("t7"), "49");
 }
 
-TEST_F(CatalogTest, SecondProcessStyleOpenSeesTheSameData) {
+TEST_P(CatalogTest, SecondProcessStyleOpenSeesTheSameData) {
   ApplyListing(vault_, {Listed("shared", EntryType::kFile, 7)}, 10);
-  auto other = Catalog::Open(dir_ / "catalog.db");
+  auto other = Catalog::Open(Location());
   ASSERT_TRUE(other.ok());
   auto s = (*other)->Acquire();
   EXPECT_EQ(s->Resolve("vault/shared")->size, 7u);
 }
 
-TEST_F(CatalogTest, RefusesACatalogFromANewerSchema) {
+TEST_P(SqliteCatalogTest, RefusesACatalogFromANewerSchema) {
   {
     auto s = catalog_->Acquire();
     ASSERT_TRUE(
-        s->db().Exec("PRAGMA user_version = " + std::to_string(LatestSchemaVersion() + 1)).ok());
+        Exec(*s, "PRAGMA user_version = " + std::to_string(LatestSchemaVersion() + 1)).ok());
   }
   catalog_.reset();
-  auto again = Catalog::Open(dir_ / "catalog.db");
+  auto again = Catalog::Open(Location());
   ASSERT_FALSE(again.ok());
   EXPECT_EQ(again.status().code(), Code::kFailedPrecondition);
   EXPECT_NE(again.status().message().find("written by a newer hsmfs"), std::string::npos);
 }
 
-TEST_F(CatalogTest, MissingFileWithoutCreateFails) {
+TEST_P(CatalogTest, MissingFileWithoutCreateFails) {
   Catalog::Options options;
   options.create = false;
-  auto c = Catalog::Open(dir_ / "absent.db", options);
+  auto c = Catalog::Open(Location("absent"), options);
   EXPECT_FALSE(c.ok());
 }
 
-TEST(CatalogMemoryTest, InMemoryCatalogWorks) {
+TEST(SqliteCatalogMemoryTest, InMemoryCatalogWorks) {
   auto c = Catalog::Open(":memory:");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   auto s = (*c)->Acquire();
@@ -442,7 +452,7 @@ TEST(StateTest, NamesAndDmfCodes) {
 }
 
 }  // namespace
-TEST_F(CatalogTest, EmptyDotAndSlashNamesAreNeverAdded) {
+TEST_P(CatalogTest, EmptyDotAndSlashNamesAreNeverAdded) {
   auto s = catalog_->Acquire();
   for (const std::string& name :
        std::vector<std::string>{"", ".", "..", "a/b", std::string("a\0b", 3)}) {
@@ -467,7 +477,7 @@ TEST_F(CatalogTest, EmptyDotAndSlashNamesAreNeverAdded) {
   EXPECT_EQ(s->Get(f->id)->name, "f");
 }
 
-TEST_F(CatalogTest, AListingSkipsANameItCannotShowAndKeepsTheRest) {
+TEST_P(CatalogTest, AListingSkipsANameItCannotShowAndKeepsTheRest) {
   ApplyListing(vault_,
                {Listed("", EntryType::kFile, 1), Listed(".", EntryType::kDir),
                 Listed("ok", EntryType::kFile, 2)},
@@ -479,7 +489,7 @@ TEST_F(CatalogTest, AListingSkipsANameItCannotShowAndKeepsTheRest) {
   EXPECT_EQ(children[0].name, "ok");
 }
 
-TEST_F(CatalogTest, IncompletePutMarksRoundTrip) {
+TEST_P(CatalogTest, IncompletePutMarksRoundTrip) {
   const std::string mark = IncompletePutError(4242);
   EXPECT_EQ(IncompletePutPid(mark), 4242);
   EXPECT_EQ(IncompletePutPid("incomplete: hsmctl put (pid x)"), std::nullopt);
@@ -502,5 +512,111 @@ TEST_F(CatalogTest, IncompletePutMarksRoundTrip) {
   EXPECT_EQ(s->Get(f->id)->state, FileState::kOnline);
   EXPECT_EQ(s->Get(f->id)->error, "");
 }
+
+// The checks and repairs of hsmctl fsck and the file cache's start.
+TEST_P(CatalogTest, SubtreeIsTopDownAndFilesPageThroughFilesOnly) {
+  ApplyListing(vault_, {Listed("d", EntryType::kDir), Listed("f", EntryType::kFile, 1)}, 10);
+  const Entry d = Get("vault/d");
+  ApplyListing(d, {Listed("e", EntryType::kDir), Listed("g", EntryType::kFile, 2)}, 11);
+  ApplyListing(Get("vault/d/e"), {Listed("h", EntryType::kFile, 3)}, 12);
+  auto names = [](const std::vector<Entry>& entries) {
+    std::vector<std::string> out;
+    for (const Entry& e : entries) out.push_back(e.name);
+    return out;
+  };
+  auto s = catalog_->Acquire();
+  std::vector<Entry> below;
+  ASSERT_TRUE(s->Subtree(d.id, &below).ok());
+  EXPECT_EQ(names(below), (std::vector<std::string>{"d", "e", "g", "h"}));
+  std::vector<Entry> page;
+  ASSERT_TRUE(s->Files(0, 2, &page).ok());
+  EXPECT_EQ(names(page), (std::vector<std::string>{"f", "g"}));
+  std::vector<Entry> rest;
+  ASSERT_TRUE(s->Files(page.back().id, 2, &rest).ok());
+  EXPECT_EQ(names(rest), (std::vector<std::string>{"h"}));
+}
+
+TEST_P(CatalogTest, BadlyNamedFindsNamesNoListingCouldAdd) {
+  ApplyListing(vault_, {Listed("ok", EntryType::kFile)}, 10);
+  auto s = catalog_->Acquire();
+  const std::vector<std::string> bad_names = {"", "..", "a/b"};
+  for (const std::string& name : bad_names) {
+    ASSERT_TRUE(Exec(*s,
+                     "INSERT INTO entries (parent, name, type, mode, backend, backend_path, "
+                     "state) VALUES (" +
+                         std::to_string(vault_.id) + ", '" + name + "', 1, 420, 'vault', 'x" +
+                         name + "', 'offline')")
+                    .ok());
+  }
+  std::vector<Entry> bad;
+  ASSERT_TRUE(s->BadlyNamed(&bad).ok());
+  std::vector<std::string> found;
+  for (const Entry& e : bad) found.push_back(e.name);
+  EXPECT_EQ(found, bad_names);
+}
+
+TEST_P(CatalogTest, RepairsMakeANewVersionToArchiveOrGoBackToTheBackends) {
+  ApplyListing(vault_, {Listed("f", EntryType::kFile, 5)}, 10);
+  const Entry f = Get("vault/f");
+  auto s = catalog_->Acquire();
+  ASSERT_TRUE(
+      Exec(*s, "UPDATE entries SET state = 'failed', error = 'boom', cached = 1 WHERE id = " +
+                   std::to_string(f.id))
+          .ok());
+  ASSERT_TRUE(s->ResetForArchive(f.id).ok());
+  Entry now = *s->Get(f.id);
+  EXPECT_EQ(now.state, FileState::kOnline);
+  EXPECT_EQ(now.error, "");
+  EXPECT_FALSE(now.on_backend);
+  EXPECT_TRUE(now.cached);
+  EXPECT_EQ(now.version, f.version + 1);
+  ASSERT_TRUE(
+      Exec(*s, "UPDATE entries SET error = 'again' WHERE id = " + std::to_string(f.id)).ok());
+  ASSERT_TRUE(s->RevertToBackendVersion(f.id).ok());
+  now = *s->Get(f.id);
+  EXPECT_EQ(now.state, FileState::kOffline);
+  EXPECT_FALSE(now.cached);
+  EXPECT_EQ(now.error, "");
+  EXPECT_EQ(now.version, f.version + 2);
+  ASSERT_TRUE(s->GetSync(vault_.id)->has_value());
+  ASSERT_TRUE(s->ForgetListing(vault_.id).ok());
+  EXPECT_FALSE(s->GetSync(vault_.id)->has_value());
+}
+
+TEST_P(CatalogTest, ALostCachedCopyLeavesArchivedDataOfflineAndUnarchivedDataFailed) {
+  ApplyListing(vault_,
+               {Listed("archived", EntryType::kFile, 1), Listed("unarchived", EntryType::kFile, 1),
+                Listed("offline", EntryType::kFile, 1)},
+               10);
+  const Entry archived = Get("vault/archived");
+  const Entry unarchived = Get("vault/unarchived");
+  auto s = catalog_->Acquire();
+  ASSERT_TRUE(
+      Exec(*s, "UPDATE entries SET state = 'dual', cached = 1 WHERE name = 'archived'").ok());
+  ASSERT_TRUE(
+      Exec(*s, "UPDATE entries SET state = 'online', cached = 1 WHERE name = 'unarchived'").ok());
+  std::vector<EntryId> cached;
+  ASSERT_TRUE(s->CachedIds(&cached).ok());
+  std::sort(cached.begin(), cached.end());
+  EXPECT_EQ(cached, (std::vector<EntryId>{archived.id, unarchived.id}));
+  ASSERT_TRUE(s->MarkCachedCopyLost(archived.id).ok());
+  ASSERT_TRUE(s->MarkCachedCopyLost(unarchived.id).ok());
+  const Entry a = *s->Get(archived.id);
+  EXPECT_EQ(a.state, FileState::kOffline);
+  EXPECT_FALSE(a.cached);
+  EXPECT_EQ(a.error, "");
+  const Entry u = *s->Get(unarchived.id);
+  EXPECT_EQ(u.state, FileState::kFailed);
+  EXPECT_FALSE(u.cached);
+  EXPECT_EQ(u.error, "the cached copy was lost before it was archived");
+  cached.clear();
+  ASSERT_TRUE(s->CachedIds(&cached).ok());
+  EXPECT_TRUE(cached.empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Implementations, CatalogTest,
+                         ::testing::ValuesIn(CatalogImplementations()), ImplementationName);
+INSTANTIATE_TEST_SUITE_P(Sqlite, SqliteCatalogTest, ::testing::Values(SqliteImplementation()),
+                         ImplementationName);
 
 }  // namespace hsmfs::catalog

@@ -3,14 +3,21 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <map>
+#include <tuple>
+#include <utility>
+
+#include "tests/unit/catalog/catalog_implementations.h"
 
 namespace hsmfs::catalog {
 namespace {
 
 namespace stdfs = std::filesystem;
 
-class JobQueueTest : public ::testing::Test {
+// The job queue contract: every test runs against each catalog implementation.
+class JobQueueTest : public ::testing::TestWithParam<CatalogImplementation> {
  protected:
   void SetUp() override {
     dir_ = stdfs::temp_directory_path() /
@@ -26,7 +33,7 @@ class JobQueueTest : public ::testing::Test {
   }
   void Reopen() {
     catalog_.reset();
-    auto c = Catalog::Open(dir_ / "catalog.db");
+    auto c = Catalog::Open(GetParam().location(dir_, "catalog"));
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     catalog_ = std::move(c).value();
     auto s = catalog_->Acquire();
@@ -65,8 +72,10 @@ class JobQueueTest : public ::testing::Test {
     EXPECT_TRUE(s.ok());
     return f(*s);
   }
+  // Plain SQL on the catalog's database, for states the interface cannot make.
+  Status Exec(Session& s, const std::string& sql) { return GetParam().exec(s, sql); }
   bool Claim(int64_t id) {
-    return *InSession([&](Session& s_) { return JobQueue::Claim(s_, id, 20); });
+    return *InSession([&](Session& s_) { return JobQueue::Claim(s_, id, "me", 1000, 20); });
   }
 
   stdfs::path dir_;
@@ -74,7 +83,7 @@ class JobQueueTest : public ::testing::Test {
   Entry vault_;
 };
 
-TEST_F(JobQueueTest, EnqueueMarksStagingAndSharesOneJob) {
+TEST_P(JobQueueTest, EnqueueMarksStagingAndSharesOneJob) {
   const Entry f = AddFile("f");
   bool created = false;
   const Job first = Enqueue(f, &created);
@@ -90,11 +99,11 @@ TEST_F(JobQueueTest, EnqueueMarksStagingAndSharesOneJob) {
   EXPECT_EQ(Runnable().size(), 1u);
 }
 
-TEST_F(JobQueueTest, NothingToRecallOnceCached) {
+TEST_P(JobQueueTest, NothingToRecallOnceCached) {
   const Entry f = AddFile("f");
   {
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db().Exec("UPDATE entries SET cached = 1, state = 'dual'").ok());
+    ASSERT_TRUE(Exec(*s, "UPDATE entries SET cached = 1, state = 'dual'").ok());
   }
   // The caller still holds the entry as it was before the recall finished.
   auto s = catalog_->Acquire();
@@ -106,7 +115,7 @@ TEST_F(JobQueueTest, NothingToRecallOnceCached) {
   EXPECT_EQ(s->Get(f.id)->state, FileState::kDual);
 }
 
-TEST_F(JobQueueTest, RunnableIsInVolumeAndPositionOrder) {
+TEST_P(JobQueueTest, RunnableIsInVolumeAndPositionOrder) {
   Enqueue(AddFile("b2", "B", 2));
   Enqueue(AddFile("a9", "A", 9));
   Enqueue(AddFile("b1", "B", 1));
@@ -116,7 +125,7 @@ TEST_F(JobQueueTest, RunnableIsInVolumeAndPositionOrder) {
   EXPECT_EQ(order, (std::vector<std::string>{"a3", "a9", "b1", "b2"}));
 }
 
-TEST_F(JobQueueTest, ClaimIsExclusive) {
+TEST_P(JobQueueTest, ClaimIsExclusive) {
   const Job j = Enqueue(AddFile("f"));
   EXPECT_TRUE(Claim(j.id));
   EXPECT_FALSE(Claim(j.id));
@@ -127,7 +136,7 @@ TEST_F(JobQueueTest, ClaimIsExclusive) {
   EXPECT_EQ((*got)->attempts, 1);
 }
 
-TEST_F(JobQueueTest, FinishMakesTheEntryCachedAndDual) {
+TEST_P(JobQueueTest, FinishMakesTheEntryCachedAndDual) {
   const Entry f = AddFile("f");
   const Job j = Enqueue(f);
   ASSERT_TRUE(Claim(j.id));
@@ -142,7 +151,7 @@ TEST_F(JobQueueTest, FinishMakesTheEntryCachedAndDual) {
   EXPECT_FALSE(JobQueue::ActiveFor(*s, f.id, JobKind::kStage)->has_value());
 }
 
-TEST_F(JobQueueTest, FailureIsRecordedOnJobAndEntry) {
+TEST_P(JobQueueTest, FailureIsRecordedOnJobAndEntry) {
   const Entry f = AddFile("f");
   const Job j = Enqueue(f);
   ASSERT_TRUE(Claim(j.id));
@@ -161,13 +170,13 @@ TEST_F(JobQueueTest, FailureIsRecordedOnJobAndEntry) {
   EXPECT_EQ(Fresh(f).error, "");
 }
 
-TEST_F(JobQueueTest, ArchivesFailedWhileTheBackendWasDownAreFoundAndProbed) {
+TEST_P(JobQueueTest, ArchivesFailedWhileTheBackendWasDownAreFoundAndProbed) {
   // Written through the mount: cached, online, then queued for archiving.
   std::vector<Job> jobs;
   for (const char* name : {"big", "small", "refused"}) {
     const Entry f = AddFile(name);
     ASSERT_TRUE(InSession([&](Session& s_) {
-                  return s_.db().Exec("UPDATE entries SET state = 'online', cached = 1, size = " +
+                  return Exec(s_, "UPDATE entries SET state = 'online', cached = 1, size = " +
                                       std::string(name == std::string("small") ? "1" : "500") +
                                       " WHERE id = " + std::to_string(f.id));
                 }).ok());
@@ -200,13 +209,13 @@ TEST_F(JobQueueTest, ArchivesFailedWhileTheBackendWasDownAreFoundAndProbed) {
   EXPECT_EQ(failed(0), (std::vector<int64_t>{jobs[0].id}));
   // A file modified since its archive failed has a newer job of its own.
   ASSERT_TRUE(InSession([&](Session& s_) {
-                return s_.db().Exec("UPDATE entries SET version = version + 1 WHERE id = " +
+                return Exec(s_, "UPDATE entries SET version = version + 1 WHERE id = " +
                                     std::to_string(jobs[0].entry_id));
               }).ok());
   EXPECT_TRUE(failed(0).empty());
 }
 
-TEST_F(JobQueueTest, RequeuedJobsWaitForTheirBackOff) {
+TEST_P(JobQueueTest, RequeuedJobsWaitForTheirBackOff) {
   const Job j = Enqueue(AddFile("f"));
   ASSERT_TRUE(Claim(j.id));
   ASSERT_TRUE(InSession([&](Session& s_) {
@@ -218,7 +227,7 @@ TEST_F(JobQueueTest, RequeuedJobsWaitForTheirBackOff) {
   EXPECT_EQ(Runnable(500)[0].attempts, 1);
 }
 
-TEST_F(JobQueueTest, ResetRunningRequeuesWithoutCountingTheAttempt) {
+TEST_P(JobQueueTest, ResetRunningRequeuesWithoutCountingTheAttempt) {
   const Entry f = AddFile("f");
   const Job j = Enqueue(f);
   ASSERT_TRUE(Claim(j.id));
@@ -231,7 +240,7 @@ TEST_F(JobQueueTest, ResetRunningRequeuesWithoutCountingTheAttempt) {
   EXPECT_EQ(Fresh(f).state, FileState::kStaging);
 }
 
-TEST_F(JobQueueTest, CancelAndRetry) {
+TEST_P(JobQueueTest, CancelAndRetry) {
   const Entry f = AddFile("f");
   const Job j = Enqueue(f);
   auto s = catalog_->Acquire();
@@ -246,7 +255,7 @@ TEST_F(JobQueueTest, CancelAndRetry) {
   EXPECT_EQ((*again)->attempts, 0);
 }
 
-TEST_F(JobQueueTest, RetryRefusesWhenAnotherJobIsActive) {
+TEST_P(JobQueueTest, RetryRefusesWhenAnotherJobIsActive) {
   const Entry f = AddFile("f");
   const Job j = Enqueue(f);
   {
@@ -258,7 +267,7 @@ TEST_F(JobQueueTest, RetryRefusesWhenAnotherJobIsActive) {
   EXPECT_FALSE(*InSession([&](Session& s_) { return JobQueue::Retry(s_, j.id, 31); }));
 }
 
-TEST_F(JobQueueTest, QueuePositionFollowsDispatchOrder) {
+TEST_P(JobQueueTest, QueuePositionFollowsDispatchOrder) {
   const Job b = Enqueue(AddFile("b", "B", 1));
   const Job a2 = Enqueue(AddFile("a2", "A", 2));
   const Job a1 = Enqueue(AddFile("a1", "A", 1));
@@ -266,12 +275,12 @@ TEST_F(JobQueueTest, QueuePositionFollowsDispatchOrder) {
   EXPECT_EQ(*JobQueue::QueuePosition(*s, a1), 1);
   EXPECT_EQ(*JobQueue::QueuePosition(*s, a2), 2);
   EXPECT_EQ(*JobQueue::QueuePosition(*s, b), 3);
-  ASSERT_TRUE(*JobQueue::Claim(*s, a1.id, 20));
+  ASSERT_TRUE(*JobQueue::Claim(*s, a1.id, "me", 1000, 20));
   EXPECT_EQ(*JobQueue::QueuePosition(*s, **JobQueue::Get(*s, a1.id)), 0);
   EXPECT_EQ(*JobQueue::QueuePosition(*s, a2), 1);
 }
 
-TEST_F(JobQueueTest, ListFilters) {
+TEST_P(JobQueueTest, ListFilters) {
   const Job a = Enqueue(AddFile("a"));
   const Job b = Enqueue(AddFile("b"));
   auto s = catalog_->Acquire();
@@ -291,7 +300,7 @@ TEST_F(JobQueueTest, ListFilters) {
 // life of a batch and "crash" after step N (uncommitted work is lost, as in a
 // real crash), for every N: after recovery no job is lost, none is done twice,
 // and no entry says staging without an active job.
-TEST_F(JobQueueTest, CrashAtEveryStepLosesNoJob) {
+TEST_P(JobQueueTest, CrashAtEveryStepLosesNoJob) {
   for (int crash_at = 1; crash_at <= 6; ++crash_at) {
     SCOPED_TRACE("crash after step " + std::to_string(crash_at));
     TearDown();
@@ -349,5 +358,250 @@ TEST_F(JobQueueTest, CrashAtEveryStepLosesNoJob) {
   }
 }
 
+// Files closed before a crash and never queued are found at start; a file
+// whose archive job is active, one without data, and archived ones are not.
+TEST_P(JobQueueTest, UnarchivedWithoutJobFindsWritesThatNeverGotAJob) {
+  const Entry kept = AddFile("kept");
+  const Entry queued = AddFile("queued");
+  AddFile("no_data");
+  AddFile("archived");
+  EntryId dir = 0;
+  ASSERT_TRUE(
+      InSession([&](Session& s_) -> Status {
+        Entry d;
+        d.name = "d";
+        d.type = EntryType::kDir;
+        HSMFS_RETURN_IF_ERROR(s_.UpsertListed(vault_, d, 5, nullptr));
+        HSMFS_ASSIGN_OR_RETURN(Entry listed, s_.Lookup(vault_.id, "d"));
+        dir = listed.id;
+        HSMFS_RETURN_IF_ERROR(Exec(s_,
+                                   "UPDATE entries SET state = 'online', cached = 1 WHERE name IN "
+                                   "('kept', 'queued')"));
+        HSMFS_RETURN_IF_ERROR(
+            Exec(s_, "UPDATE entries SET state = 'online', cached = 0 WHERE name = 'no_data'"));
+        HSMFS_RETURN_IF_ERROR(
+            Exec(s_, "UPDATE entries SET state = 'dual', cached = 1 WHERE name = 'archived'"));
+        HSMFS_RETURN_IF_ERROR(Exec(s_, "UPDATE entries SET state = 'online' WHERE name = 'd'"));
+        HSMFS_ASSIGN_OR_RETURN(Entry q, s_.Get(queued.id));
+        HSMFS_ASSIGN_OR_RETURN(auto job, JobQueue::EnqueueArchive(s_, q, 10));
+        if (!job) return InternalError("no archive job queued");
+        // Even where its entry reads online, the active job
+        // excludes it.
+        return Exec(s_, "UPDATE entries SET state = 'online' WHERE name = 'queued'");
+      }).ok());
+  auto found = *InSession([&](Session& s_) { return JobQueue::UnarchivedWithoutJob(s_); });
+  std::sort(found.begin(), found.end());
+  std::vector<EntryId> expected = {kept.id, dir};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(found, expected);
+}
+
+// A rename stops the active archive jobs of everything below what moves.
+TEST_P(JobQueueTest, ActiveArchivesBelowCoversTheWholeSubtreeAndNothingElse) {
+  std::map<std::string, Entry> entries;
+  ASSERT_TRUE(InSession([&](Session& s_) -> Status {
+                const auto add = [&](const Entry& parent, const std::string& name,
+                                     EntryType type) -> Status {
+                  Entry e;
+                  e.name = name;
+                  e.type = type;
+                  HSMFS_RETURN_IF_ERROR(s_.UpsertListed(parent, e, 5, nullptr));
+                  HSMFS_ASSIGN_OR_RETURN(entries[name], s_.Lookup(parent.id, name));
+                  return Status::Ok();
+                };
+                HSMFS_RETURN_IF_ERROR(add(vault_, "d", EntryType::kDir));
+                HSMFS_RETURN_IF_ERROR(add(entries["d"], "a", EntryType::kFile));
+                HSMFS_RETURN_IF_ERROR(add(entries["d"], "e", EntryType::kDir));
+                HSMFS_RETURN_IF_ERROR(add(entries["e"], "b", EntryType::kFile));
+                HSMFS_RETURN_IF_ERROR(add(entries["d"], "finished", EntryType::kFile));
+                HSMFS_RETURN_IF_ERROR(add(vault_, "outside", EntryType::kFile));
+                return Exec(s_, "UPDATE entries SET state = 'online', cached = 1 WHERE type = 1");
+              }).ok());
+  std::map<std::string, int64_t> jobs;
+  for (const char* name : {"a", "b", "finished", "outside"}) {
+    const Entry now = Fresh(entries[name]);
+    auto j = InSession([&](Session& s_) { return JobQueue::EnqueueArchive(s_, now, 10); });
+    ASSERT_TRUE(j.ok() && j->has_value()) << name;
+    jobs[name] = (*j)->id;
+  }
+  ASSERT_TRUE(Claim(jobs["b"]));  // running counts as active
+  ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Cancel(s_, jobs["finished"], 20); }));
+  auto below =
+      *InSession([&](Session& s_) { return JobQueue::ActiveArchivesBelow(s_, entries["d"].id); });
+  std::sort(below.begin(), below.end());
+  std::vector<std::pair<EntryId, int64_t>> expected = {{entries["a"].id, jobs["a"]},
+                                                       {entries["b"].id, jobs["b"]}};
+  std::sort(expected.begin(), expected.end());
+  EXPECT_EQ(below, expected);
+}
+
+// What hsmctl reports: recall times for the stage ETA, and the job summary.
+TEST_P(JobQueueTest, RecentRecallTimesAverageTheLastFinishedRecalls) {
+  EXPECT_EQ((*InSession([&](Session& s_) { return RecentRecallTimes(s_, "vault", 200); })).count,
+            0);
+  const int64_t ms = 1'000'000;
+  int64_t start = 1000 * ms;
+  for (const auto& [name, took_ms] :
+       std::vector<std::pair<std::string, int64_t>>{{"a", 100}, {"b", 300}, {"c", 500}}) {
+    const Job j = Enqueue(AddFile(name));
+    ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Claim(s_, j.id, "me", 0, start); }));
+    ASSERT_TRUE(InSession([&](Session& s_) {
+                  return JobQueue::FinishStage(s_, j, start + took_ms * ms);
+                }).ok());
+    start += 1000 * ms;
+  }
+  // One more that failed: not a timed recall.
+  const Job failed = Enqueue(AddFile("d"));
+  ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Claim(s_, failed.id, "me", 0, 1); }));
+  ASSERT_TRUE(InSession([&](Session& s_) {
+                return JobQueue::FailStage(s_, failed, NotFoundError("gone"), 99'000 * ms);
+              }).ok());
+  const auto all = *InSession([&](Session& s_) { return RecentRecallTimes(s_, "vault", 200); });
+  EXPECT_EQ(all.count, 3);
+  EXPECT_DOUBLE_EQ(all.mean_seconds, 0.3);
+  const auto last_two = *InSession([&](Session& s_) { return RecentRecallTimes(s_, "vault", 2); });
+  EXPECT_EQ(last_two.count, 2);
+  EXPECT_DOUBLE_EQ(last_two.mean_seconds, 0.4);
+  EXPECT_EQ((*InSession([&](Session& s_) { return RecentRecallTimes(s_, "other", 200); })).count,
+            0);
+}
+
+TEST_P(JobQueueTest, CountActiveJobsCountsQueuedRunningAndFailedJobsByKindAndState) {
+  const Job a = Enqueue(AddFile("a"));
+  Enqueue(AddFile("b"));
+  const Job c = Enqueue(AddFile("c"));
+  const Job d = Enqueue(AddFile("d"));
+  ASSERT_TRUE(Claim(a.id));
+  ASSERT_TRUE(Claim(c.id));
+  ASSERT_TRUE(InSession([&](Session& s_) {
+                return JobQueue::FailStage(s_, c, NotFoundError("gone"), 30);
+              }).ok());
+  ASSERT_TRUE(Claim(d.id));
+  ASSERT_TRUE(InSession([&](Session& s_) { return JobQueue::FinishStage(s_, d, 30); }).ok());
+  const Entry w = AddFile("w");
+  ASSERT_TRUE(InSession([&](Session& s_) {
+                return Exec(s_, "UPDATE entries SET state = 'online', cached = 1 WHERE id = " +
+                                    std::to_string(w.id));
+              }).ok());
+  const Entry written = Fresh(w);
+  ASSERT_TRUE(
+      InSession([&](Session& s_) { return JobQueue::EnqueueArchive(s_, written, 10); }).ok());
+  const auto summary = *InSession([&](Session& s_) { return CountActiveJobs(s_); });
+  std::vector<std::tuple<JobKind, JobState, int64_t>> got;
+  for (const JobCount& n : summary) got.emplace_back(n.kind, n.state, n.count);
+  EXPECT_EQ(got, (std::vector<std::tuple<JobKind, JobState, int64_t>>{
+                     {JobKind::kArchive, JobState::kQueued, 1},
+                     {JobKind::kStage, JobState::kFailed, 1},
+                     {JobKind::kStage, JobState::kQueued, 1},
+                     {JobKind::kStage, JobState::kRunning, 1}}));
+}
+
+// Item 5 of issue 13: claims carry an owner and a lease.
+TEST_P(JobQueueTest, AClaimRecordsItsOwnerAndLease) {
+  const Job j = Enqueue(AddFile("f"));
+  ASSERT_TRUE(
+      *InSession([&](Session& s_) { return JobQueue::Claim(s_, j.id, "host-a pid 1", 500, 20); }));
+  const auto now = *InSession([&](Session& s_) { return JobQueue::Get(s_, j.id); });
+  EXPECT_EQ(now->state, JobState::kRunning);
+  EXPECT_EQ(now->owner, "host-a pid 1");
+  EXPECT_EQ(now->lease_until_ns, 500);
+  EXPECT_EQ(now->started_ns, 20);
+  // Someone else's claim of a running job fails and changes nothing.
+  EXPECT_FALSE(
+      *InSession([&](Session& s_) { return JobQueue::Claim(s_, j.id, "host-b pid 2", 900, 30); }));
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, j.id); }))->owner,
+            "host-a pid 1");
+}
+
+TEST_P(JobQueueTest, AnEndedLeaseIsRequeuedByAnyEngineButItsOwner) {
+  // An archive job, so that its entry's state goes back with it.
+  const Entry f = AddFile("f");
+  ASSERT_TRUE(InSession([&](Session& s_) {
+                return Exec(s_, "UPDATE entries SET state = 'online', cached = 1 WHERE id = " +
+                                    std::to_string(f.id));
+              }).ok());
+  const Entry written = Fresh(f);
+  auto queued = InSession([&](Session& s_) { return JobQueue::EnqueueArchive(s_, written, 10); });
+  ASSERT_TRUE(queued.ok() && queued->has_value());
+  const int64_t id = (*queued)->id;
+  ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Claim(s_, id, "a pid 1", 100, 20); }));
+  EXPECT_EQ(Fresh(f).state, FileState::kArchiving);
+  const auto requeue = [&](const std::string& me, int64_t now) {
+    return *InSession([&](Session& s_) { return JobQueue::RequeueAbandoned(s_, me, "", now); });
+  };
+  EXPECT_EQ(requeue("b pid 2", 99), 0);   // still held
+  EXPECT_EQ(requeue("a pid 1", 500), 0);  // its owner never takes its own job back
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, id); }))->state,
+            JobState::kRunning);
+  EXPECT_EQ(requeue("b pid 2", 100), 1);  // ended: the other engine takes it back
+  const auto job = *InSession([&](Session& s_) { return JobQueue::Get(s_, id); });
+  EXPECT_EQ(job->state, JobState::kQueued);
+  EXPECT_EQ(job->attempts, 0);  // the interrupted attempt does not count
+  EXPECT_EQ(Fresh(f).state, FileState::kQueued);
+  ASSERT_TRUE(
+      *InSession([&](Session& s_) { return JobQueue::Claim(s_, id, "b pid 2", 900, 110); }));
+  EXPECT_EQ(Fresh(f).state, FileState::kArchiving);
+}
+
+TEST_P(JobQueueTest, ARenewedLeaseIsNotRequeued) {
+  const Job j = Enqueue(AddFile("f"));
+  const Job k = Enqueue(AddFile("g"));
+  ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Claim(s_, j.id, "a", 100, 20); }));
+  ASSERT_TRUE(*InSession([&](Session& s_) { return JobQueue::Claim(s_, k.id, "c", 100, 20); }));
+  EXPECT_EQ(*InSession([&](Session& s_) { return JobQueue::RenewLeases(s_, "a", 200); }), 1);
+  // Only c's job had its lease end.
+  EXPECT_EQ(*InSession([&](Session& s_) { return JobQueue::RequeueAbandoned(s_, "b", "", 150); }),
+            1);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, j.id); }))->state,
+            JobState::kRunning);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, k.id); }))->state,
+            JobState::kQueued);
+  EXPECT_EQ(*InSession([&](Session& s_) { return JobQueue::RequeueAbandoned(s_, "b", "", 200); }),
+            1);
+}
+
+// A job running when the catalog was migrated to schema 15 names no owner
+// and no lease: any engine takes it back.
+TEST_P(JobQueueTest, ARunningJobFromBeforeLeasesIsRequeuedByAnyEngine) {
+  const Job j = Enqueue(AddFile("f"));
+  ASSERT_TRUE(Claim(j.id));
+  ASSERT_TRUE(InSession([&](Session& s_) {
+                return Exec(s_, "UPDATE jobs SET owner = NULL, lease_until_ns = 0 WHERE id = " +
+                                    std::to_string(j.id));
+              }).ok());
+  EXPECT_EQ(
+      *InSession([&](Session& s_) { return JobQueue::RequeueAbandoned(s_, "b pid 2", "", 1); }), 1);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, j.id); }))->state,
+            JobState::kQueued);
+}
+
+TEST_P(JobQueueTest, AStartingEngineRequeuesWhatItsHostsEarlierEnginesRan) {
+  const Job mine = Enqueue(AddFile("f"));
+  const Job theirs = Enqueue(AddFile("g"));
+  const Job similar = Enqueue(AddFile("h"));
+  ASSERT_TRUE(*InSession(
+      [&](Session& s_) { return JobQueue::Claim(s_, mine.id, "node1 pid 7 at 1", 1000, 20); }));
+  ASSERT_TRUE(*InSession(
+      [&](Session& s_) { return JobQueue::Claim(s_, theirs.id, "node2 pid 7 at 1", 1000, 20); }));
+  ASSERT_TRUE(*InSession(
+      [&](Session& s_) { return JobQueue::Claim(s_, similar.id, "node10 pid 7 at 1", 1000, 20); }));
+  // node1 restarts long before the leases end: its old engine's job comes
+  // back at once, the other hosts' jobs stay theirs.
+  EXPECT_EQ(*InSession([&](Session& s_) {
+    return JobQueue::RequeueAbandoned(s_, "node1 pid 9 at 2", "node1 ", 30);
+  }),
+            1);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, mine.id); }))->state,
+            JobState::kQueued);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, theirs.id); }))->state,
+            JobState::kRunning);
+  EXPECT_EQ((*InSession([&](Session& s_) { return JobQueue::Get(s_, similar.id); }))->state,
+            JobState::kRunning);
+}
+
 }  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Implementations, JobQueueTest,
+                         ::testing::ValuesIn(CatalogImplementations()), ImplementationName);
+
 }  // namespace hsmfs::catalog

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "catalog/job_queue.h"
+#include "catalog/sqlite/raw_access.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -64,7 +65,7 @@ class FileCacheTest : public ::testing::Test {
     std::ofstream((*fill)->tmp_path()) << std::string(e.size, 'x');
     ASSERT_TRUE((*fill)->Commit().ok());
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db()
+    ASSERT_TRUE(catalog::RawSqlite(*s)
                     .Exec("UPDATE entries SET cached = 1, state = 'dual', last_access_ns = " +
                           std::to_string(last_access) + " WHERE id = " + std::to_string(e.id))
                     .ok());
@@ -137,7 +138,7 @@ TEST_F(FileCacheTest, RecoverMovesUnownedFilesToLostFound) {
   {
     auto s = catalog_->Acquire();
     ASSERT_TRUE(s->Remove(gone.id).ok());
-    ASSERT_TRUE(s->db()
+    ASSERT_TRUE(catalog::RawSqlite(*s)
                     .Exec("UPDATE entries SET state = 'failed', on_backend = 0 WHERE id = " +
                           std::to_string(unarchived.id))
                     .ok());
@@ -237,7 +238,7 @@ TEST_F(FileCacheTest, NeverEvictsOpenPinnedOrUnarchivedCopies) {
     ASSERT_TRUE(s->SetPinned(pinned.id, true).ok());
     // Written through the mount, not archived yet.
     ASSERT_TRUE(
-        s->db()
+        catalog::RawSqlite(*s)
             .Exec("UPDATE entries SET state = 'online' WHERE id = " + std::to_string(fresh.id))
             .ok());
   }
@@ -264,7 +265,7 @@ TEST_F(FileCacheTest, ReleaseRules) {
   {
     auto s = catalog_->Acquire();
     ASSERT_TRUE(
-        s->db()
+        catalog::RawSqlite(*s)
             .Exec("UPDATE entries SET state = 'queued' WHERE id = " + std::to_string(fresh.id))
             .ok());
   }

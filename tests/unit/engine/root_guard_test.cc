@@ -13,6 +13,7 @@
 
 #include "backends/local/posix_backend.h"
 #include "catalog/backend_ids.h"
+#include "catalog/sqlite/raw_access.h"
 
 namespace hsmfs::fs {
 namespace {
@@ -109,7 +110,7 @@ TEST_F(RootGuardTest, UsedBackendWithEmptyUnmarkedRootIsRefused) {
   stdfs::remove(root_ / ".hsmfs-root");
   {
     auto session = catalog_->Acquire();
-    ASSERT_TRUE(session->db().Exec("DELETE FROM backend_ids").ok());
+    ASSERT_TRUE(catalog::RawSqlite(*session).Exec("DELETE FROM backend_ids").ok());
   }
   stdfs::remove_all(root_ / "in");
   s = guard_->Check("vault");

@@ -17,6 +17,7 @@
 
 #include "backends/testing/fake_backend.h"
 #include "backends/testing/fault_injecting_backend.h"
+#include "catalog/sqlite/raw_access.h"
 #include "common/logging.h"
 #include "tests/unit/log_capture.h"
 
@@ -67,11 +68,12 @@ class StagerTest : public ::testing::Test {
     catalog_.reset();
     stdfs::remove_all(dir_);
   }
-  // Starts a stager as the engine does: jobs left running go back to the queue.
+  // Starts a stager as the engine does: jobs this host's earlier engines left
+  // running go back to the queue.
   void StartStager() {
     {
       auto s = catalog_->Acquire();
-      ASSERT_TRUE(JobQueue::ResetRunning(*s, clock_.WallNanos()).ok());
+      ASSERT_TRUE(JobQueue::RequeueAbandoned(*s, "", EngineOwnerPrefix(), clock_.WallNanos()).ok());
     }
     stager_ = std::make_unique<Stager>(*catalog_, backends_, *cache_, clock_, options_, nullptr);
     ASSERT_TRUE(stager_->Start().ok());
@@ -494,7 +496,7 @@ TEST_F(StagerTest, ChecksumMismatchIsDataLoss) {
   const Entry f = AddFile("f", "data");
   {
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db()
+    ASSERT_TRUE(catalog::RawSqlite(*s)
                     .Exec("UPDATE entries SET checksum = 'md5:00000000000000000000000000000000'"
                           " WHERE id = " +
                           std::to_string(f.id))
@@ -515,7 +517,7 @@ TEST_F(StagerTest, SizeDifferentFromTheCatalogFails) {
   {
     // As on a posix backend: no checksum to catch it first.
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db().Exec("UPDATE entries SET checksum = NULL").ok());
+    ASSERT_TRUE(catalog::RawSqlite(*s).Exec("UPDATE entries SET checksum = NULL").ok());
   }
   Request(f);
   auto done = Watch(f);
@@ -577,6 +579,36 @@ TEST_F(StagerTest, ShutdownLeavesTheJobForTheNextEngine) {
   EXPECT_EQ(CachedData(f), "data");
 }
 
+// Item 5 of issue 13: a job another engine claimed stays its own while its
+// lease holds, and is recalled here once that engine stops renewing it.
+TEST_F(StagerTest, ARecallOfAnEngineThatStoppedRenewingItsLeaseIsTakenOver) {
+  const Entry f = AddFile("f", "data");
+  const int64_t lease_end = clock_.WallNanos() + std::chrono::nanoseconds(90s).count();
+  int64_t id = 0;
+  {
+    auto s = catalog_->Acquire();
+    auto job = JobQueue::EnqueueStage(*s, f, catalog::Requester{0, 2, "cat"}, clock_.WallNanos());
+    ASSERT_TRUE(job.ok() && job->has_value());
+    id = (*job)->id;
+    ASSERT_TRUE(*JobQueue::Claim(*s, id, "another-host pid 1 at 1", lease_end, clock_.WallNanos()));
+  }
+  // An engine that is not the claimant's successor: nothing is requeued at
+  // its start.
+  stager_ = std::make_unique<Stager>(*catalog_, backends_, *cache_, clock_, options_, nullptr);
+  ASSERT_TRUE(stager_->Start().ok());
+  auto done = Watch(f);
+  ASSERT_TRUE(Drive([&] { return clock_.WallNanos() >= lease_end - 1'000'000'000; }));
+  EXPECT_EQ(JobOf(id).state, JobState::kRunning);
+  EXPECT_EQ(JobOf(id).owner, "another-host pid 1 at 1");
+  EXPECT_EQ(fake_->calls(Op::kRead), 0);
+  ASSERT_TRUE(Drive([&] { return Ready(done); }, 100ms));
+  EXPECT_TRUE(done.get().ok());
+  EXPECT_EQ(CachedData(f), "data");
+  EXPECT_EQ(JobOf(id).state, JobState::kDone);
+  EXPECT_EQ(JobOf(id).attempts, 1);  // the other engine's interrupted attempt does not count
+  EXPECT_NE(JobOf(id).owner, "another-host pid 1 at 1");
+}
+
 TEST_F(StagerTest, AFullCacheDelaysTheRecallInsteadOfFailingIt) {
   FileCache::Options co;
   co.dir = dir_ / "cache";
@@ -587,7 +619,7 @@ TEST_F(StagerTest, AFullCacheDelaysTheRecallInsteadOfFailingIt) {
   const Entry pinned = AddFile("pinned", "0123456789");
   {
     auto s = catalog_->Acquire();
-    ASSERT_TRUE(s->db()
+    ASSERT_TRUE(catalog::RawSqlite(*s)
                     .Exec("UPDATE entries SET cached = 1, state = 'dual', pinned = 1 "
                           "WHERE id = " +
                           std::to_string(pinned.id))

@@ -18,6 +18,7 @@
 #include "backends/testing/fake_backend.h"
 #include "backends/testing/fault_injecting_backend.h"
 #include "catalog/job_queue.h"
+#include "catalog/sqlite/raw_access.h"
 #include "common/checksum.h"
 #include "common/logging.h"
 #include "engine/fsck.h"
@@ -1157,7 +1158,9 @@ TEST_F(FsCoreWriteTest, ADirectoryWithOneBadRowStillListsTheOthers) {
   {
     // As a catalog written before names were checked holds it.
     auto s = engine_->catalog().Acquire();
-    ASSERT_TRUE(s->db().Exec("UPDATE entries SET name = '' WHERE id = " + std::to_string(b)).ok());
+    ASSERT_TRUE(catalog::RawSqlite(*s)
+                    .Exec("UPDATE entries SET name = '' WHERE id = " + std::to_string(b))
+                    .ok());
   }
   auto sink = std::make_shared<NameSink>();
   core_->ReadDir(incoming_, 0, sink);
@@ -1176,7 +1179,7 @@ TEST_F(FsCoreWriteTest, FsckRepairsAnEmptyNamedDirectoryAndArchivesWhatIsBelow) 
   ASSERT_TRUE(Drive([&] { return State(f) == "dual"; }));
   {
     auto s = engine_->catalog().Acquire();
-    ASSERT_TRUE(s->db()
+    ASSERT_TRUE(catalog::RawSqlite(*s)
                     .Exec("UPDATE entries SET name = '', backend_path = 'incoming/' WHERE id = " +
                           std::to_string(run) +
                           "; UPDATE entries SET backend_path = 'incoming//f', state = 'failed', "

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "backends/tape/tape_format.h"
-#include "catalog/sqlite_db.h"
+#include "catalog/sqlite/raw_access.h"
 #include "catalog/tape_catalog.h"
 #include "common/checksum.h"
 
@@ -471,8 +471,9 @@ TEST_F(TapeBackendTest, DamagedDataIsDataLoss) {
   // Change the catalog's md5: what the tape returns no longer matches.
   auto s = catalog_->Acquire();
   ASSERT_TRUE(s.ok());
-  ASSERT_TRUE(
-      s->db().Exec("UPDATE target_files SET md5 = '00000000000000000000000000000000'").ok());
+  ASSERT_TRUE(catalog::RawSqlite(*s)
+                  .Exec("UPDATE target_files SET md5 = '00000000000000000000000000000000'")
+                  .ok());
   EXPECT_EQ(Recall("a/1").status().code(), Code::kDataLoss);
 }
 

@@ -1,4 +1,4 @@
-#include "catalog/sqlite_db.h"
+#include "catalog/sqlite/sqlite_db.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>

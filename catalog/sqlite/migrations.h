@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "catalog/sqlite_db.h"
+#include "catalog/sqlite/sqlite_db.h"
 
 namespace hsmfs::catalog {
 

@@ -1,4 +1,4 @@
-#include "catalog/migrations.h"
+#include "catalog/sqlite/migrations.h"
 
 #include <spdlog/spdlog.h>
 
