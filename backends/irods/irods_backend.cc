@@ -207,9 +207,23 @@ struct IrodsBackend::Impl {
                                  const std::vector<std::string>& paths, bool with_output) {
     ExecMyRuleInp inp;
     inp.my_rule = DmfRuleText(rule, with_output);
-    inp.out_param_desc = with_output ? "*out" : "ruleExecOut";
+    const std::string len_param(kRuleLenParam);
+    inp.out_param_desc = with_output ? "*out%" + len_param : len_param;
     inp.params.params.push_back({"*paths", "STR_PI", DmfRulePathsParam(paths), std::nullopt});
     HSMFS_ASSIGN_OR_RETURN(MsParamArray out, c.ExecRule(inp));
+    // A server that cannot parse *paths runs the rule without it and says
+    // status 0: the length the rule saw tells. A site's own rule text need
+    // not return it; when it does, it is checked too.
+    const MsParam* len = out.Find(len_param);
+    if (len == nullptr && rule.find('{') == std::string::npos) {
+      return FailedPreconditionError("iRODS rule " + rule + " returned no " + len_param +
+                                     ": the server did not run it to its end");
+    }
+    if (len != nullptr && len->value != std::to_string(DmfRulePathsLength(paths))) {
+      return FailedPreconditionError("iRODS rule " + rule + " ran without its input: *paths of " +
+                                     len->value + " bytes on the server, " +
+                                     std::to_string(DmfRulePathsLength(paths)) + " sent");
+    }
     if (!with_output) return std::string();
     const MsParam* p = out.Find("*out");
     if (p == nullptr) {

@@ -79,19 +79,41 @@ std::string InCondition(const std::vector<std::string>& values) {
 std::string DmfRuleText(std::string_view rule, bool with_output) {
   if (rule.find('{') != std::string_view::npos) return std::string(rule);
   std::string call = std::string(rule) + (with_output ? "(*paths, *out)" : "(*paths)");
-  return "@external\nhsmfs_dmf { " + call + "; }";
+  // The length is taken after the call: it says the rule ran to its end.
+  return "@external\nhsmfs_dmf { " + call + "; " + std::string(kRuleLenParam) +
+         " = str(strlen(*paths)); }";
 }
 
 std::string DmfRulePathsParam(const std::vector<std::string>& paths) {
-  std::string out = "\"";
+  // Two for the quotes; an escape pair never straddles two literals.
+  constexpr size_t kBody = kMaxRuleLiteral - 2;
+  std::string out;
+  std::string literal;
+  auto add = [&](std::string_view unit) {
+    if (literal.size() + unit.size() > kBody) {
+      out += (out.empty() ? "\"" : " ++ \"") + literal + "\"";
+      literal.clear();
+    }
+    literal += unit;
+  };
   for (size_t i = 0; i < paths.size(); ++i) {
-    if (i > 0) out += "\n";
+    if (i > 0) add("\n");
     for (char c : paths[i]) {
-      if (c == '"' || c == '\\') out += '\\';
-      out += c;
+      if (c == '"' || c == '\\' || c == '*' || c == '$') {
+        const char pair[2] = {'\\', c};
+        add(std::string_view(pair, 2));
+      } else {
+        add(std::string_view(&c, 1));
+      }
     }
   }
-  return out + "\"";
+  return out + (out.empty() ? "\"" : " ++ \"") + literal + "\"";
+}
+
+size_t DmfRulePathsLength(const std::vector<std::string>& paths) {
+  size_t n = paths.empty() ? 0 : paths.size() - 1;
+  for (const std::string& p : paths) n += p.size();
+  return n;
 }
 
 std::unordered_map<std::string, std::string> ParseDmfStateLines(std::string_view text) {

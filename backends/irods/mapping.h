@@ -51,11 +51,28 @@ std::string InCondition(const std::vector<std::string>& values);
 
 // The rule text that calls `rule` on the paths in its input *paths (and, for
 // a state rule, returns "STATE path" lines in *out). `rule` is a microservice
-// name (e.g. msiDmfStage), or a complete rule text when it contains '{'.
+// name (e.g. msiDmfStage), or a complete rule text when it contains '{'. The
+// generated text also returns the length of the *paths it saw in
+// *hsmfsLen (kRuleLenParam), so that the caller can tell a rule that ran
+// with its input from one that ran without it (see DmfRulePathsParam).
 std::string DmfRuleText(std::string_view rule, bool with_output);
-// The value of the *paths input: the paths, one a line, as a rule string
-// literal (quotes and backslashes escaped).
+// The output parameter in which DmfRuleText's rule returns strlen(*paths).
+inline constexpr std::string_view kRuleLenParam = "*hsmfsLen";
+
+// The server parses an input parameter as a rule-language expression and
+// refuses a string token over MAX_TOKEN_TEXT_LEN (1,023) characters; the
+// rule then runs with the parameter unset and the client is told status 0.
+// Each literal DmfRulePathsParam makes is at most this long, quotes
+// included (a margin below 1,023 for the server's own counting).
+inline constexpr size_t kMaxRuleLiteral = 1000;
+// The value of the *paths input: the paths, one a line, as rule string
+// literals of at most kMaxRuleLiteral characters joined by "++" (quotes,
+// backslashes, '*' and '$' escaped, so that no path is read as a variable).
+// It evaluates to the string DmfRulePathsLength counts.
 std::string DmfRulePathsParam(const std::vector<std::string>& paths);
+// The length in bytes of the string the *paths input evaluates to: the paths
+// and the newlines between them (what strlen(*paths) says on the server).
+size_t DmfRulePathsLength(const std::vector<std::string>& paths);
 
 // Parses the "STATE path" lines of a state rule; other lines are ignored.
 // Returns path -> state.

@@ -184,6 +184,15 @@ check("project" not in items, "AVU rm")
 # --- rules ----------------------------------------------------------------------
 out = rule(sess, 'myrule { *res = "DMF:" ++ *p; }', {"*p": '"DUL"'}, "*res")
 check(out == {"*res": "DMF:DUL"}, "rule execution (625) as recorded: %s" % out)
+# The real server's rule parser limits a string token to 1,023 characters
+# (MAX_TOKEN_TEXT_LEN): a longer input is a syntax error, the rule runs with
+# it unset and the client is told status 0. Literals joined by ++ are fine.
+out = rule(sess, 'myrule { *res = "got:" ++ *p; *n = str(strlen(*p)); }', {"*p": '"%s"' % ("a" * 1100)}, "*res%*n")
+check(out == {"*res": "got:", "*n": "0"}, "a 1,102-character token: the rule runs without it, status 0: %r" % out)
+out = rule(sess, 'myrule { *n = str(strlen(*p)); }', {"*p": '"%s"' % ("a" * 1021)}, "*n")
+check(out == {"*n": "1021"}, "a 1,023-character token is accepted: %r" % out)
+out = rule(sess, 'myrule { *n = str(strlen(*p)); }', {"*p": '"%s" ++ "%s\\*"' % ("a" * 1000, "b" * 1000)}, "*n")
+check(out == {"*n": "2001"}, "two short literals joined by ++ make one 2,001-byte string: %r" % out)
 
 # --- DMF state machine --------------------------------------------------------
 dpath = HOME + "/conf/tape.bin"

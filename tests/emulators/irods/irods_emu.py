@@ -447,18 +447,97 @@ def gen_query_rows(cat, selects, conds):
 # ---------------------------------------------------------------- rules
 
 
-def rule_eval(expr, env):
-    out = ""
-    for term in re.split(r"\+\+", expr):
-        term = term.strip()
-        if term.startswith('"') and term.endswith('"') and len(term) >= 2:
-            out += term[1:-1]
-        elif term.startswith("*"):
-            out += env.get(term, "")
-        elif term.startswith("str(") and term.endswith(")"):
-            out += rule_eval(term[4:-1], env)
+# The real server's rule parser refuses a string token longer than this
+# (MAX_TOKEN_TEXT_LEN in iRODS' rule engine); in an input parameter that is a
+# syntax error after which the rule runs with the parameter unset and the
+# client is told status 0.
+MAX_TOKEN_TEXT_LEN = 1023
+
+
+class RuleSyntaxError(Exception):
+    pass
+
+
+def rule_tokens(expr):
+    """Tokens of a rule-language expression: ("str", value), ("op", "++"),
+    ("(", ), (")", ) and ("word", text) for variables, names and numbers."""
+    toks, i = [], 0
+    while i < len(expr):
+        c = expr[i]
+        if c.isspace():
+            i += 1
+        elif c == '"':
+            j, val = i + 1, []
+            while j < len(expr) and expr[j] != '"':
+                if expr[j] == "\\" and j + 1 < len(expr):
+                    val.append({"n": "\n", "t": "\t", "r": "\r"}.get(expr[j + 1], expr[j + 1]))
+                    j += 2
+                else:
+                    val.append(expr[j])
+                    j += 1
+            if j >= len(expr):
+                raise RuleSyntaxError("unterminated string")
+            if j + 1 - i > MAX_TOKEN_TEXT_LEN:
+                raise RuleSyntaxError("string token of %d characters (max %d)" % (j + 1 - i, MAX_TOKEN_TEXT_LEN))
+            toks.append(("str", "".join(val)))
+            i = j + 1
+        elif expr.startswith("++", i):
+            toks.append(("op", "++"))
+            i += 2
+        elif c in "()":
+            toks.append((c, c))
+            i += 1
         else:
-            out += term
+            m = re.compile(r"[*$]?[\w.:/-]+").match(expr, i)
+            if not m:
+                raise RuleSyntaxError("unexpected %r" % c)
+            toks.append(("word", m.group()))
+            i = m.end()
+    return toks
+
+
+def rule_eval(expr, env):
+    """Evaluates a rule-language expression: string literals, variables
+    (unset: ""), str(x), strlen(x) and "++" between them."""
+    toks = rule_tokens(expr)
+    pos = [0]
+
+    def term():
+        if pos[0] >= len(toks):
+            raise RuleSyntaxError("missing operand")
+        kind, val = toks[pos[0]][0], toks[pos[0]][-1]
+        pos[0] += 1
+        if kind == "str":
+            return val
+        if kind != "word":
+            raise RuleSyntaxError("unexpected %r" % val)
+        if val.startswith("*"):
+            return env.get(val, "")
+        if pos[0] < len(toks) and toks[pos[0]][0] == "(":
+            pos[0] += 1
+            inner = expression()
+            if pos[0] >= len(toks) or toks[pos[0]][0] != ")":
+                raise RuleSyntaxError("missing )")
+            pos[0] += 1
+            if val == "str":
+                return inner
+            if val == "strlen":
+                return str(len(inner.encode()))
+            raise RuleSyntaxError("unknown function %s" % val)
+        return val
+
+    def expression():
+        out = term()
+        while pos[0] < len(toks) and toks[pos[0]][0] == "op":
+            pos[0] += 1
+            out += term()
+        return out
+
+    if not toks:
+        return ""
+    out = expression()
+    if pos[0] != len(toks):
+        raise RuleSyntaxError("unexpected %r" % (toks[pos[0]][-1],))
     return out
 
 
@@ -995,7 +1074,12 @@ class Conn:
         pa = el.find("MsParamArray_PI")
         if pa is not None:
             for p in pa.findall("MsParam_PI"):
-                env[txt(p, "label")] = rule_eval(txt(p.find("STR_PI"), "myStr"), {})
+                try:
+                    env[txt(p, "label")] = rule_eval(txt(p.find("STR_PI"), "myStr"), {})
+                except RuleSyntaxError as e:
+                    # As the real server: the parameter stays unset, the rule
+                    # runs anyway and the client hears status 0.
+                    self.srv.log("rule input %s: syntax error (%s): left unset" % (txt(p, "label"), e))
         m = re.search(r"\{(.*)\}", body, re.S)
         if not m:
             return self.reply(int_info=RULE_FAILED_ERR)
@@ -1003,7 +1087,11 @@ class Conn:
             am = re.match(r"^(\*\w+)\s*=\s*(.*)$", stmt, re.S)
             cm = re.match(r"^(\w+)\s*\((.*)\)$", stmt, re.S)
             if am:
-                env[am.group(1)] = rule_eval(am.group(2), env)
+                try:
+                    env[am.group(1)] = rule_eval(am.group(2), env)
+                except RuleSyntaxError as e:
+                    self.srv.log("rule body: syntax error (%s)" % e)
+                    return self.reply(int_info=RULE_FAILED_ERR)
             elif cm:
                 rc = self.microservice(cm.group(1), [x.strip() for x in cm.group(2).split(",")], env)
                 if rc:
@@ -1022,9 +1110,9 @@ class Conn:
         one or more object paths separated by ',' '%' or newlines, so that a
         batch of recalls is one rule call."""
         arg = lambda i: rule_eval(argv[i], env) if i < len(argv) else ""
-        self.srv.log("rule %s" % name)
         if name in ("msiDmfStage", "dmget", "msiDmfRelease", "dmput", "msiGetDmfObject", "msiDmfState"):
             paths = split_paths(arg(0))
+            self.srv.log("rule %s paths=%d" % (name, len(paths)))
             lines = []
             for p in paths:
                 o = self.cat.objs.get(p)
@@ -1043,6 +1131,7 @@ class Conn:
             if len(argv) > 1 and argv[1].startswith("*"):
                 env[argv[1]] = "\n".join(lines)
             return 0
+        self.srv.log("rule %s" % name)
         if name == "writeLine":
             return 0
         return NO_MICROSERVICE_FOUND_ERR

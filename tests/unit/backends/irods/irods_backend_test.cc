@@ -630,12 +630,29 @@ TEST_F(IrodsBackendTest, StageManyOf200OfflineObjectsIsOneRuleCall) {
   ASSERT_TRUE(backend_->StageMany(paths, Deadline::Never()).ok());
   EXPECT_LE(CountLog("api 625 "), 2);
   EXPECT_GE(CountLog("api 625 "), 1);
+  // All 200 reached the microservice, although they are far more than one
+  // string token of the server's rule parser may hold.
+  EXPECT_EQ(CountLog("rule msiDmfStage paths=200"), 1);
+  EXPECT_EQ(CountLog("syntax error"), 0);
   for (const ObjectInfo& o : ListAll("bulk")) {
     EXPECT_TRUE(o.hsm_state == "UNM" || o.hsm_state == "DUL") << o.name << " " << o.hsm_state;
   }
   // Nothing left offline: no further rule call.
   ASSERT_TRUE(backend_->StageMany(paths, Deadline::Never()).ok());
   EXPECT_LE(CountLog("api 625 "), 2);
+}
+
+TEST_F(IrodsBackendTest, ARuleThatRanWithoutItsPathsIsAnError) {
+  // The server answers status 0 for a rule whose *paths it could not parse
+  // (it runs without it): the length the rule returns gives it away.
+  StartEmulator({}, "OFL", 200);
+  BackendConfig c = Config();
+  c.stage_rule = "site { msiDmfStage(*lost); *hsmfsLen = str(strlen(*lost)); }";
+  Make(c);
+  Status s = backend_->StageMany(BulkPaths(200), Deadline::Never());
+  EXPECT_EQ(s.code(), Code::kFailedPrecondition) << s.ToString();
+  EXPECT_NE(s.message().find("ran without its input"), std::string::npos) << s.ToString();
+  EXPECT_EQ(CountLog("rule msiDmfStage paths=0"), 1);
 }
 
 TEST_F(IrodsBackendTest, StageManyByRuleSkipsMissingObjects) {
@@ -646,6 +663,7 @@ TEST_F(IrodsBackendTest, StageManyByRuleSkipsMissingObjects) {
   std::vector<std::string> paths = BulkPaths(200);
   ASSERT_TRUE(backend_->StageMany(paths, Deadline::Never()).ok());
   EXPECT_EQ(CountLog("api 625 "), 1);
+  EXPECT_EQ(CountLog("rule msiDmfStage paths=200"), 1);
   // One path of the batch is gone: the others are still staged.
   paths.push_back("bulk/gone");
   ASSERT_TRUE(backend_->StageMany(paths, Deadline::Never()).ok());

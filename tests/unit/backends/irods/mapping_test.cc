@@ -61,12 +61,61 @@ TEST(IrodsMappingTest, Conditions) {
 }
 
 TEST(IrodsMappingTest, RuleTexts) {
-  EXPECT_EQ(DmfRuleText("msiDmfStage", false), "@external\nhsmfs_dmf { msiDmfStage(*paths); }");
+  EXPECT_EQ(DmfRuleText("msiDmfStage", false),
+            "@external\nhsmfs_dmf { msiDmfStage(*paths); *hsmfsLen = str(strlen(*paths)); }");
   EXPECT_EQ(DmfRuleText("msiGetDmfObject", true),
-            "@external\nhsmfs_dmf { msiGetDmfObject(*paths, *out); }");
+            "@external\nhsmfs_dmf { msiGetDmfObject(*paths, *out); *hsmfsLen = "
+            "str(strlen(*paths)); }");
   // A full rule text is used as it is.
   EXPECT_EQ(DmfRuleText("site { dmget(*paths); }", false), "site { dmget(*paths); }");
   EXPECT_EQ(DmfRulePathsParam({"/z/a", "/z/b\"c", "/z/d\\e"}), "\"/z/a\n/z/b\\\"c\n/z/d\\\\e\"");
+  // '*' and '$' would start a variable inside a rule string.
+  EXPECT_EQ(DmfRulePathsParam({"/z/*x$y"}), "\"/z/\\*x\\$y\"");
+  EXPECT_EQ(DmfRulePathsParam({}), "\"\"");
+  EXPECT_EQ(DmfRulePathsLength({"/z/a", "/z/bc"}), 10u);
+  EXPECT_EQ(DmfRulePathsLength({}), 0u);
+}
+
+// Undoes DmfRulePathsParam as the server's rule parser does: each literal,
+// then their concatenation. Fails on a literal over kMaxRuleLiteral.
+std::string EvalPathsParam(std::string_view expr) {
+  std::string out;
+  size_t i = 0;
+  while (i < expr.size()) {
+    if (expr[i] == ' ' || expr.substr(i, 2) == "++") {
+      i += expr[i] == ' ' ? 1 : 2;
+      continue;
+    }
+    EXPECT_EQ(expr[i], '"') << "at " << i;
+    const size_t start = i++;
+    while (i < expr.size() && expr[i] != '"') {
+      if (expr[i] == '\\') ++i;
+      out += expr[i++];
+    }
+    EXPECT_LE(i + 1 - start, kMaxRuleLiteral);
+    ++i;
+  }
+  return out;
+}
+
+TEST(IrodsMappingTest, RulePathsStayUnderTheServersTokenLimit) {
+  // 500 paths of about 110 bytes, some with characters that are escaped.
+  std::vector<std::string> paths;
+  std::string joined;
+  for (int i = 0; i < 500; ++i) {
+    std::string p = "/tempZone/home/rods/projects/climate-model-2026/ensemble_run_" +
+                    std::to_string(i % 17) + "/output/\"quoted\"*$\\/timestep_" +
+                    std::to_string(i) + ".nc";
+    joined += (i > 0 ? "\n" : "") + p;
+    paths.push_back(std::move(p));
+  }
+  const std::string expr = DmfRulePathsParam(paths);
+  EXPECT_GT(expr.size(), 50 * kMaxRuleLiteral);
+  EXPECT_EQ(EvalPathsParam(expr), joined);
+  EXPECT_EQ(DmfRulePathsLength(paths), joined.size());
+  // One path longer than a literal is split across two.
+  const std::string long_path = "/z/" + std::string(2500, 'a');
+  EXPECT_EQ(EvalPathsParam(DmfRulePathsParam({long_path})), long_path);
 }
 
 TEST(IrodsMappingTest, StateLines) {
