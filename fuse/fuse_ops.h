@@ -18,8 +18,8 @@
 #include <utility>
 #include <vector>
 
-#include "fuse/fs_core.h"
 #include "engine/kernel_notifier.h"
+#include "fuse/fs_core.h"
 
 struct fuse_session;
 

@@ -23,17 +23,17 @@
 #include <thread>
 #include <vector>
 
+#include "cli/cli.h"
+#include "cli/daemon.h"
+#include "cli/paths.h"
 #include "common/config.h"
 #include "common/logging.h"
 #include "common/thread.h"
 #include "common/units.h"
-#include "fuse/demo.h"
 #include "engine/engine.h"
+#include "fuse/demo.h"
 #include "fuse/fs_core.h"
 #include "fuse/fuse_ops.h"
-#include "cli/cli.h"
-#include "cli/daemon.h"
-#include "cli/paths.h"
 
 namespace hsmfs {
 namespace {

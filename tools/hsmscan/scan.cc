@@ -11,10 +11,10 @@
 #include <set>
 
 #include "backends/hpss/hpss_backend.h"
-#include "common/config.h"
-#include "common/subprocess.h"
 #include "cli/cli.h"
 #include "cli/progress.h"
+#include "common/config.h"
+#include "common/subprocess.h"
 #include "tools/hsmscan/csv.h"
 #include "tools/hsmscan/disk_walker.h"
 #include "tools/hsmscan/hpss_lister.h"

@@ -14,9 +14,9 @@
 #include <vector>
 
 #include "common/checksum.h"
-#include "tests/unit/sources/sshd_fixture.h"
 #include "sources/local_source.h"
 #include "sources/ssh_source.h"
+#include "tests/unit/sources/sshd_fixture.h"
 
 namespace hsmfs::hsmtape {
 
