@@ -320,19 +320,7 @@ Status Archiver::Run(backends::Backend& backend, const Job& job, const CancelTok
     po.checksum = checksum;
     po.mtime_ns = e.mtime_ns;
     po.mode = e.mode;
-    TimePoint last_progress = started;
-    po.progress = [&](uint64_t done) {
-      const TimePoint now = clock_.Now();
-      if (now - last_progress < std::chrono::seconds(1)) return;
-      last_progress = now;
-      // Not retried: the next report (in a second) says more.
-      if (Status s = WithSession([&](catalog::Session& session) {
-            return JobQueue::Progress(session, job.id, done, clock_.WallNanos());
-          });
-          !s.ok()) {
-        spdlog::debug("archive of {}: progress not recorded: {}", e.display(), s.message());
-      }
-    };
+    po.progress = JobProgressRecorder(catalog_, clock_, job.id, "archive of " + e.display());
     HSMFS_ASSIGN_OR_RETURN(stored, backend.Put(copy, path, po));
     put = true;
     HSMFS_RETURN_IF_ERROR(Verify(backend, job, path, checksum, stored, cancel));

@@ -2,6 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <memory>
+
+#include "catalog/job_queue.h"
 #include "common/logging.h"
 
 namespace hsmfs::fs {
@@ -32,6 +35,21 @@ bool RecordBookkeeping(std::string_view site, std::string_view what, std::string
   spdlog::error("{}: cannot record {} after {} attempt(s): {}; {}", site, what, attempt,
                 s.message(), consequence);
   return false;
+}
+
+std::function<void(uint64_t)> JobProgressRecorder(catalog::Catalog& catalog, Clock& clock,
+                                                  int64_t job_id, std::string what) {
+  auto last = std::make_shared<TimePoint>(clock.Now());
+  return [&catalog, &clock, job_id, what = std::move(what), last](uint64_t done) {
+    const TimePoint now = clock.Now();
+    if (now - *last < std::chrono::seconds(1)) return;
+    *last = now;
+    auto session = catalog.Acquire();
+    const Status s = session.ok()
+                         ? catalog::JobQueue::Progress(*session, job_id, done, clock.WallNanos())
+                         : session.status();
+    if (!s.ok()) spdlog::debug("{}: progress not recorded: {}", what, s.message());
+  };
 }
 
 }  // namespace hsmfs::fs

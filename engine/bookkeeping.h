@@ -11,9 +11,12 @@
 //
 // Thread-safe (each call is independent).
 
+#include <cstdint>
 #include <functional>
+#include <string>
 #include <string_view>
 
+#include "catalog/catalog.h"
 #include "common/clock.h"
 #include "common/status.h"
 
@@ -37,5 +40,13 @@ bool BookkeepingRetryable(Code code);
 bool RecordBookkeeping(std::string_view site, std::string_view what, std::string_view consequence,
                        Clock& clock, const std::function<Status()>& write,
                        const BookkeepingRetry& retry = BookkeepingRetry());
+
+// A progress callback for a backend transfer (ReadOptions/PutOptions::
+// progress) that records job `job_id`'s bytes done at most once a second.
+// Not a bookkeeping write: a failure is not retried (the next report, a
+// second later, says more) and is logged at debug as "<what>: progress not
+// recorded".
+std::function<void(uint64_t)> JobProgressRecorder(catalog::Catalog& catalog, Clock& clock,
+                                                  int64_t job_id, std::string what);
 
 }  // namespace hsmfs::fs

@@ -119,19 +119,7 @@ Status Stager::Run(backends::Backend& backend, const Job& job, const CancelToken
     backends::ReadOptions ro;
     ro.cancel = &cancel;
     if (AlgoOfChecksum(e.checksum).ok()) ro.expect_checksum = e.checksum;
-    TimePoint last_progress = started;
-    ro.progress = [&](uint64_t done) {
-      const TimePoint now = clock_.Now();
-      if (now - last_progress < std::chrono::seconds(1)) return;
-      last_progress = now;
-      // Not retried: the next report (in a second) says more.
-      if (Status s = WithSession([&](catalog::Session& session) {
-            return JobQueue::Progress(session, job.id, done, clock_.WallNanos());
-          });
-          !s.ok()) {
-        spdlog::debug("recall of {}: progress not recorded: {}", e.display(), s.message());
-      }
-    };
+    ro.progress = JobProgressRecorder(catalog_, clock_, job.id, "recall of " + e.display());
     HSMFS_RETURN_IF_ERROR(backend.Read(e.backend_path, fill->tmp_path(), ro));
     struct stat st;
     if (::stat(fill->tmp_path().c_str(), &st) != 0) {
