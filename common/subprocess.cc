@@ -257,8 +257,12 @@ Result<std::vector<std::string>> Subprocess::ReadLinesUntil(
     }
     if (!Pump(static_cast<int>(std::min<int64_t>(left.count(), kSliceMs)))) {
       const int code = Reap(false);
+      // Its last words (an error, a traceback's last line) say why.
+      std::string words = !out_buf_.empty() ? out_buf_ : !lines.empty() ? lines.back() : "";
+      if (words.size() > 200) words = words.substr(0, 200) + "...";
       return UnavailableError("subprocess: the program closed its output" +
-                              (code >= 0 ? " (exit " + std::to_string(code) + ")" : ""));
+                              (code >= 0 ? " (exit " + std::to_string(code) + ")" : "") +
+                              (words.empty() ? "" : "; its last output: " + words));
     }
   }
 }
