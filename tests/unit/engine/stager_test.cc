@@ -287,6 +287,9 @@ class CatalogWriteLock {
  public:
   explicit CatalogWriteLock(const stdfs::path& db) {
     EXPECT_EQ(sqlite3_open(db.c_str(), &db_), SQLITE_OK);
+    // The engine writes too (lease renewals, touches): wait for its short
+    // transactions, as another process would, before taking the lock.
+    sqlite3_busy_timeout(db_, 30000);
     EXPECT_EQ(sqlite3_exec(db_, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), SQLITE_OK);
   }
   ~CatalogWriteLock() { Release(); }
