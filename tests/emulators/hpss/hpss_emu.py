@@ -80,12 +80,23 @@ class State:
     def __init__(self, env):
         self.env = env
         self.db = sqlite3.connect(os.path.join(env.state, "state.db"), timeout=60, isolation_level=None)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, volume TEXT, section INTEGER,"
-            " staged INTEGER, md5 TEXT)"
-        )
-        self.db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
+        # Several sessions may start at once on a new state.db: switching it to
+        # WAL does not wait on SQLite's busy handler and can fail with "database
+        # is locked" (seen as an hsi that exits 1 mid-session). Retry that.
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                self.db.execute(
+                    "CREATE TABLE IF NOT EXISTS files (path TEXT PRIMARY KEY, volume TEXT,"
+                    " section INTEGER, staged INTEGER, md5 TEXT)"
+                )
+                self.db.execute("CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER)")
+                break
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         self._layout = None
 
     def _layout_overrides(self):
