@@ -392,7 +392,7 @@ void ResolvePlaces(std::vector<Place>& places) {
     uint32_t len;
     struct stat st;
   };
-  int fds[2];
+  int fds[2] = {-1, -1};
   pid_t pid = -1;
   if (::pipe2(fds, O_CLOEXEC) == 0) {
     pid = ::fork();
