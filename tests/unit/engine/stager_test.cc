@@ -310,6 +310,26 @@ uint64_t SiteCount(const std::string& id) {
   return it == counts.end() ? 0 : it->second;
 }
 
+// Destroys `stager` when it goes out of scope, before the catalog and log
+// declared ahead of it. A worker may be in a back-off on the fake clock, so
+// time moves on meanwhile.
+struct StopStagerFirst {
+  std::unique_ptr<Stager>& stager;
+  FakeClock& clock;
+  ~StopStagerFirst() {
+    std::atomic<bool> stopped{false};
+    std::thread ticker([&] {
+      while (!stopped) {
+        clock.Advance(1s);
+        std::this_thread::sleep_for(1ms);
+      }
+    });
+    stager.reset();
+    stopped = true;
+    ticker.join();
+  }
+};
+
 // Until `n` threads sleep on the fake clock (a bookkeeping back-off), in real time.
 bool WaitForSleepers(const FakeClock& clock, int n) {
   for (int i = 0; i < 10000 && clock.sleepers() != n; ++i) std::this_thread::sleep_for(1ms);
@@ -325,23 +345,7 @@ TEST_F(StagerTest, AFailedRecallIsRecordedOnceTheBusyCatalogLetsGoOrLoggedWithIt
   auto log = std::make_unique<LogCapture>();
   // The stager goes first, also when an assertion returns early: its threads
   // use the catalog and the log above.
-  // A worker may be in a back-off on the fake clock: time moves on meanwhile.
-  struct StopFirst {
-    std::unique_ptr<Stager>& stager;
-    FakeClock& clock;
-    ~StopFirst() {
-      std::atomic<bool> stopped{false};
-      std::thread ticker([&] {
-        while (!stopped) {
-          clock.Advance(1s);
-          std::this_thread::sleep_for(1ms);
-        }
-      });
-      stager.reset();
-      stopped = true;
-      ticker.join();
-    }
-  } stop_first{stager_, clock_};
+  StopStagerFirst stop_first{stager_, clock_};
   stager_ = std::make_unique<Stager>(**busy_catalog, backends_, *cache_, clock_, options_, nullptr);
   ASSERT_TRUE(stager_->Start().ok());
   const uint64_t failures_before = SiteCount("E-BOOK-02");
@@ -401,22 +405,7 @@ TEST_F(StagerTest, TheRetryOfAFailedAttemptIsRecordedOnceTheBusyCatalogLetsGo) {
   auto busy_catalog = catalog::Catalog::Open(dir_ / "catalog.db", quick);
   ASSERT_TRUE(busy_catalog.ok()) << busy_catalog.status().ToString();
   auto log = std::make_unique<LogCapture>();
-  struct StopFirst {
-    std::unique_ptr<Stager>& stager;
-    FakeClock& clock;
-    ~StopFirst() {
-      std::atomic<bool> stopped{false};
-      std::thread ticker([&] {
-        while (!stopped) {
-          clock.Advance(1s);
-          std::this_thread::sleep_for(1ms);
-        }
-      });
-      stager.reset();
-      stopped = true;
-      ticker.join();
-    }
-  } stop_first{stager_, clock_};
+  StopStagerFirst stop_first{stager_, clock_};
   stager_ = std::make_unique<Stager>(**busy_catalog, backends_, *cache_, clock_, options_, nullptr);
   ASSERT_TRUE(stager_->Start().ok());
   const uint64_t failures_before = SiteCount("E-BOOK-01");
